@@ -1,1 +1,78 @@
-//! placeholder
+//! The tracing core of agent-trace: the span model, [`AgentStepTracer`],
+//! sampling, the [`SpanProcessor`] contract, and an in-memory trace store.
+//!
+//! It sits on `agent-trace-propagation` (trace identity) and under
+//! `agent-trace-export` (which implements [`SpanProcessor`] to ship spans).
+//! It does no I/O.
+//!
+//! # Quick start
+//!
+//! ```
+//! use agent_trace_core::{AgentStepTracer, KeyValue};
+//!
+//! let tracer = AgentStepTracer::new();
+//! let trace = tracer.trace_builder("agent_task").agent_id("agent-001").start().entered();
+//! {
+//!     let mut span = tracer.start_span("llm_call"); // child of the entered trace
+//!     span.set_attribute("model", "gpt-4");
+//!     span.set_attribute("tokens", 150);
+//!     span.add_event("first_token", [KeyValue::new("latency_ms", 180)]);
+//!     span.set_status("success".parse()?);
+//! }
+//! let trace_id = trace.trace_id();
+//! trace.end();
+//! print!("{}", tracer.trace(trace_id).expect("kept in memory").render());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Key concepts
+//!
+//! - A [`Span`] is a guard: it records while held and ends when dropped or
+//!   on [`Span::end`]. [`Span::entered`] also makes it the *current* span of
+//!   the thread, so spans started without a parent nest under it.
+//! - Parents are explicit ([`SpanBuilder::parent`]), by trace id
+//!   ([`SpanBuilder::trace_id`]) or implicit (the current span).
+//! - A [`Sampler`] decides at start. A dropped span allocates nothing, is
+//!   never exported, and still propagates its context.
+//! - [`SpanLimits`] bound what a span holds; what they refuse is counted on
+//!   the span.
+//! - Processors receive each finished span as an owned [`FinishedSpan`].
+//!   [`TraceStore`] is one: recent traces in memory, bounded by count, size
+//!   and age, rendered as a tree with [`Trace::render`].
+//!
+//! # Performance
+//!
+//! A span costs two reads of the CPU's time-stamp counter, one allocation,
+//! and no lock: attributes live inline for the first four, ids come from a
+//! thread-local generator, and handing a finished span to a processor moves
+//! one pointer. See `benches/span.rs`, which measures this crate against
+//! `opentelemetry_sdk` and `fastrace` in the same run.
+
+mod attr;
+mod clock;
+mod current;
+mod error;
+mod ids;
+mod processor;
+mod render;
+mod sampler;
+mod span;
+mod span_data;
+mod store;
+mod tracer;
+
+pub use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+pub use attr::{Array, Key, KeyValue, StringValue, Value};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use current::ContextGuard;
+pub use error::TraceError;
+pub use processor::{CountingProcessor, SpanProcessor};
+pub use sampler::{
+    ParentBased, Sampler, SamplingDecision, SamplingParams, ShouldSample, TraceIdRatio,
+};
+pub use span::{AGENT_ID, EnteredSpan, Parent, Span, SpanBuilder};
+pub use span_data::{
+    Attributes, Event, FinishedSpan, Link, SpanData, SpanKind, SpanLimits, Status,
+};
+pub use store::{SpanNode, StoreStats, Trace, TraceStore, TraceStoreConfig};
+pub use tracer::{AgentStepTracer, DEFAULT_FLUSH_TIMEOUT, TracerBuilder};

@@ -1,0 +1,351 @@
+//! Attribute keys and typed values.
+//!
+//! Strings are either `&'static str` (no allocation: the common case of a
+//! literal key or value) or a shared `Arc<str>` (one allocation when made from
+//! a `String`, and then cloning is a reference-count increment, so a finished
+//! span can be handed to several processors cheaply).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// A string that is either static or shared.
+///
+/// Equality, ordering and hashing look only at the text, not at how it is
+/// stored.
+#[derive(Clone)]
+pub struct StringValue(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl StringValue {
+    /// A static string; costs nothing.
+    #[inline]
+    pub const fn from_static(s: &'static str) -> Self {
+        Self(Repr::Static(s))
+    }
+
+    /// The text.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+        }
+    }
+
+    /// Cuts the text to at most `max_bytes` bytes, on a character boundary.
+    /// Returns whether anything was cut.
+    pub(crate) fn truncate(&mut self, max_bytes: usize) -> bool {
+        let s = self.as_str();
+        if s.len() <= max_bytes {
+            return false;
+        }
+        let mut end = max_bytes;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        *self = match &self.0 {
+            Repr::Static(s) => Self(Repr::Static(&s[..end])),
+            Repr::Shared(s) => Self(Repr::Shared(Arc::from(&s[..end]))),
+        };
+        true
+    }
+}
+
+impl PartialEq for StringValue {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for StringValue {}
+
+impl std::hash::Hash for StringValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for StringValue {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for StringValue {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl AsRef<str> for StringValue {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::ops::Deref for StringValue {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&'static str> for StringValue {
+    #[inline]
+    fn from(s: &'static str) -> Self {
+        Self(Repr::Static(s))
+    }
+}
+
+impl From<String> for StringValue {
+    fn from(s: String) -> Self {
+        Self(Repr::Shared(s.into()))
+    }
+}
+
+impl From<Arc<str>> for StringValue {
+    fn from(s: Arc<str>) -> Self {
+        Self(Repr::Shared(s))
+    }
+}
+
+impl From<Cow<'static, str>> for StringValue {
+    fn from(s: Cow<'static, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => s.into(),
+            Cow::Owned(s) => s.into(),
+        }
+    }
+}
+
+impl fmt::Display for StringValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for StringValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<str> for StringValue {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for StringValue {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// An attribute key, such as `"model.name"` or `"gen_ai.usage.input_tokens"`.
+pub type Key = StringValue;
+
+/// A homogeneous array attribute value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Array {
+    /// Booleans.
+    Bool(Arc<[bool]>),
+    /// Signed integers.
+    I64(Arc<[i64]>),
+    /// Floating-point numbers.
+    F64(Arc<[f64]>),
+    /// Strings.
+    String(Arc<[StringValue]>),
+}
+
+/// A typed attribute value: string, integer, float, boolean or an array of one
+/// of those.
+///
+/// ```
+/// use agent_trace_core::Value;
+///
+/// assert_eq!(Value::from(150), Value::I64(150));
+/// assert_eq!(Value::from("gpt-4").to_string(), "gpt-4");
+/// assert_eq!(Value::from(vec!["stop", "length"]).to_string(), "[stop, length]");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    I64(i64),
+    /// A 64-bit float.
+    F64(f64),
+    /// A string.
+    String(StringValue),
+    /// An array of one type.
+    Array(Array),
+}
+
+impl Value {
+    /// The string, when this is a string value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Applies the attribute value length limit to strings and string arrays.
+    /// Returns whether anything was cut.
+    pub(crate) fn truncate(&mut self, max_bytes: usize) -> bool {
+        match self {
+            Value::String(s) => s.truncate(max_bytes),
+            Value::Array(Array::String(items)) => {
+                if items.iter().all(|s| s.len() <= max_bytes) {
+                    return false;
+                }
+                let mut owned: Vec<StringValue> = items.to_vec();
+                for s in &mut owned {
+                    s.truncate(max_bytes);
+                }
+                *items = owned.into();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+            f.write_str("[")?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                item.fmt(f)?;
+            }
+            f.write_str("]")
+        }
+        match self {
+            Value::Bool(v) => v.fmt(f),
+            Value::I64(v) => v.fmt(f),
+            Value::F64(v) => v.fmt(f),
+            Value::String(v) => v.fmt(f),
+            Value::Array(Array::Bool(v)) => list(f, v),
+            Value::Array(Array::I64(v)) => list(f, v),
+            Value::Array(Array::F64(v)) => list(f, v),
+            Value::Array(Array::String(v)) => list(f, v),
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($ty:ty => |$v:ident| $e:expr),* $(,)?) => {
+        $(impl From<$ty> for Value {
+            #[inline]
+            fn from($v: $ty) -> Self { $e }
+        })*
+    };
+}
+
+value_from! {
+    bool => |v| Value::Bool(v),
+    i64 => |v| Value::I64(v),
+    i32 => |v| Value::I64(v.into()),
+    u32 => |v| Value::I64(v.into()),
+    i16 => |v| Value::I64(v.into()),
+    u16 => |v| Value::I64(v.into()),
+    i8 => |v| Value::I64(v.into()),
+    u8 => |v| Value::I64(v.into()),
+    f64 => |v| Value::F64(v),
+    f32 => |v| Value::F64(v.into()),
+    &'static str => |v| Value::String(v.into()),
+    String => |v| Value::String(v.into()),
+    Arc<str> => |v| Value::String(v.into()),
+    Cow<'static, str> => |v| Value::String(v.into()),
+    StringValue => |v| Value::String(v),
+    Vec<bool> => |v| Value::Array(Array::Bool(v.into())),
+    Vec<i64> => |v| Value::Array(Array::I64(v.into())),
+    Vec<f64> => |v| Value::Array(Array::F64(v.into())),
+    Vec<&'static str> => |v| Value::Array(Array::String(v.into_iter().map(StringValue::from).collect())),
+    Vec<String> => |v| Value::Array(Array::String(v.into_iter().map(StringValue::from).collect())),
+    Vec<StringValue> => |v| Value::Array(Array::String(v.into())),
+}
+
+/// Lengths and counts are `usize`; an attribute holds `i64`, so values past
+/// `i64::MAX` saturate rather than wrap into negatives.
+impl From<usize> for Value {
+    #[inline]
+    fn from(v: usize) -> Self {
+        Value::I64(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+/// See the `usize` conversion: saturates at `i64::MAX`.
+impl From<u64> for Value {
+    #[inline]
+    fn from(v: u64) -> Self {
+        Value::I64(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+/// A key and its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyValue {
+    /// The attribute name.
+    pub key: Key,
+    /// The attribute value.
+    pub value: Value,
+}
+
+impl KeyValue {
+    /// A key-value pair from anything convertible.
+    ///
+    /// ```
+    /// use agent_trace_core::KeyValue;
+    ///
+    /// let kv = KeyValue::new("tokens", 150);
+    /// assert_eq!(kv.key, "tokens");
+    /// ```
+    #[inline]
+    pub fn new(key: impl Into<Key>, value: impl Into<Value>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl<K: Into<Key>, V: Into<Value>> From<(K, V)> for KeyValue {
+    #[inline]
+    fn from((k, v): (K, V)) -> Self {
+        Self::new(k, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let mut v = Value::from("héllo".to_string());
+        assert!(v.truncate(2));
+        assert_eq!(v.as_str(), Some("h"));
+        let mut v = Value::from(vec!["abcdef", "ab"]);
+        assert!(v.truncate(3));
+        assert_eq!(v.to_string(), "[abc, ab]");
+        let mut v = Value::from(12);
+        assert!(!v.truncate(0));
+    }
+
+    #[test]
+    fn large_unsigned_saturates() {
+        assert_eq!(Value::from(u64::MAX), Value::I64(i64::MAX));
+    }
+}

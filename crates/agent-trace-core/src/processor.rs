@@ -1,0 +1,110 @@
+//! The span processor contract: how finished spans leave the tracer.
+//!
+//! The tracer calls every processor in the order they were added, on the
+//! application's thread, so a processor must be quick: the export crate's
+//! batch processor only pushes the span into a bounded queue and returns.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use agent_trace_propagation::SpanContext;
+
+use crate::error::TraceError;
+use crate::span_data::{FinishedSpan, SpanData};
+
+/// Receives spans as they start and end.
+///
+/// Implemented by the export crate's batch processor and by
+/// [`TraceStore`](crate::TraceStore); implement it to route spans anywhere
+/// else.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use agent_trace_core::{AgentStepTracer, FinishedSpan, SpanProcessor};
+///
+/// #[derive(Debug, Default)]
+/// struct Errors(AtomicUsize);
+///
+/// impl SpanProcessor for Errors {
+///     fn on_end(&self, span: FinishedSpan) {
+///         if span.status.is_error() {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+///
+/// let errors = std::sync::Arc::new(Errors::default());
+/// let tracer = AgentStepTracer::builder().processor(errors.clone()).build();
+/// tracer.start_trace("fails").set_status("error".parse()?);
+/// assert_eq!(errors.0.load(Ordering::Relaxed), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait SpanProcessor: Send + Sync + fmt::Debug {
+    /// Called when a recording span starts, with its initial data and its
+    /// parent's context. The default does nothing.
+    fn on_start(&self, span: &SpanData, parent: Option<&SpanContext>) {
+        let _ = (span, parent);
+    }
+
+    /// Called once when a recording span ends; the processor now owns it.
+    fn on_end(&self, span: FinishedSpan);
+
+    /// Delivers everything received so far, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// When delivery failed or did not finish in time.
+    fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
+        let _ = timeout;
+        Ok(())
+    }
+
+    /// Flushes, then releases resources; later spans are refused and counted.
+    ///
+    /// # Errors
+    /// When the final flush failed or did not finish in time.
+    fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
+        self.force_flush(timeout)
+    }
+}
+
+/// A processor that counts the spans it receives and drops them.
+///
+/// For benchmarks and tests that measure the tracer itself.
+///
+/// ```
+/// use std::sync::Arc;
+/// use agent_trace_core::{AgentStepTracer, CountingProcessor};
+///
+/// let counter = Arc::new(CountingProcessor::default());
+/// let tracer = AgentStepTracer::builder().processor(counter.clone()).build();
+/// drop(tracer.start_trace("task"));
+/// assert_eq!(counter.ended(), 1);
+/// ```
+#[derive(Debug, Default)]
+pub struct CountingProcessor {
+    started: AtomicU64,
+    ended: AtomicU64,
+}
+
+impl CountingProcessor {
+    /// Spans started so far.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Spans ended so far.
+    pub fn ended(&self) -> u64 {
+        self.ended.load(Ordering::Relaxed)
+    }
+}
+
+impl SpanProcessor for CountingProcessor {
+    fn on_start(&self, _span: &SpanData, _parent: Option<&SpanContext>) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_end(&self, _span: FinishedSpan) {
+        self.ended.fetch_add(1, Ordering::Relaxed);
+    }
+}

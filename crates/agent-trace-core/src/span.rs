@@ -1,0 +1,663 @@
+//! The live span: a guard that records while it is held and ends when it is
+//! dropped or ended explicitly.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+use crate::attr::{Key, KeyValue, StringValue, Value};
+use crate::clock::{self, Tick};
+use crate::current::{self, ContextGuard};
+use crate::ids;
+use crate::sampler::{SamplingDecision, SamplingParams};
+use crate::span_data::{Attributes, Event, FinishedSpan, Link, SpanData, SpanKind, Status};
+use crate::tracer::{AgentStepTracer, TracerInner};
+
+/// The attribute under which the reference's `agent_id` is recorded, as the
+/// OpenTelemetry GenAI semantic conventions name it.
+pub const AGENT_ID: &str = "gen_ai.agent.id";
+
+/// A span in progress.
+///
+/// Created by [`AgentStepTracer::start_trace`], [`AgentStepTracer::start_span`]
+/// or a [`SpanBuilder`]; ends when dropped or on [`Span::end`]. A span that the
+/// sampler dropped accepts every call and records nothing, at no cost beyond
+/// its context.
+///
+/// ```
+/// use agent_trace_core::AgentStepTracer;
+///
+/// let tracer = AgentStepTracer::new();
+/// let trace = tracer.start_trace("agent_task");
+/// let mut span = tracer.span_builder("llm_call").parent(&trace).start();
+/// span.set_attribute("model", "gpt-4");
+/// span.set_attribute("tokens", 150);
+/// span.set_status("success".parse()?);
+/// span.end();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Span {
+    inner: Inner,
+}
+
+enum Inner {
+    Recording {
+        data: Box<SpanData>,
+        start: Tick,
+        tracer: Arc<TracerInner>,
+    },
+    NonRecording(SpanContext),
+    Ended,
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Inner::Recording { data, .. } => f
+                .debug_struct("Span")
+                .field("name", &data.name)
+                .field("context", &data.context)
+                .field("recording", &true)
+                .finish(),
+            Inner::NonRecording(cx) => f
+                .debug_struct("Span")
+                .field("context", cx)
+                .field("recording", &false)
+                .finish(),
+            Inner::Ended => f.write_str("Span(ended)"),
+        }
+    }
+}
+
+impl Span {
+    /// This span's context, to propagate or to use as a parent.
+    ///
+    /// # Panics
+    /// Never: a span that has ended cannot be reached any more, since
+    /// [`Span::end`] consumes it.
+    pub fn span_context(&self) -> &SpanContext {
+        match &self.inner {
+            Inner::Recording { data, .. } => &data.context,
+            Inner::NonRecording(cx) => cx,
+            Inner::Ended => unreachable!("an ended span is consumed"),
+        }
+    }
+
+    /// A copy of this span's context (the reference's `get_context()`).
+    pub fn context(&self) -> SpanContext {
+        self.span_context().clone()
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.span_context().trace_id
+    }
+
+    /// This span's id.
+    pub fn span_id(&self) -> SpanId {
+        self.span_context().span_id
+    }
+
+    /// Whether this span records what is set on it (false when sampled out).
+    pub fn is_recording(&self) -> bool {
+        matches!(self.inner, Inner::Recording { .. })
+    }
+
+    /// Time since the span started; zero for a span that does not record.
+    pub fn elapsed(&self) -> Duration {
+        match &self.inner {
+            Inner::Recording { start, .. } => Tick::now().duration_since(*start),
+            _ => Duration::ZERO,
+        }
+    }
+
+    #[inline]
+    fn recording(&mut self) -> Option<(&mut SpanData, &TracerInner)> {
+        match &mut self.inner {
+            Inner::Recording { data, tracer, .. } => Some((data, tracer)),
+            _ => None,
+        }
+    }
+
+    /// Sets an attribute, replacing any earlier value of the same key.
+    ///
+    /// A new key beyond the span's attribute limit is dropped and counted in
+    /// [`SpanData::dropped_attributes_count`]; a string longer than the value
+    /// length limit is cut on a character boundary.
+    #[inline]
+    pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+        if let Some((data, tracer)) = self.recording() {
+            push_attribute(data, tracer, KeyValue::new(key, value));
+        }
+    }
+
+    /// Sets several attributes.
+    pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        if let Some((data, tracer)) = self.recording() {
+            for kv in attributes {
+                push_attribute(data, tracer, kv);
+            }
+        }
+    }
+
+    /// Adds a timestamped event with attributes.
+    ///
+    /// ```
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// # let mut span = tracer.start_span("agent_decision");
+    /// use agent_trace_core::KeyValue;
+    /// span.add_event("thinking_started", [KeyValue::new("context_size", 4096)]);
+    /// ```
+    pub fn add_event(
+        &mut self,
+        name: impl Into<StringValue>,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) {
+        let start = match &self.inner {
+            Inner::Recording { start, .. } => *start,
+            _ => return,
+        };
+        if let Some((data, tracer)) = self.recording() {
+            if data.events.len() >= tracer.limits.max_events_per_span as usize {
+                data.dropped_events_count = data.dropped_events_count.saturating_add(1);
+                return;
+            }
+            let (attributes, dropped) = tracer
+                .limits
+                .bound_list(attributes, tracer.limits.max_attributes_per_event);
+            let timestamp = data.start_time + Tick::now().duration_since(start);
+            data.events.push(Event {
+                name: name.into(),
+                timestamp,
+                attributes,
+                dropped_attributes_count: dropped,
+            });
+        }
+    }
+
+    /// Adds a free-text annotation: an event whose name is the text (which is
+    /// how Zipkin shows annotations).
+    pub fn annotate(&mut self, text: impl Into<StringValue>) {
+        self.add_event(text, []);
+    }
+
+    /// Sets the outcome. Setting [`Status::Unset`] is ignored, as in
+    /// OpenTelemetry; `Ok` and `Error` replace what was there.
+    pub fn set_status(&mut self, status: Status) {
+        if status == Status::Unset {
+            return;
+        }
+        if let Some((data, _)) = self.recording() {
+            data.status = status;
+        }
+    }
+
+    /// Records an error as an `exception` event with `exception.type` and
+    /// `exception.message` (OpenTelemetry semantic conventions) and sets an
+    /// error status, unless one is already set (an earlier, more specific
+    /// description is kept).
+    ///
+    /// `exception.message` is the error's `Display` followed by its sources,
+    /// separated by `": "`, so the cause chain is not lost.
+    ///
+    /// ```
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// # let mut span = tracer.start_span("tool_call");
+    /// let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "search timed out");
+    /// span.record_exception(&err);
+    /// ```
+    pub fn record_exception<E: Error + ?Sized>(&mut self, error: &E) {
+        if !self.is_recording() {
+            return;
+        }
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let message: StringValue = message.into();
+        self.add_event(
+            "exception",
+            [
+                KeyValue::new("exception.type", std::any::type_name::<E>()),
+                KeyValue::new("exception.message", message.clone()),
+            ],
+        );
+        if let Some((data, _)) = self.recording()
+            && !data.status.is_error()
+        {
+            data.status = Status::Error {
+                description: message,
+            };
+        }
+    }
+
+    /// Adds a link to another span.
+    pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+        if let Some((data, tracer)) = self.recording() {
+            push_link(data, tracer, context, attributes);
+        }
+    }
+
+    /// Renames the span.
+    pub fn update_name(&mut self, name: impl Into<StringValue>) {
+        if let Some((data, _)) = self.recording() {
+            data.name = name.into();
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        drop(self);
+    }
+
+    /// Ends the span at a given time (raised to the start time if earlier).
+    pub fn end_with_time(mut self, end_time: SystemTime) {
+        self.finish(Some(end_time));
+    }
+
+    /// Makes this span current on this thread until the guard drops, so that
+    /// spans started without a parent become its children.
+    pub fn enter(&self) -> ContextGuard {
+        ContextGuard::enter(self.context())
+    }
+
+    /// Makes this span current and hands back a guard that owns it: when the
+    /// guard drops the span stops being current and ends. This is the shape
+    /// of the reference's `with tracer.start_span(...) as span:`.
+    ///
+    /// ```
+    /// use agent_trace_core::AgentStepTracer;
+    ///
+    /// let tracer = AgentStepTracer::new();
+    /// let trace = tracer.start_trace("workflow").entered();
+    /// let child = tracer.start_span("step"); // a child of `trace`
+    /// assert_eq!(child.trace_id(), trace.trace_id());
+    /// ```
+    pub fn entered(self) -> EnteredSpan {
+        let guard = self.enter();
+        EnteredSpan {
+            span: self,
+            guard: Some(guard),
+        }
+    }
+
+    /// Runs `f` with this span current.
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _guard = self.enter();
+        f()
+    }
+
+    fn finish(&mut self, end_time: Option<SystemTime>) {
+        let Inner::Recording {
+            mut data,
+            start,
+            tracer,
+        } = std::mem::replace(&mut self.inner, Inner::Ended)
+        else {
+            return;
+        };
+        data.end_time = match end_time {
+            Some(t) => t.max(data.start_time),
+            None => data.start_time + Tick::now().duration_since(start),
+        };
+        tracer.deliver(FinishedSpan(data));
+    }
+
+    /// Starts a span from a builder's parts. The hot path of the crate.
+    #[inline]
+    pub(crate) fn start(builder: SpanBuilder<'_>) -> Span {
+        let SpanBuilder {
+            tracer,
+            name,
+            parent,
+            kind,
+            attributes,
+            links,
+            start_time,
+        } = builder;
+        let inner = &tracer.inner;
+
+        let (parent, trace_id) = match parent {
+            Parent::Current => {
+                let p = current::current();
+                let id = p.as_ref().map(|p| p.trace_id);
+                (p, id)
+            }
+            Parent::Root => (None, None),
+            Parent::Context(cx) => {
+                let id = Some(cx.trace_id);
+                (Some(cx), id)
+            }
+            Parent::Trace(id) => (current::find_in_trace(id), Some(id)),
+        };
+        let is_root = parent.is_none();
+        let trace_id = trace_id.unwrap_or_else(ids::new_trace_id);
+        let decision = inner.sampler.should_sample(&SamplingParams {
+            parent: parent.as_ref(),
+            trace_id,
+            name: &name,
+            kind,
+            attributes: &attributes,
+        });
+        let (flags, trace_state) = match &parent {
+            Some(p) => (p.trace_flags, p.trace_state.clone()),
+            None => (TraceFlags::NONE, TraceState::NONE),
+        };
+        let context = SpanContext {
+            trace_id,
+            span_id: ids::new_span_id(),
+            trace_flags: flags.with_sampled(decision == SamplingDecision::RecordAndSample),
+            trace_state,
+            is_remote: false,
+        };
+        if is_root {
+            current::remember_root(&context);
+        }
+        if decision == SamplingDecision::Drop {
+            return Span {
+                inner: Inner::NonRecording(context),
+            };
+        }
+
+        let start = Tick::now();
+        let start_time = start_time.unwrap_or_else(|| clock::to_system_time(start));
+        let mut data = Box::new(SpanData {
+            name,
+            context,
+            parent_span_id: parent.as_ref().map(|p| p.span_id),
+            parent_is_remote: parent.as_ref().is_some_and(|p| p.is_remote),
+            kind,
+            start_time,
+            end_time: start_time,
+            attributes: Attributes::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+            status: Status::Unset,
+            dropped_attributes_count: 0,
+            dropped_events_count: 0,
+            dropped_links_count: 0,
+        });
+        if attributes.len() <= inner.limits.max_attributes_per_span as usize
+            && inner.limits.max_attribute_value_length.is_none()
+        {
+            // The common case: nothing to check but duplicate keys, which the
+            // builder already merged.
+            data.attributes = attributes;
+        } else {
+            for kv in attributes {
+                push_attribute(&mut data, inner, kv);
+            }
+        }
+        for link in links {
+            push_link(&mut data, inner, link.context, link.attributes);
+        }
+        for p in inner.processors.iter() {
+            p.on_start(&data, parent.as_ref());
+        }
+        Span {
+            inner: Inner::Recording {
+                data,
+                start,
+                tracer: Arc::clone(inner),
+            },
+        }
+    }
+}
+
+impl Drop for Span {
+    #[inline]
+    fn drop(&mut self) {
+        if matches!(self.inner, Inner::Recording { .. }) {
+            self.finish(None);
+        }
+    }
+}
+
+#[inline]
+fn push_attribute(data: &mut SpanData, tracer: &TracerInner, mut kv: KeyValue) {
+    if let Some(max) = tracer.limits.max_attribute_value_length {
+        kv.value.truncate(max);
+    }
+    if let Some(existing) = data.attributes.iter_mut().find(|e| e.key == kv.key) {
+        existing.value = kv.value;
+    } else if data.attributes.len() < tracer.limits.max_attributes_per_span as usize {
+        data.attributes.push(kv);
+    } else {
+        data.dropped_attributes_count = data.dropped_attributes_count.saturating_add(1);
+    }
+}
+
+fn push_link(
+    data: &mut SpanData,
+    tracer: &TracerInner,
+    context: SpanContext,
+    attributes: impl IntoIterator<Item = KeyValue>,
+) {
+    if data.links.len() >= tracer.limits.max_links_per_span as usize {
+        data.dropped_links_count = data.dropped_links_count.saturating_add(1);
+        return;
+    }
+    let (attributes, dropped) = tracer
+        .limits
+        .bound_list(attributes, tracer.limits.max_attributes_per_link);
+    data.links.push(Link {
+        context,
+        attributes,
+        dropped_attributes_count: dropped,
+    });
+}
+
+/// A span that is current on this thread and ends when this guard drops.
+///
+/// Made by [`Span::entered`]; dereferences to the [`Span`]. Not `Send`: it
+/// leaves the thread's current-span stack when dropped, so it must be dropped
+/// where it was made. To carry a span across `.await` points that may resume
+/// on another thread, keep the `Span` itself and enter it where needed.
+#[derive(Debug)]
+pub struct EnteredSpan {
+    span: Span,
+    guard: Option<ContextGuard>,
+}
+
+impl EnteredSpan {
+    /// Leaves the span's scope without ending it.
+    pub fn exit(mut self) -> Span {
+        self.guard.take();
+        std::mem::replace(
+            &mut self.span,
+            Span {
+                inner: Inner::Ended,
+            },
+        )
+    }
+
+    /// Leaves the span's scope and ends the span.
+    pub fn end(self) {
+        drop(self);
+    }
+}
+
+impl std::ops::Deref for EnteredSpan {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.span
+    }
+}
+
+impl std::ops::DerefMut for EnteredSpan {
+    fn deref_mut(&mut self) -> &mut Span {
+        &mut self.span
+    }
+}
+
+impl Drop for EnteredSpan {
+    fn drop(&mut self) {
+        // Leave the scope first, then the span ends as the field drops.
+        self.guard.take();
+    }
+}
+
+/// Which span a new span is a child of.
+#[derive(Clone, Debug, Default)]
+pub enum Parent {
+    /// The span current on this thread, or none (a new trace) when there is
+    /// none. The default.
+    #[default]
+    Current,
+    /// No parent: the span starts a new trace.
+    Root,
+    /// An explicit parent, local or remote.
+    Context(SpanContext),
+    /// A span of this trace: the innermost span of that trace entered on this
+    /// thread, else the trace's root if it was started on this thread
+    /// recently, else no parent span (the span joins the trace at the top).
+    Trace(TraceId),
+}
+
+impl From<&Span> for Parent {
+    fn from(span: &Span) -> Self {
+        Parent::Context(span.context())
+    }
+}
+
+impl From<&EnteredSpan> for Parent {
+    fn from(span: &EnteredSpan) -> Self {
+        Parent::Context(span.context())
+    }
+}
+
+impl From<SpanContext> for Parent {
+    fn from(cx: SpanContext) -> Self {
+        Parent::Context(cx)
+    }
+}
+
+impl From<&SpanContext> for Parent {
+    fn from(cx: &SpanContext) -> Self {
+        Parent::Context(cx.clone())
+    }
+}
+
+impl From<TraceId> for Parent {
+    fn from(id: TraceId) -> Self {
+        Parent::Trace(id)
+    }
+}
+
+/// Options for a span before it starts: parent, kind, attributes, links,
+/// start time.
+///
+/// ```
+/// use agent_trace_core::{AgentStepTracer, SpanKind};
+///
+/// let tracer = AgentStepTracer::new();
+/// let trace = tracer
+///     .trace_builder("agent_task")
+///     .agent_id("agent-001")
+///     .kind(SpanKind::Server)
+///     .start();
+/// let span = tracer.span_builder("llm_call").trace_id(trace.trace_id()).start();
+/// assert_eq!(span.trace_id(), trace.trace_id());
+/// ```
+#[must_use = "a builder does nothing until `start` is called"]
+#[derive(Debug)]
+pub struct SpanBuilder<'a> {
+    tracer: &'a AgentStepTracer,
+    name: StringValue,
+    parent: Parent,
+    kind: SpanKind,
+    attributes: Attributes,
+    links: Vec<Link>,
+    start_time: Option<SystemTime>,
+}
+
+impl<'a> SpanBuilder<'a> {
+    pub(crate) fn new(tracer: &'a AgentStepTracer, name: StringValue, parent: Parent) -> Self {
+        Self {
+            tracer,
+            name,
+            parent,
+            kind: SpanKind::Internal,
+            attributes: Attributes::new(),
+            links: Vec::new(),
+            start_time: None,
+        }
+    }
+
+    /// The parent: a [`Span`], a [`SpanContext`], a [`TraceId`], or a
+    /// [`Parent`].
+    pub fn parent(mut self, parent: impl Into<Parent>) -> Self {
+        self.parent = parent.into();
+        self
+    }
+
+    /// Joins the trace with this id (see [`Parent::Trace`]).
+    pub fn trace_id(self, trace_id: TraceId) -> Self {
+        self.parent(Parent::Trace(trace_id))
+    }
+
+    /// Starts a new trace whatever is current.
+    pub fn root(self) -> Self {
+        self.parent(Parent::Root)
+    }
+
+    /// The span's kind (default internal).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// An attribute known at start; samplers see it. A repeated key replaces
+    /// the earlier value.
+    pub fn attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
+        let kv = KeyValue::new(key, value);
+        if let Some(existing) = self.attributes.iter_mut().find(|e| e.key == kv.key) {
+            existing.value = kv.value;
+        } else {
+            self.attributes.push(kv);
+        }
+        self
+    }
+
+    /// Several attributes known at start.
+    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        for kv in attributes {
+            self = self.attribute(kv.key, kv.value);
+        }
+        self
+    }
+
+    /// The agent this trace or span belongs to, recorded as
+    /// `gen_ai.agent.id` (the reference's `agent_id=`).
+    pub fn agent_id(self, agent_id: impl Into<Value>) -> Self {
+        self.attribute(AGENT_ID, agent_id)
+    }
+
+    /// A link to another span.
+    pub fn link(mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.links.push(Link {
+            context,
+            attributes: attributes.into_iter().collect(),
+            dropped_attributes_count: 0,
+        });
+        self
+    }
+
+    /// An explicit start time (default: now).
+    pub fn start_time(mut self, start_time: SystemTime) -> Self {
+        self.start_time = Some(start_time);
+        self
+    }
+
+    /// Starts the span.
+    #[inline]
+    pub fn start(self) -> Span {
+        Span::start(self)
+    }
+}

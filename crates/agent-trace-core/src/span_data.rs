@@ -1,0 +1,327 @@
+//! The span model: what a finished span carries to processors and exporters.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use agent_trace_propagation::{SpanContext, SpanId};
+
+use crate::attr::{KeyValue, StringValue, Value};
+use crate::error::TraceError;
+
+/// The attributes of a span. Up to four are stored inline, without allocation.
+pub type Attributes = smallvec::SmallVec<[KeyValue; 4]>;
+
+/// The role of a span in a trace, as in OpenTelemetry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// Work inside one process (the default).
+    #[default]
+    Internal,
+    /// An outgoing request (an LLM API call, a tool's HTTP call).
+    Client,
+    /// The handling of an incoming request.
+    Server,
+    /// The sending side of an asynchronous message.
+    Producer,
+    /// The receiving side of an asynchronous message.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The lowercase name (`"internal"`, `"client"`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Client => "client",
+            SpanKind::Server => "server",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+impl fmt::Display for SpanKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SpanKind {
+    type Err = TraceError;
+
+    /// Parses a kind name, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, TraceError> {
+        const KINDS: [SpanKind; 5] = [
+            SpanKind::Internal,
+            SpanKind::Client,
+            SpanKind::Server,
+            SpanKind::Producer,
+            SpanKind::Consumer,
+        ];
+        KINDS
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| TraceError::UnknownSpanKind(s.to_owned()))
+    }
+}
+
+/// The outcome of a span.
+///
+/// The reference's words are accepted when parsing: `"success"` (or `"ok"`)
+/// and `"error"`.
+///
+/// ```
+/// use agent_trace_core::Status;
+///
+/// assert_eq!("success".parse::<Status>()?, Status::Ok);
+/// assert_eq!(Status::error("rate limited").to_string(), "error: rate limited");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Not set by the application (the default).
+    #[default]
+    Unset,
+    /// Completed successfully.
+    Ok,
+    /// Failed, with a description.
+    Error {
+        /// What went wrong; may be empty.
+        description: StringValue,
+    },
+}
+
+impl Status {
+    /// An error status with this description.
+    pub fn error(description: impl Into<StringValue>) -> Self {
+        Status::Error {
+            description: description.into(),
+        }
+    }
+
+    /// A status from the reference's vocabulary, with a message used when the
+    /// name is `error`.
+    ///
+    /// # Errors
+    /// [`TraceError::UnknownStatus`] for any name but `unset`, `ok`,
+    /// `success` and `error` (ASCII case ignored).
+    pub fn from_name(name: &str, message: impl Into<StringValue>) -> Result<Self, TraceError> {
+        let status = name.parse::<Status>()?;
+        Ok(match status {
+            Status::Error { .. } => Status::error(message),
+            other => other,
+        })
+    }
+
+    /// Whether this is an error status.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Status::Error { .. })
+    }
+}
+
+impl FromStr for Status {
+    type Err = TraceError;
+
+    fn from_str(s: &str) -> Result<Self, TraceError> {
+        if s.eq_ignore_ascii_case("ok") || s.eq_ignore_ascii_case("success") {
+            Ok(Status::Ok)
+        } else if s.eq_ignore_ascii_case("error") {
+            Ok(Status::error(""))
+        } else if s.eq_ignore_ascii_case("unset") {
+            Ok(Status::Unset)
+        } else {
+            Err(TraceError::UnknownStatus(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Unset => f.write_str("unset"),
+            Status::Ok => f.write_str("ok"),
+            Status::Error { description } if description.is_empty() => f.write_str("error"),
+            Status::Error { description } => write!(f, "error: {description}"),
+        }
+    }
+}
+
+/// Something that happened at one moment during a span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// What happened (`"thinking_started"`, `"exception"`, or an annotation's text).
+    pub name: StringValue,
+    /// When it happened.
+    pub timestamp: SystemTime,
+    /// Details.
+    pub attributes: Vec<KeyValue>,
+    /// Attributes refused by the per-event limit.
+    pub dropped_attributes_count: u32,
+}
+
+impl Event {
+    /// The value of one attribute.
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        find(&self.attributes, key)
+    }
+}
+
+/// A reference from a span to a span of another (or the same) trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    /// The linked span.
+    pub context: SpanContext,
+    /// Details of the link.
+    pub attributes: Vec<KeyValue>,
+    /// Attributes refused by the per-link limit.
+    pub dropped_attributes_count: u32,
+}
+
+/// All that is known of a span: what processors receive when it ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanData {
+    /// The operation name, such as `"llm_call"`.
+    pub name: StringValue,
+    /// Ids, flags and trace state.
+    pub context: SpanContext,
+    /// The parent's id, `None` for the root span of a trace.
+    pub parent_span_id: Option<SpanId>,
+    /// Whether the parent came from another process.
+    pub parent_is_remote: bool,
+    /// The span's role.
+    pub kind: SpanKind,
+    /// When the span started (wall clock).
+    pub start_time: SystemTime,
+    /// When the span ended; never before `start_time`. While the span is live
+    /// this equals `start_time`.
+    pub end_time: SystemTime,
+    /// Typed attributes, at most one per key.
+    pub attributes: Attributes,
+    /// Events in the order they were added.
+    pub events: Vec<Event>,
+    /// Links to other spans.
+    pub links: Vec<Link>,
+    /// The outcome.
+    pub status: Status,
+    /// Attributes refused by the span limits.
+    pub dropped_attributes_count: u32,
+    /// Events refused by the span limits.
+    pub dropped_events_count: u32,
+    /// Links refused by the span limits.
+    pub dropped_links_count: u32,
+}
+
+impl SpanData {
+    /// `end_time - start_time`.
+    pub fn duration(&self) -> Duration {
+        self.end_time
+            .duration_since(self.start_time)
+            .unwrap_or_default()
+    }
+
+    /// The value of one attribute.
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        find(&self.attributes, key)
+    }
+}
+
+fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+/// A span that has ended, owned by whichever processor received it.
+///
+/// It dereferences to [`SpanData`]. Moving it moves one pointer, so handing
+/// it to a queue costs no copy of its attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedSpan(pub(crate) Box<SpanData>);
+
+impl FinishedSpan {
+    /// Wraps span data, for exporters' and processors' own tests and for
+    /// spans read back from storage. `end_time` is raised to `start_time` when
+    /// it is earlier.
+    pub fn new(mut data: SpanData) -> Self {
+        if data.end_time < data.start_time {
+            data.end_time = data.start_time;
+        }
+        Self(Box::new(data))
+    }
+
+    /// The span data, by value.
+    pub fn into_data(self) -> SpanData {
+        *self.0
+    }
+}
+
+impl std::ops::Deref for FinishedSpan {
+    type Target = SpanData;
+    #[inline]
+    fn deref(&self) -> &SpanData {
+        &self.0
+    }
+}
+
+/// Bounds on what one span may hold, as in OpenTelemetry's span limits.
+///
+/// What a limit refuses is counted on the span
+/// ([`SpanData::dropped_attributes_count`] and its siblings), never lost
+/// without a trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanLimits {
+    /// Most attributes on one span (default 128).
+    pub max_attributes_per_span: u32,
+    /// Most events on one span (default 128).
+    pub max_events_per_span: u32,
+    /// Most links on one span (default 128).
+    pub max_links_per_span: u32,
+    /// Most attributes on one event (default 128).
+    pub max_attributes_per_event: u32,
+    /// Most attributes on one link (default 128).
+    pub max_attributes_per_link: u32,
+    /// Longest string attribute value in bytes, cut on a character boundary
+    /// (default: no limit, as in OpenTelemetry).
+    pub max_attribute_value_length: Option<usize>,
+}
+
+impl Default for SpanLimits {
+    fn default() -> Self {
+        Self {
+            max_attributes_per_span: 128,
+            max_events_per_span: 128,
+            max_links_per_span: 128,
+            max_attributes_per_event: 128,
+            max_attributes_per_link: 128,
+            max_attribute_value_length: None,
+        }
+    }
+}
+
+impl SpanLimits {
+    /// Applies the per-event or per-link attribute limits to a list.
+    /// Returns the kept attributes and how many were dropped.
+    pub(crate) fn bound_list(
+        &self,
+        attributes: impl IntoIterator<Item = KeyValue>,
+        max: u32,
+    ) -> (Vec<KeyValue>, u32) {
+        let mut kept: Vec<KeyValue> = Vec::new();
+        let mut dropped = 0u32;
+        for mut kv in attributes {
+            if let Some(len) = self.max_attribute_value_length {
+                kv.value.truncate(len);
+            }
+            if let Some(existing) = kept.iter_mut().find(|e| e.key == kv.key) {
+                existing.value = kv.value;
+            } else if kept.len() < max as usize {
+                kept.push(kv);
+            } else {
+                dropped = dropped.saturating_add(1);
+            }
+        }
+        (kept, dropped)
+    }
+}

@@ -1,0 +1,277 @@
+//! `AgentStepTracer`: where spans start, and where finished spans are handed
+//! to processors.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_trace_propagation::SpanContext;
+
+use crate::attr::StringValue;
+use crate::error::TraceError;
+use crate::processor::SpanProcessor;
+use crate::sampler::Sampler;
+use crate::span::{Parent, Span, SpanBuilder};
+use crate::span_data::{FinishedSpan, SpanKind, SpanLimits};
+use crate::store::{Trace, TraceStore, TraceStoreConfig};
+
+/// How long [`AgentStepTracer::force_flush`] and
+/// [`AgentStepTracer::shutdown`] wait by default.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) struct TracerInner {
+    pub(crate) sampler: Sampler,
+    pub(crate) limits: SpanLimits,
+    pub(crate) processors: Box<[Arc<dyn SpanProcessor>]>,
+    store: Option<Arc<TraceStore>>,
+}
+
+impl TracerInner {
+    /// Hands a finished span to every processor: clones to all but the last,
+    /// which gets the original, so the usual single processor costs no clone.
+    #[inline]
+    pub(crate) fn deliver(&self, span: FinishedSpan) {
+        if let Some((last, rest)) = self.processors.split_last() {
+            for p in rest {
+                p.on_end(span.clone());
+            }
+            last.on_end(span);
+        }
+    }
+}
+
+/// Traces agent steps: starts traces and spans, tracks the current span per
+/// thread, samples, and passes finished spans to its processors.
+///
+/// Cloning is cheap and shares everything. By default it keeps finished
+/// traces in an in-memory [`TraceStore`] with bounded retention, so a trace
+/// can be looked at without any exporter.
+///
+/// ```
+/// use agent_trace_core::AgentStepTracer;
+///
+/// let tracer = AgentStepTracer::new();
+/// let trace_id = {
+///     let trace = tracer.trace_builder("agent_task").agent_id("agent-001").start();
+///     let mut llm = tracer.span_builder("llm_call").parent(&trace).start();
+///     llm.set_attribute("model", "gpt-4");
+///     llm.set_attribute("tokens", 150);
+///     trace.trace_id()
+/// }; // both spans end here
+/// let trace = tracer.trace(trace_id).expect("stored");
+/// assert_eq!(trace.spans().len(), 2);
+/// println!("{}", trace.render());
+/// ```
+#[derive(Clone)]
+pub struct AgentStepTracer {
+    pub(crate) inner: Arc<TracerInner>,
+}
+
+impl fmt::Debug for AgentStepTracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentStepTracer")
+            .field("sampler", &self.inner.sampler)
+            .field("limits", &self.inner.limits)
+            .field("processors", &self.inner.processors)
+            .finish()
+    }
+}
+
+impl Default for AgentStepTracer {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl AgentStepTracer {
+    /// A tracer with the default sampler (parent-based, always on), default
+    /// span limits and an in-memory trace store with default retention.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Configures a tracer.
+    pub fn builder() -> TracerBuilder {
+        TracerBuilder::default()
+    }
+
+    /// Starts a new trace: a root span, whatever is current.
+    pub fn start_trace(&self, name: impl Into<StringValue>) -> Span {
+        self.trace_builder(name).start()
+    }
+
+    /// Options for a new trace (agent id, attributes, kind, links).
+    pub fn trace_builder(&self, name: impl Into<StringValue>) -> SpanBuilder<'_> {
+        SpanBuilder::new(self, name.into(), Parent::Root)
+    }
+
+    /// Starts a span that is a child of the current span of this thread, or a
+    /// new trace when no span is current.
+    #[inline]
+    pub fn start_span(&self, name: impl Into<StringValue>) -> Span {
+        SpanBuilder::new(self, name.into(), Parent::Current).start()
+    }
+
+    /// Options for a span (parent, kind, attributes, links, start time).
+    pub fn span_builder(&self, name: impl Into<StringValue>) -> SpanBuilder<'_> {
+        SpanBuilder::new(self, name.into(), Parent::Current)
+    }
+
+    /// Continues a trace received from another service: a server span whose
+    /// parent is the remote context. With the default parent-based sampler
+    /// the remote *sampled* flag decides whether it is recorded.
+    pub fn continue_trace(&self, remote: &SpanContext, name: impl Into<StringValue>) -> Span {
+        let mut parent = remote.clone();
+        parent.is_remote = true;
+        self.span_builder(name)
+            .parent(parent)
+            .kind(SpanKind::Server)
+            .start()
+    }
+
+    /// Runs `f` inside a new span (child of the current one) that is current
+    /// for the duration of `f` and ends when `f` returns.
+    ///
+    /// ```
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// let answer = tracer.in_span("llm_inference", |span| {
+    ///     span.set_attribute("model.name", "gpt-4");
+    ///     42
+    /// });
+    /// assert_eq!(answer, 42);
+    /// ```
+    pub fn in_span<T>(&self, name: impl Into<StringValue>, f: impl FnOnce(&mut Span) -> T) -> T {
+        let mut span = self.start_span(name);
+        let _guard = span.enter();
+        f(&mut span)
+    }
+
+    /// The context of the span current on this thread.
+    pub fn current_context() -> Option<SpanContext> {
+        crate::current::current()
+    }
+
+    /// The in-memory store, unless the tracer was built without one.
+    pub fn store(&self) -> Option<&TraceStore> {
+        self.inner.store.as_deref()
+    }
+
+    /// A stored trace by id (see [`TraceStore::trace`]).
+    pub fn trace(&self, trace_id: agent_trace_propagation::TraceId) -> Option<Trace> {
+        self.store()?.trace(trace_id)
+    }
+
+    /// Asks every processor to deliver what it holds.
+    ///
+    /// # Errors
+    /// The first processor error; every processor is asked regardless.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
+        let mut result = Ok(());
+        for p in self.inner.processors.iter() {
+            let r = p.force_flush(timeout);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    /// Flushes and shuts down every processor.
+    ///
+    /// # Errors
+    /// The first processor error; every processor is shut down regardless.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
+        let mut result = Ok(());
+        for p in self.inner.processors.iter() {
+            let r = p.shutdown(timeout);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+/// Configuration of an [`AgentStepTracer`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use agent_trace_core::{AgentStepTracer, CountingProcessor, Sampler, SpanLimits};
+///
+/// let tracer = AgentStepTracer::builder()
+///     .sampler(Sampler::parent_based(Sampler::trace_id_ratio(0.25)?))
+///     .span_limits(SpanLimits { max_attribute_value_length: Some(4096), ..Default::default() })
+///     .processor(Arc::new(CountingProcessor::default()))
+///     .without_store()
+///     .build();
+/// assert!(tracer.store().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct TracerBuilder {
+    sampler: Sampler,
+    limits: SpanLimits,
+    processors: Vec<Arc<dyn SpanProcessor>>,
+    store: StoreChoice,
+}
+
+#[derive(Debug, Default)]
+enum StoreChoice {
+    #[default]
+    Default,
+    Config(TraceStoreConfig),
+    None,
+}
+
+impl TracerBuilder {
+    /// The head sampler (default: parent-based, always on).
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// The span limits (default: OpenTelemetry's).
+    pub fn span_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Adds a processor; processors are called in the order added.
+    pub fn processor(mut self, processor: Arc<dyn SpanProcessor>) -> Self {
+        self.processors.push(processor);
+        self
+    }
+
+    /// Keeps finished traces in memory with this retention.
+    pub fn store(mut self, config: TraceStoreConfig) -> Self {
+        self.store = StoreChoice::Config(config);
+        self
+    }
+
+    /// Keeps no traces in memory.
+    pub fn without_store(mut self) -> Self {
+        self.store = StoreChoice::None;
+        self
+    }
+
+    /// Builds the tracer.
+    pub fn build(self) -> AgentStepTracer {
+        let mut processors = self.processors;
+        let store = match self.store {
+            StoreChoice::Default => Some(Arc::new(TraceStore::new(TraceStoreConfig::default()))),
+            StoreChoice::Config(c) => Some(Arc::new(TraceStore::new(c))),
+            StoreChoice::None => None,
+        };
+        if let Some(store) = &store {
+            processors.push(store.clone());
+        }
+        AgentStepTracer {
+            inner: Arc::new(TracerInner {
+                sampler: self.sampler,
+                limits: self.limits,
+                processors: processors.into(),
+                store,
+            }),
+        }
+    }
+}
