@@ -85,7 +85,11 @@ pub(crate) fn render(tops: &[SpanNode<'_>]) -> String {
 fn walk(out: &mut String, nodes: &[SpanNode<'_>], prefix: &str) {
     for (i, n) in nodes.iter().enumerate() {
         let last = i + 1 == nodes.len();
-        let (branch, more) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
+        let (branch, more) = if last {
+            ("└─ ", "   ")
+        } else {
+            ("├─ ", "│  ")
+        };
         line(out, n, prefix, branch);
         walk(out, &n.children, &format!("{prefix}{more}"));
     }
@@ -93,7 +97,12 @@ fn walk(out: &mut String, nodes: &[SpanNode<'_>], prefix: &str) {
 
 fn line(out: &mut String, n: &SpanNode<'_>, prefix: &str, branch: &str) {
     let s = n.span;
-    let _ = write!(out, "{prefix}{branch}{}  {}", s.name, format_duration(s.duration()));
+    let _ = write!(
+        out,
+        "{prefix}{branch}{}  {}",
+        s.name,
+        format_duration(s.duration())
+    );
     if s.kind != SpanKind::Internal {
         let _ = write!(out, "  [{}]", s.kind);
     }
@@ -126,7 +135,7 @@ fn line(out: &mut String, n: &SpanNode<'_>, prefix: &str, branch: &str) {
     out.push('\n');
 }
 
-/// `850µs`, `12.3ms`, `1.20s`, `2m05s`: three significant figures or so.
+/// `850µs`, `12.3ms`, `500ms`, `1.20s`, `2m05s`: three significant figures or so.
 pub(crate) fn format_duration(d: Duration) -> String {
     let nanos = d.as_nanos();
     if nanos < 1_000 {
@@ -135,8 +144,10 @@ pub(crate) fn format_duration(d: Duration) -> String {
         format!("{:.0}µs", nanos as f64 / 1e3)
     } else if nanos < 10_000_000 {
         format!("{:.2}ms", nanos as f64 / 1e6)
-    } else if nanos < 1_000_000_000 {
+    } else if nanos < 100_000_000 {
         format!("{:.1}ms", nanos as f64 / 1e6)
+    } else if nanos < 1_000_000_000 {
+        format!("{:.0}ms", nanos as f64 / 1e6)
     } else if nanos < 60_000_000_000 {
         format!("{:.2}s", nanos as f64 / 1e9)
     } else {
@@ -156,6 +167,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_micros(850)), "850µs");
         assert_eq!(format_duration(Duration::from_micros(1500)), "1.50ms");
         assert_eq!(format_duration(Duration::from_micros(12_345)), "12.3ms");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(format_duration(Duration::from_millis(1200)), "1.20s");
         assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
     }

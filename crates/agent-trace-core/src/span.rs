@@ -238,7 +238,11 @@ impl Span {
     }
 
     /// Adds a link to another span.
-    pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+    pub fn add_link(
+        &mut self,
+        context: SpanContext,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) {
         if let Some((data, tracer)) = self.recording() {
             push_link(data, tracer, context, attributes);
         }
@@ -640,7 +644,11 @@ impl<'a> SpanBuilder<'a> {
     }
 
     /// A link to another span.
-    pub fn link(mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+    pub fn link(
+        mut self,
+        context: SpanContext,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> Self {
         self.links.push(Link {
             context,
             attributes: attributes.into_iter().collect(),

@@ -199,7 +199,10 @@ impl TraceStore {
     /// The trace with this id, its spans in the order they ended.
     pub fn trace(&self, trace_id: TraceId) -> Option<Trace> {
         let index = self.lock();
-        index.traces.get(&trace_id).map(|e| Trace::from_entry(trace_id, e))
+        index
+            .traces
+            .get(&trace_id)
+            .map(|e| Trace::from_entry(trace_id, e))
     }
 
     /// Up to `n` traces, the most recently arrived first.
