@@ -1,0 +1,293 @@
+//! Architecture invariants, checked over the source tree.
+//!
+//! Each check names the invariant of `ARCHITECTURE.md` it keeps.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
+}
+
+/// The library crates, bottom up, with the workspace crates each may use.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("agent-trace-propagation", &[]),
+    ("agent-trace-metrics", &[]),
+    ("agent-trace-core", &["agent-trace-propagation"]),
+    (
+        "agent-trace-export",
+        &[
+            "agent-trace-propagation",
+            "agent-trace-core",
+            "agent-trace-metrics",
+        ],
+    ),
+    (
+        "agent-trace",
+        &[
+            "agent-trace-propagation",
+            "agent-trace-core",
+            "agent-trace-metrics",
+            "agent-trace-export",
+        ],
+    ),
+];
+
+/// Crates that do network I/O; only `agent-trace-export` may depend on them.
+const NETWORK_CRATES: &[&str] = &[
+    "reqwest", "hyper", "tonic", "h2", "ureq", "isahc", "surf", "mio", "socket2",
+];
+
+/// Source text that means network I/O outside the export crate.
+const NETWORK_CALLS: &[&str] = &["std::net", "TcpStream", "UdpSocket", "TcpListener"];
+
+/// Files on the span path, which must not take a lock.
+const SPAN_PATH: &[&str] = &[
+    "crates/agent-trace-core/src/span.rs",
+    "crates/agent-trace-core/src/tracer.rs",
+    "crates/agent-trace-core/src/current.rs",
+    "crates/agent-trace-core/src/ids.rs",
+    "crates/agent-trace-core/src/clock.rs",
+    "crates/agent-trace-core/src/attr.rs",
+    "crates/agent-trace-core/src/span_data.rs",
+];
+
+/// Runs every check; the problems found, if any.
+pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    match metadata(root) {
+        Ok(meta) => {
+            check_layers(&meta, &mut problems);
+            check_msrv(&meta, &mut problems);
+        }
+        Err(e) => problems.push(e),
+    }
+    check_sources(root, &mut problems);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+fn metadata(root: &Path) -> Result<Value, String> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))
+}
+
+fn packages(meta: &Value) -> &[Value] {
+    meta["packages"].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn package<'a>(meta: &'a Value, name: &str) -> Option<&'a Value> {
+    packages(meta).iter().find(|p| p["name"] == name && p["source"].is_null())
+}
+
+/// Normal (not dev, not build) dependencies of a package, by name.
+fn normal_deps(pkg: &Value) -> Vec<&str> {
+    pkg["dependencies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["kind"].is_null())
+        .filter_map(|d| d["name"].as_str())
+        .collect()
+}
+
+/// Architecture Invariant: dependencies point downwards; only
+/// `agent-trace-export` does network I/O; `agent-trace-propagation` depends
+/// on nothing heavier than `thiserror` (and `http`, optionally); the metrics
+/// crate depends on no tracing crate.
+fn check_layers(meta: &Value, problems: &mut Vec<String>) {
+    for (name, allowed) in LAYERS {
+        let Some(pkg) = package(meta, name) else {
+            problems.push(format!("workspace crate {name} is missing"));
+            continue;
+        };
+        for dep in normal_deps(pkg) {
+            if dep.starts_with("agent-trace") && !allowed.contains(&dep) {
+                problems.push(format!("{name} depends on {dep}: dependencies point downwards"));
+            }
+            if NETWORK_CRATES.contains(&dep) && *name != "agent-trace-export" && *name != "agent-trace" {
+                problems.push(format!("{name} depends on {dep}: only agent-trace-export does network I/O"));
+            }
+            if *name == "agent-trace-propagation" && !["thiserror", "http"].contains(&dep) {
+                problems.push(format!("agent-trace-propagation depends on {dep}: only thiserror and http are allowed"));
+            }
+            if *name == "agent-trace-metrics" && (dep.starts_with("tracing") || dep.starts_with("opentelemetry")) {
+                problems.push(format!("agent-trace-metrics depends on {dep}: it is independent of tracing crates"));
+            }
+        }
+    }
+}
+
+fn parse_version(v: &str) -> Option<(u64, u64)> {
+    let mut parts = v.split('.').map(|p| p.parse::<u64>().ok());
+    Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
+/// Architecture Invariant: the library crates build with the stated MSRV:
+/// no normal dependency of theirs, direct or indirect, declares a newer
+/// `rust-version`. (Bench and test peers may need a newer compiler.)
+fn check_msrv(meta: &Value, problems: &mut Vec<String>) {
+    let Some(ours) = package(meta, "agent-trace")
+        .and_then(|p| p["rust_version"].as_str())
+        .and_then(parse_version)
+    else {
+        problems.push("agent-trace states no rust-version".into());
+        return;
+    };
+    let Some(nodes) = meta["resolve"]["nodes"].as_array() else {
+        problems.push("cargo metadata has no resolve graph".into());
+        return;
+    };
+    let by_id = |id: &str| nodes.iter().find(|n| n["id"] == id);
+    let pkg_by_id = |id: &str| packages(meta).iter().find(|p| p["id"] == id);
+    let mut stack: Vec<&str> = LAYERS
+        .iter()
+        .filter_map(|(name, _)| package(meta, name)?["id"].as_str())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(pkg) = pkg_by_id(id)
+            && let Some(v) = pkg["rust_version"].as_str().and_then(parse_version)
+            && v > ours
+        {
+            problems.push(format!(
+                "{} {} needs rust {}.{}, above the MSRV {}.{}",
+                pkg["name"].as_str().unwrap_or("?"),
+                pkg["version"].as_str().unwrap_or("?"),
+                v.0,
+                v.1,
+                ours.0,
+                ours.1
+            ));
+        }
+        let Some(node) = by_id(id) else { continue };
+        for dep in node["deps"].as_array().into_iter().flatten() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null());
+            if normal && let Some(pkg) = dep["pkg"].as_str() {
+                stack.push(pkg);
+            }
+        }
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Architecture Invariants over source text: every library crate opens with
+/// a crate doc and opts into the workspace lints; no `todo!` or
+/// `unimplemented!` ships; only the export crate names network types; the
+/// span path takes no lock.
+fn check_sources(root: &Path, problems: &mut Vec<String>) {
+    for (name, _) in LAYERS {
+        let dir = root.join("crates").join(name);
+        let lib = dir.join("src/lib.rs");
+        match fs::read_to_string(&lib) {
+            Ok(text) if text.trim_start().starts_with("//!") => {}
+            Ok(_) => problems.push(format!("{}: must open with a crate doc (`//!`)", lib.display())),
+            Err(e) => problems.push(format!("{}: {e}", lib.display())),
+        }
+        let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        if !manifest.contains("[lints]\nworkspace = true") {
+            problems.push(format!("{name}/Cargo.toml: needs `[lints] workspace = true`"));
+        }
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files {
+            let text = fs::read_to_string(&file).unwrap_or_default();
+            for stub in ["todo!(", "unimplemented!("] {
+                if text.contains(stub) {
+                    problems.push(format!("{}: `{stub}` in shipped code", file.display()));
+                }
+            }
+            if *name != "agent-trace-export" {
+                for call in NETWORK_CALLS {
+                    if text.contains(call) {
+                        problems.push(format!(
+                            "{}: `{call}`: only agent-trace-export does network I/O",
+                            file.display()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for file in SPAN_PATH {
+        let text = fs::read_to_string(root.join(file)).unwrap_or_default();
+        for lock in ["Mutex", "RwLock", ".lock()"] {
+            if text.contains(lock) {
+                problems.push(format!("{file}: `{lock}`: nothing on the span path locks"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn layer_check_catches_upward_and_network_dependencies() {
+        let dep = |name: &str| json!({"name": name, "kind": null});
+        let pkg = |name: &str, deps: Vec<serde_json::Value>| {
+            json!({"name": name, "source": null, "dependencies": deps})
+        };
+        let meta = json!({"packages": [
+            pkg("agent-trace-propagation", vec![dep("thiserror"), dep("reqwest")]),
+            pkg("agent-trace-metrics", vec![dep("tracing")]),
+            pkg("agent-trace-core", vec![dep("agent-trace-export")]),
+            pkg("agent-trace-export", vec![dep("reqwest")]),
+            pkg("agent-trace", vec![]),
+        ]});
+        let mut problems = Vec::new();
+        super::check_layers(&meta, &mut problems);
+        let text = problems.join("\n");
+        assert!(text.contains("agent-trace-propagation depends on reqwest: only agent-trace-export"));
+        assert!(text.contains("agent-trace-propagation depends on reqwest: only thiserror"));
+        assert!(text.contains("agent-trace-metrics depends on tracing"));
+        assert!(text.contains("agent-trace-core depends on agent-trace-export"));
+        assert_eq!(problems.len(), 4, "{text}");
+    }
+
+    #[test]
+    fn tidy() {
+        if let Err(problems) = super::check(&super::workspace_root()) {
+            panic!("tidy found problems:\n{}", problems.join("\n"));
+        }
+    }
+}
