@@ -52,6 +52,7 @@ mod attr;
 mod clock;
 mod current;
 mod error;
+mod future;
 mod ids;
 mod processor;
 mod render;
@@ -66,6 +67,7 @@ pub use attr::{Array, Key, KeyValue, StringValue, Value};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use current::ContextGuard;
 pub use error::TraceError;
+pub use future::{FutureExt, InSpan, WithContext};
 pub use processor::{CountingProcessor, SpanProcessor};
 pub use sampler::{
     ParentBased, Sampler, SamplingDecision, SamplingParams, ShouldSample, TraceIdRatio,
