@@ -54,7 +54,10 @@ impl Agent {
         Ok(Analysis {
             insights: vec![
                 format!("mean value is {mean:.2}"),
-                format!("{} records above the mean", records.iter().filter(|&&r| r > mean).count()),
+                format!(
+                    "{} records above the mean",
+                    records.iter().filter(|&&r| r > mean).count()
+                ),
             ],
             input_tokens: 120 + 8 * records.len() as i64,
             output_tokens: 64,
@@ -65,7 +68,10 @@ impl Agent {
 /// Step 1: keep the finite, non-negative readings.
 fn validate(data: &[f64]) -> Vec<f64> {
     sleep(Duration::from_millis(2));
-    data.iter().copied().filter(|v| v.is_finite() && *v >= 0.0).collect()
+    data.iter()
+        .copied()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .collect()
 }
 
 /// Step 3: one page per two insights, at least one.
@@ -88,7 +94,10 @@ fn analyze_data_workflow(tracer: &AgentStepTracer, analyst: &mut Agent, data: &[
         let validated = validate(data);
         span.set_attribute("valid_records", validated.len());
         if validated.len() < data.len() {
-            span.annotate(format!("dropped {} invalid records", data.len() - validated.len()));
+            span.annotate(format!(
+                "dropped {} invalid records",
+                data.len() - validated.len()
+            ));
         }
         validated
     };
@@ -126,7 +135,10 @@ fn analyze_data_workflow(tracer: &AgentStepTracer, analyst: &mut Agent, data: &[
 
     // Step 3: report.
     {
-        let mut span = tracer.span_builder("generate_report").parent(&trace).start();
+        let mut span = tracer
+            .span_builder("generate_report")
+            .parent(&trace)
+            .start();
         span.set_attribute("report.pages", generate_report(&analysis));
     }
 
@@ -155,7 +167,9 @@ fn main() {
     }
 
     for id in ids {
-        let trace = tracer.trace(id).expect("the in-memory store keeps recent traces");
+        let trace = tracer
+            .trace(id)
+            .expect("the in-memory store keeps recent traces");
         println!("trace {id}");
         println!("{}", trace.render());
     }

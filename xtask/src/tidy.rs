@@ -97,7 +97,9 @@ fn packages(meta: &Value) -> &[Value] {
 }
 
 fn package<'a>(meta: &'a Value, name: &str) -> Option<&'a Value> {
-    packages(meta).iter().find(|p| p["name"] == name && p["source"].is_null())
+    packages(meta)
+        .iter()
+        .find(|p| p["name"] == name && p["source"].is_null())
 }
 
 /// Normal (not dev, not build) dependencies of a package, by name.
@@ -123,16 +125,29 @@ fn check_layers(meta: &Value, problems: &mut Vec<String>) {
         };
         for dep in normal_deps(pkg) {
             if dep.starts_with("agent-trace") && !allowed.contains(&dep) {
-                problems.push(format!("{name} depends on {dep}: dependencies point downwards"));
+                problems.push(format!(
+                    "{name} depends on {dep}: dependencies point downwards"
+                ));
             }
-            if NETWORK_CRATES.contains(&dep) && *name != "agent-trace-export" && *name != "agent-trace" {
-                problems.push(format!("{name} depends on {dep}: only agent-trace-export does network I/O"));
+            if NETWORK_CRATES.contains(&dep)
+                && *name != "agent-trace-export"
+                && *name != "agent-trace"
+            {
+                problems.push(format!(
+                    "{name} depends on {dep}: only agent-trace-export does network I/O"
+                ));
             }
             if *name == "agent-trace-propagation" && !["thiserror", "http"].contains(&dep) {
-                problems.push(format!("agent-trace-propagation depends on {dep}: only thiserror and http are allowed"));
+                problems.push(format!(
+                    "agent-trace-propagation depends on {dep}: only thiserror and http are allowed"
+                ));
             }
-            if *name == "agent-trace-metrics" && (dep.starts_with("tracing") || dep.starts_with("opentelemetry")) {
-                problems.push(format!("agent-trace-metrics depends on {dep}: it is independent of tracing crates"));
+            if *name == "agent-trace-metrics"
+                && (dep.starts_with("tracing") || dep.starts_with("opentelemetry"))
+            {
+                problems.push(format!(
+                    "agent-trace-metrics depends on {dep}: it is independent of tracing crates"
+                ));
             }
         }
     }
@@ -198,7 +213,9 @@ fn check_msrv(meta: &Value, problems: &mut Vec<String>) {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -219,12 +236,17 @@ fn check_sources(root: &Path, problems: &mut Vec<String>) {
         let lib = dir.join("src/lib.rs");
         match fs::read_to_string(&lib) {
             Ok(text) if text.trim_start().starts_with("//!") => {}
-            Ok(_) => problems.push(format!("{}: must open with a crate doc (`//!`)", lib.display())),
+            Ok(_) => problems.push(format!(
+                "{}: must open with a crate doc (`//!`)",
+                lib.display()
+            )),
             Err(e) => problems.push(format!("{}: {e}", lib.display())),
         }
         let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
         if !manifest.contains("[lints]\nworkspace = true") {
-            problems.push(format!("{name}/Cargo.toml: needs `[lints] workspace = true`"));
+            problems.push(format!(
+                "{name}/Cargo.toml: needs `[lints] workspace = true`"
+            ));
         }
         let mut files = Vec::new();
         rust_files(&dir.join("src"), &mut files);
@@ -264,9 +286,7 @@ mod tests {
     #[test]
     fn layer_check_catches_upward_and_network_dependencies() {
         let dep = |name: &str| json!({"name": name, "kind": null});
-        let pkg = |name: &str, deps: Vec<serde_json::Value>| {
-            json!({"name": name, "source": null, "dependencies": deps})
-        };
+        let pkg = |name: &str, deps: Vec<serde_json::Value>| json!({"name": name, "source": null, "dependencies": deps});
         let meta = json!({"packages": [
             pkg("agent-trace-propagation", vec![dep("thiserror"), dep("reqwest")]),
             pkg("agent-trace-metrics", vec![dep("tracing")]),
@@ -277,7 +297,9 @@ mod tests {
         let mut problems = Vec::new();
         super::check_layers(&meta, &mut problems);
         let text = problems.join("\n");
-        assert!(text.contains("agent-trace-propagation depends on reqwest: only agent-trace-export"));
+        assert!(
+            text.contains("agent-trace-propagation depends on reqwest: only agent-trace-export")
+        );
         assert!(text.contains("agent-trace-propagation depends on reqwest: only thiserror"));
         assert!(text.contains("agent-trace-metrics depends on tracing"));
         assert!(text.contains("agent-trace-core depends on agent-trace-export"));
