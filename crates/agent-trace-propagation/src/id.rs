@@ -14,7 +14,15 @@ pub(crate) fn parse_hex<const N: usize>(
     s: &str,
     what: &'static str,
 ) -> Result<[u8; N], PropagationError> {
-    let bytes = s.as_bytes();
+    parse_hex_bytes(s.as_bytes(), what)
+}
+
+/// [`parse_hex`] over bytes, for header parsers that slice by byte position
+/// (a `&str` slice there could split a multi-byte character and panic).
+pub(crate) fn parse_hex_bytes<const N: usize>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<[u8; N], PropagationError> {
     if bytes.len() != N * 2 {
         return Err(PropagationError::InvalidLength {
             what,
@@ -190,8 +198,9 @@ hex_id_fmt!(SpanId, 16, to_u64);
 /// The W3C `trace-flags` byte.
 ///
 /// Bit 0 is *sampled*; bit 1 is Level 2's *random* flag (the trace id's right
-/// 7 bytes are random). Other bits are kept as received so that they are
-/// passed on unchanged.
+/// 7 bytes are random). Other bits are kept as received, so that the
+/// application can see them, but the `traceparent` writer clears them: W3C
+/// Trace Context reserves them and requires senders to set them to zero.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TraceFlags(u8);
 

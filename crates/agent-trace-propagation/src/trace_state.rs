@@ -10,6 +10,10 @@ use crate::error::excerpt;
 /// The most list members a `tracestate` may hold (W3C Trace Context).
 pub const MAX_TRACE_STATE_MEMBERS: usize = 32;
 
+/// One `key=value` list member, stored in boxes: members are never grown,
+/// so the spare capacity of a `String` would be waste.
+type Member = (Box<str>, Box<str>);
+
 /// The W3C `tracestate` list: up to 32 `key=value` members, order kept.
 ///
 /// Every member satisfies the W3C list-member grammar; the methods that add
@@ -27,7 +31,7 @@ pub const MAX_TRACE_STATE_MEMBERS: usize = 32;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct TraceState(Option<Arc<[(Box<str>, Box<str>)]>>);
+pub struct TraceState(Option<Arc<[Member]>>);
 
 impl TraceState {
     /// The empty list.
@@ -44,7 +48,7 @@ impl TraceState {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut list: Vec<(Box<str>, Box<str>)> = Vec::new();
+        let mut list: Vec<Member> = Vec::new();
         for (k, v) in members {
             let (k, v) = (k.as_ref(), v.as_ref());
             check_key(k)?;
@@ -62,7 +66,7 @@ impl TraceState {
         Ok(Self::from_vec(list))
     }
 
-    fn from_vec(list: Vec<(Box<str>, Box<str>)>) -> Self {
+    fn from_vec(list: Vec<Member>) -> Self {
         if list.is_empty() {
             Self(None)
         } else {
@@ -70,7 +74,7 @@ impl TraceState {
         }
     }
 
-    fn members(&self) -> &[(Box<str>, Box<str>)] {
+    fn members(&self) -> &[Member] {
         self.0.as_deref().unwrap_or(&[])
     }
 
@@ -93,7 +97,7 @@ impl TraceState {
     pub fn insert(&self, key: &str, value: &str) -> Result<Self, PropagationError> {
         check_key(key)?;
         check_value(key, value)?;
-        let mut list: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(self.len() + 1);
+        let mut list: Vec<Member> = Vec::with_capacity(self.len() + 1);
         list.push((key.into(), value.into()));
         list.extend(self.members().iter().filter(|(k, _)| &**k != key).cloned());
         list.truncate(MAX_TRACE_STATE_MEMBERS);
