@@ -9,49 +9,55 @@
 //! started with only a trace id (the reference's `trace_id=trace.trace_id`)
 //! becomes a child of that trace's root even when the root was never entered.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 
-use agent_trace_propagation::{SpanContext, SpanId, TraceId};
+use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 /// How many recent root spans each thread remembers for trace-id parents.
+/// A power of two, so the ring index is a mask.
 const ROOT_RING: usize = 16;
 
-struct ThreadState {
-    stack: Vec<SpanContext>,
-    roots: [Option<SpanContext>; ROOT_RING],
-    next_root: usize,
+/// A root span remembered for trace-id parents. Roots have no parent, so
+/// their trace state is always empty and these three fields are the whole
+/// context: the entry is `Copy`, and remembering one is a few stores.
+#[derive(Clone, Copy)]
+struct Root {
+    trace_id: TraceId,
+    span_id: SpanId,
+    flags: TraceFlags,
 }
 
 thread_local! {
-    static STATE: RefCell<ThreadState> = const {
-        RefCell::new(ThreadState {
-            stack: Vec::new(),
-            roots: [const { None }; ROOT_RING],
-            next_root: 0,
-        })
-    };
+    static STACK: RefCell<Vec<SpanContext>> = const { RefCell::new(Vec::new()) };
+    static ROOTS: [Cell<Option<Root>>; ROOT_RING] = const { [const { Cell::new(None) }; ROOT_RING] };
+    static NEXT_ROOT: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The context of the innermost span entered on this thread.
 #[inline]
 pub(crate) fn current() -> Option<SpanContext> {
-    STATE.with(|s| s.borrow().stack.last().cloned())
+    STACK.with(|s| s.borrow().last().cloned())
 }
 
 /// The innermost entered span of `trace_id` on this thread, else the most
 /// recent root of that trace started on this thread.
 pub(crate) fn find_in_trace(trace_id: TraceId) -> Option<SpanContext> {
-    STATE.with(|s| {
-        let s = s.borrow();
-        if let Some(cx) = s.stack.iter().rev().find(|c| c.trace_id == trace_id) {
-            return Some(cx.clone());
-        }
-        (0..ROOT_RING)
-            .map(|i| (s.next_root + ROOT_RING - 1 - i) % ROOT_RING)
-            .filter_map(|i| s.roots[i].as_ref())
-            .find(|c| c.trace_id == trace_id)
-            .cloned()
+    if let Some(cx) = STACK.with(|s| s.borrow().iter().rev().find(|c| c.trace_id == trace_id).cloned()) {
+        return Some(cx);
+    }
+    let next = NEXT_ROOT.with(Cell::get);
+    ROOTS.with(|roots| {
+        (1..=ROOT_RING)
+            .filter_map(|back| roots[next.wrapping_sub(back) % ROOT_RING].get())
+            .find(|r| r.trace_id == trace_id)
+            .map(|r| SpanContext {
+                trace_id: r.trace_id,
+                span_id: r.span_id,
+                trace_flags: r.flags,
+                trace_state: TraceState::NONE,
+                is_remote: false,
+            })
     })
 }
 
@@ -59,18 +65,24 @@ pub(crate) fn find_in_trace(trace_id: TraceId) -> Option<SpanContext> {
 /// round-robin; a forgotten root only means a later trace-id-only span has no
 /// parent id.
 #[inline]
-pub(crate) fn remember_root(cx: &SpanContext) {
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        let i = s.next_root;
-        s.roots[i] = Some(cx.clone());
-        s.next_root = (i + 1) % ROOT_RING;
+pub(crate) fn remember_root(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) {
+    let i = NEXT_ROOT.with(|n| {
+        let i = n.get();
+        n.set(i.wrapping_add(1));
+        i
+    });
+    ROOTS.with(|roots| {
+        roots[i % ROOT_RING].set(Some(Root {
+            trace_id,
+            span_id,
+            flags,
+        }));
     });
 }
 
 #[inline]
 pub(crate) fn push(cx: SpanContext) {
-    STATE.with(|s| s.borrow_mut().stack.push(cx));
+    STACK.with(|s| s.borrow_mut().push(cx));
 }
 
 /// Removes the entry of `span_id`: normally the top, but guards may be
@@ -78,8 +90,8 @@ pub(crate) fn push(cx: SpanContext) {
 /// stack must stay right whatever the order.
 #[inline]
 pub(crate) fn pop(span_id: SpanId) {
-    STATE.with(|s| {
-        let stack = &mut s.borrow_mut().stack;
+    STACK.with(|s| {
+        let stack = &mut *s.borrow_mut();
         if stack.last().is_some_and(|c| c.span_id == span_id) {
             stack.pop();
         } else if let Some(i) = stack.iter().rposition(|c| c.span_id == span_id) {

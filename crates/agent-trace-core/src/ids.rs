@@ -24,38 +24,54 @@ fn seed() -> u64 {
 }
 
 thread_local! {
-    static STATE: Cell<u64> = Cell::new(seed());
+    // Const-initialised (no lazy-init check on each access); zero means
+    // "not seeded yet", and a seeded state is never zero again in practice
+    // (the state is a counter stepping by an odd constant from a random seed).
+    static STATE: Cell<u64> = const { Cell::new(0) };
 }
 
 #[inline]
-fn next_u64() -> u64 {
-    STATE.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-        ((t >> 64) as u64) ^ (t as u64)
-    })
+fn step(state: &Cell<u64>) -> u64 {
+    let mut x = state.get();
+    if x == 0 {
+        x = seed() | 1;
+    }
+    let x = x.wrapping_add(0xa076_1d64_78bd_642f);
+    state.set(x);
+    let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
+    ((t >> 64) as u64) ^ (t as u64)
 }
 
 /// A new random span id.
 #[inline]
 pub(crate) fn new_span_id() -> SpanId {
-    loop {
-        if let Some(id) = SpanId::from_u64(next_u64()) {
-            return id;
+    STATE.with(|s| {
+        loop {
+            if let Some(id) = SpanId::from_u64(step(s)) {
+                return id;
+            }
         }
-    }
+    })
 }
 
-/// A new random trace id.
+/// A new random trace id and a span id for its root, drawn with one access
+/// to the thread's generator.
 #[inline]
-pub(crate) fn new_trace_id() -> TraceId {
-    loop {
-        let v = (u128::from(next_u64()) << 64) | u128::from(next_u64());
-        if let Some(id) = TraceId::from_u128(v) {
-            return id;
-        }
-    }
+pub(crate) fn new_trace_and_span_id() -> (TraceId, SpanId) {
+    STATE.with(|s| {
+        let trace_id = loop {
+            let v = (u128::from(step(s)) << 64) | u128::from(step(s));
+            if let Some(id) = TraceId::from_u128(v) {
+                break id;
+            }
+        };
+        let span_id = loop {
+            if let Some(id) = SpanId::from_u64(step(s)) {
+                break id;
+            }
+        };
+        (trace_id, span_id)
+    })
 }
 
 #[cfg(test)]

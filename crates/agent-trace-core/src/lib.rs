@@ -64,7 +64,7 @@ mod tracer;
 
 pub use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use attr::{Array, Key, KeyValue, StringValue, Value};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use current::ContextGuard;
 pub use error::TraceError;
 pub use future::{FutureExt, InSpan, WithContext};

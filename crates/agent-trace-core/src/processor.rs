@@ -8,8 +8,6 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use agent_trace_propagation::SpanContext;
-
 use crate::error::TraceError;
 use crate::span_data::{FinishedSpan, SpanData};
 
@@ -41,10 +39,10 @@ use crate::span_data::{FinishedSpan, SpanData};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait SpanProcessor: Send + Sync + fmt::Debug {
-    /// Called when a recording span starts, with its initial data and its
-    /// parent's context. The default does nothing.
-    fn on_start(&self, span: &SpanData, parent: Option<&SpanContext>) {
-        let _ = (span, parent);
+    /// Called when a recording span starts, with its initial data (its
+    /// parent is `span.parent_span_id`). The default does nothing.
+    fn on_start(&self, span: &SpanData) {
+        let _ = span;
     }
 
     /// Called once when a recording span ends; the processor now owns it.
@@ -83,16 +81,10 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
 /// ```
 #[derive(Debug, Default)]
 pub struct CountingProcessor {
-    started: AtomicU64,
     ended: AtomicU64,
 }
 
 impl CountingProcessor {
-    /// Spans started so far.
-    pub fn started(&self) -> u64 {
-        self.started.load(Ordering::Relaxed)
-    }
-
     /// Spans ended so far.
     pub fn ended(&self) -> u64 {
         self.ended.load(Ordering::Relaxed)
@@ -100,10 +92,6 @@ impl CountingProcessor {
 }
 
 impl SpanProcessor for CountingProcessor {
-    fn on_start(&self, _span: &SpanData, _parent: Option<&SpanContext>) {
-        self.started.fetch_add(1, Ordering::Relaxed);
-    }
-
     fn on_end(&self, _span: FinishedSpan) {
         self.ended.fetch_add(1, Ordering::Relaxed);
     }

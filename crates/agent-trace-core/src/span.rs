@@ -4,12 +4,12 @@
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId};
 
 use crate::attr::{Key, KeyValue, StringValue, Value};
-use crate::clock::{self, Tick};
+use crate::clock::{Tick, Timestamp};
 use crate::current::{self, ContextGuard};
 use crate::ids;
 use crate::sampler::{SamplingDecision, SamplingParams};
@@ -92,6 +92,7 @@ impl Span {
     }
 
     /// The trace id.
+    #[inline]
     pub fn trace_id(&self) -> TraceId {
         self.span_context().trace_id
     }
@@ -130,7 +131,7 @@ impl Span {
     #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         if let Some((data, tracer)) = self.recording() {
-            push_attribute(data, tracer, KeyValue::new(key, value));
+            push_attribute(data, tracer, key.into(), value.into());
         }
     }
 
@@ -138,7 +139,7 @@ impl Span {
     pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
         if let Some((data, tracer)) = self.recording() {
             for kv in attributes {
-                push_attribute(data, tracer, kv);
+                push_attribute(data, tracer, kv.key, kv.value);
             }
         }
     }
@@ -168,7 +169,7 @@ impl Span {
             let (attributes, dropped) = tracer
                 .limits
                 .bound_list(attributes, tracer.limits.max_attributes_per_event);
-            let timestamp = data.start_time + Tick::now().duration_since(start);
+            let timestamp = data.start_time.plus_ticks(start, Tick::now());
             data.events.push(Event {
                 name: name.into(),
                 timestamp,
@@ -261,8 +262,8 @@ impl Span {
     }
 
     /// Ends the span at a given time (raised to the start time if earlier).
-    pub fn end_with_time(mut self, end_time: SystemTime) {
-        self.finish(Some(end_time));
+    pub fn end_with_time(mut self, end_time: impl Into<Timestamp>) {
+        self.finish(Some(end_time.into()));
     }
 
     /// Makes this span current on this thread until the guard drops, so that
@@ -297,7 +298,7 @@ impl Span {
         f()
     }
 
-    fn finish(&mut self, end_time: Option<SystemTime>) {
+    fn finish(&mut self, end_time: Option<Timestamp>) {
         let Inner::Recording {
             mut data,
             start,
@@ -308,7 +309,7 @@ impl Span {
         };
         data.end_time = match end_time {
             Some(t) => t.max(data.start_time),
-            None => data.start_time + Tick::now().duration_since(start),
+            None => data.start_time.plus_ticks(start, Tick::now()),
         };
         tracer.deliver(FinishedSpan(data));
     }
@@ -325,23 +326,20 @@ impl Span {
             links,
             start_time,
         } = builder;
-        let inner = &tracer.inner;
+        let inner = &*tracer.inner;
 
-        let (parent, trace_id) = match parent {
-            Parent::Current => {
-                let p = current::current();
-                let id = p.as_ref().map(|p| p.trace_id);
-                (p, id)
-            }
+        // Resolve the parent; a trace id alone may name no parent span.
+        let (parent, joined_trace) = match parent {
+            Parent::Current => (current::current(), None),
             Parent::Root => (None, None),
-            Parent::Context(cx) => {
-                let id = Some(cx.trace_id);
-                (Some(cx), id)
-            }
+            Parent::Context(cx) => (Some(cx), None),
             Parent::Trace(id) => (current::find_in_trace(id), Some(id)),
         };
-        let is_root = parent.is_none();
-        let trace_id = trace_id.unwrap_or_else(ids::new_trace_id);
+        let (trace_id, span_id) = match (&parent, joined_trace) {
+            (Some(p), _) => (p.trace_id, ids::new_span_id()),
+            (None, Some(id)) => (id, ids::new_span_id()),
+            (None, None) => ids::new_trace_and_span_id(),
+        };
         let decision = inner.sampler.should_sample(&SamplingParams {
             parent: parent.as_ref(),
             trace_id,
@@ -349,20 +347,35 @@ impl Span {
             kind,
             attributes: &attributes,
         });
-        let (flags, trace_state) = match &parent {
-            Some(p) => (p.trace_flags, p.trace_state.clone()),
-            None => (TraceFlags::NONE, TraceState::NONE),
+        let sampled = decision == SamplingDecision::RecordAndSample;
+        let (context, parent_span_id, parent_is_remote) = match parent {
+            Some(p) => (
+                SpanContext {
+                    trace_id,
+                    span_id,
+                    trace_flags: p.trace_flags.with_sampled(sampled),
+                    trace_state: p.trace_state,
+                    is_remote: false,
+                },
+                Some(p.span_id),
+                p.is_remote,
+            ),
+            None => {
+                let flags = TraceFlags::NONE.with_sampled(sampled);
+                // A dropped root is not remembered: a span that later joins
+                // its trace by id gets no parent id, and the samplers decide
+                // for it as they did for the root (by trace id or the root
+                // sampler), so it is dropped too.
+                if decision != SamplingDecision::Drop {
+                    current::remember_root(trace_id, span_id, flags);
+                }
+                (
+                    SpanContext::new(trace_id, span_id, flags),
+                    None,
+                    false,
+                )
+            }
         };
-        let context = SpanContext {
-            trace_id,
-            span_id: ids::new_span_id(),
-            trace_flags: flags.with_sampled(decision == SamplingDecision::RecordAndSample),
-            trace_state,
-            is_remote: false,
-        };
-        if is_root {
-            current::remember_root(&context);
-        }
         if decision == SamplingDecision::Drop {
             return Span {
                 inner: Inner::NonRecording(context),
@@ -370,48 +383,99 @@ impl Span {
         }
 
         let start = Tick::now();
-        let start_time = start_time.unwrap_or_else(|| clock::to_system_time(start));
-        let mut data = Box::new(SpanData {
+        let start_time = start_time.unwrap_or_else(|| Timestamp::from_tick(start));
+        let mut data = new_span_data(
             name,
             context,
-            parent_span_id: parent.as_ref().map(|p| p.span_id),
-            parent_is_remote: parent.as_ref().is_some_and(|p| p.is_remote),
+            parent_span_id,
+            parent_is_remote,
             kind,
             start_time,
-            end_time: start_time,
-            attributes: Attributes::new(),
-            events: Vec::new(),
-            links: Vec::new(),
-            status: Status::Unset,
-            dropped_attributes_count: 0,
-            dropped_events_count: 0,
-            dropped_links_count: 0,
-        });
-        if attributes.len() <= inner.limits.max_attributes_per_span as usize
-            && inner.limits.max_attribute_value_length.is_none()
-        {
-            // The common case: nothing to check but duplicate keys, which the
-            // builder already merged.
-            data.attributes = attributes;
-        } else {
+        );
+        // Skipped when empty: even an empty `IntoIter` costs its drop glue.
+        if !attributes.is_empty() {
             for kv in attributes {
-                push_attribute(&mut data, inner, kv);
+                push_attribute(&mut data, inner, kv.key, kv.value);
             }
         }
-        for link in links {
-            push_link(&mut data, inner, link.context, link.attributes);
+        if !links.is_empty() {
+            for link in links {
+                push_link(&mut data, inner, link.context, link.attributes);
+            }
         }
         for p in inner.processors.iter() {
-            p.on_start(&data, parent.as_ref());
+            p.on_start(&data);
         }
         Span {
             inner: Inner::Recording {
                 data,
                 start,
-                tracer: Arc::clone(inner),
+                tracer: Arc::clone(&tracer.inner),
             },
         }
     }
+}
+
+/// Allocates a span's data and writes its fields in place.
+///
+/// `Box::new(SpanData { .. })` builds the value on the stack and copies its
+/// ~430 bytes into the heap; writing each field into the allocation skips
+/// that copy, which the span bench showed as the largest single cost.
+#[inline]
+fn new_span_data(
+    name: StringValue,
+    context: SpanContext,
+    parent_span_id: Option<SpanId>,
+    parent_is_remote: bool,
+    kind: SpanKind,
+    start_time: Timestamp,
+) -> Box<SpanData> {
+    let mut data = Box::<SpanData>::new_uninit();
+    let p = data.as_mut_ptr();
+    // SAFETY: `p` points to an allocation for one `SpanData`; every field is
+    // written exactly once below, through raw place expressions that create
+    // no reference to uninitialised memory, before `assume_init`. The
+    // exhaustive pattern in `all_fields_are_written` stops compilation when
+    // a field is added to `SpanData` without being added here.
+    unsafe {
+        (&raw mut (*p).name).write(name);
+        (&raw mut (*p).context).write(context);
+        (&raw mut (*p).parent_span_id).write(parent_span_id);
+        (&raw mut (*p).parent_is_remote).write(parent_is_remote);
+        (&raw mut (*p).kind).write(kind);
+        (&raw mut (*p).start_time).write(start_time);
+        (&raw mut (*p).end_time).write(start_time);
+        (&raw mut (*p).attributes).write(Attributes::new());
+        (&raw mut (*p).events).write(Vec::new());
+        (&raw mut (*p).links).write(Vec::new());
+        (&raw mut (*p).status).write(Status::Unset);
+        (&raw mut (*p).dropped_attributes_count).write(0);
+        (&raw mut (*p).dropped_events_count).write(0);
+        (&raw mut (*p).dropped_links_count).write(0);
+        data.assume_init()
+    }
+}
+
+/// Never called: fails to compile when `SpanData` gains a field that
+/// `new_span_data` does not write.
+#[allow(dead_code)]
+fn all_fields_are_written(data: SpanData) {
+    let SpanData {
+        name: _,
+        context: _,
+        parent_span_id: _,
+        parent_is_remote: _,
+        kind: _,
+        start_time: _,
+        end_time: _,
+        attributes: _,
+        events: _,
+        links: _,
+        status: _,
+        dropped_attributes_count: _,
+        dropped_events_count: _,
+        dropped_links_count: _,
+    } = data;
 }
 
 impl Drop for Span {
@@ -423,15 +487,18 @@ impl Drop for Span {
     }
 }
 
-#[inline]
-fn push_attribute(data: &mut SpanData, tracer: &TracerInner, mut kv: KeyValue) {
+/// Sets one attribute under the span limits. Inlined into its callers: the
+/// span bench showed an out-of-line call paying store-forwarding stalls to
+/// pass the 56-byte key-value through memory.
+#[inline(always)]
+fn push_attribute(data: &mut SpanData, tracer: &TracerInner, key: Key, mut value: Value) {
     if let Some(max) = tracer.limits.max_attribute_value_length {
-        kv.value.truncate(max);
+        value.truncate(max);
     }
-    if let Some(existing) = data.attributes.iter_mut().find(|e| e.key == kv.key) {
-        existing.value = kv.value;
+    if let Some(existing) = data.attributes.iter_mut().find(|e| e.key == key) {
+        existing.value = value;
     } else if data.attributes.len() < tracer.limits.max_attributes_per_span as usize {
-        data.attributes.push(kv);
+        data.attributes.push(KeyValue { key, value });
     } else {
         data.dropped_attributes_count = data.dropped_attributes_count.saturating_add(1);
     }
@@ -576,19 +643,22 @@ pub struct SpanBuilder<'a> {
     name: StringValue,
     parent: Parent,
     kind: SpanKind,
-    attributes: Attributes,
+    /// A `Vec`, not inline storage: it stays empty (and free) for the
+    /// `start_span`/`start_trace` paths, and keeps the builder small to move.
+    attributes: Vec<KeyValue>,
     links: Vec<Link>,
-    start_time: Option<SystemTime>,
+    start_time: Option<Timestamp>,
 }
 
 impl<'a> SpanBuilder<'a> {
+    #[inline]
     pub(crate) fn new(tracer: &'a AgentStepTracer, name: StringValue, parent: Parent) -> Self {
         Self {
             tracer,
             name,
             parent,
             kind: SpanKind::Internal,
-            attributes: Attributes::new(),
+            attributes: Vec::new(),
             links: Vec::new(),
             start_time: None,
         }
@@ -596,22 +666,26 @@ impl<'a> SpanBuilder<'a> {
 
     /// The parent: a [`Span`], a [`SpanContext`], a [`TraceId`], or a
     /// [`Parent`].
+    #[inline]
     pub fn parent(mut self, parent: impl Into<Parent>) -> Self {
         self.parent = parent.into();
         self
     }
 
     /// Joins the trace with this id (see [`Parent::Trace`]).
+    #[inline]
     pub fn trace_id(self, trace_id: TraceId) -> Self {
         self.parent(Parent::Trace(trace_id))
     }
 
     /// Starts a new trace whatever is current.
+    #[inline]
     pub fn root(self) -> Self {
         self.parent(Parent::Root)
     }
 
     /// The span's kind (default internal).
+    #[inline]
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
         self
@@ -619,6 +693,7 @@ impl<'a> SpanBuilder<'a> {
 
     /// An attribute known at start; samplers see it. A repeated key replaces
     /// the earlier value.
+    #[inline]
     pub fn attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
         let kv = KeyValue::new(key, value);
         if let Some(existing) = self.attributes.iter_mut().find(|e| e.key == kv.key) {
@@ -639,6 +714,7 @@ impl<'a> SpanBuilder<'a> {
 
     /// The agent this trace or span belongs to, recorded as
     /// `gen_ai.agent.id` (the reference's `agent_id=`).
+    #[inline]
     pub fn agent_id(self, agent_id: impl Into<Value>) -> Self {
         self.attribute(AGENT_ID, agent_id)
     }
@@ -658,8 +734,9 @@ impl<'a> SpanBuilder<'a> {
     }
 
     /// An explicit start time (default: now).
-    pub fn start_time(mut self, start_time: SystemTime) -> Self {
-        self.start_time = Some(start_time);
+    #[inline]
+    pub fn start_time(mut self, start_time: impl Into<Timestamp>) -> Self {
+        self.start_time = Some(start_time.into());
         self
     }
 

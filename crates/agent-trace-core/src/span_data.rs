@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use agent_trace_propagation::{SpanContext, SpanId};
 
 use crate::attr::{KeyValue, StringValue, Value};
+use crate::clock::Timestamp;
 use crate::error::TraceError;
 
 /// The attributes of a span. Up to four are stored inline, without allocation.
@@ -153,7 +154,7 @@ pub struct Event {
     /// What happened (`"thinking_started"`, `"exception"`, or an annotation's text).
     pub name: StringValue,
     /// When it happened.
-    pub timestamp: SystemTime,
+    pub timestamp: Timestamp,
     /// Details.
     pub attributes: Vec<KeyValue>,
     /// Attributes refused by the per-event limit.
@@ -192,10 +193,10 @@ pub struct SpanData {
     /// The span's role.
     pub kind: SpanKind,
     /// When the span started (wall clock).
-    pub start_time: SystemTime,
+    pub start_time: Timestamp,
     /// When the span ended; never before `start_time`. While the span is live
     /// this equals `start_time`.
-    pub end_time: SystemTime,
+    pub end_time: Timestamp,
     /// Typed attributes, at most one per key.
     pub attributes: Attributes,
     /// Events in the order they were added.
@@ -215,9 +216,7 @@ pub struct SpanData {
 impl SpanData {
     /// `end_time - start_time`.
     pub fn duration(&self) -> Duration {
-        self.end_time
-            .duration_since(self.start_time)
-            .unwrap_or_default()
+        self.end_time.saturating_duration_since(self.start_time)
     }
 
     /// The value of one attribute.

@@ -9,12 +9,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use agent_trace_propagation::{SpanId, TraceId};
 use crossbeam_queue::ArrayQueue;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::processor::SpanProcessor;
 use crate::render;
 use crate::span_data::FinishedSpan;
@@ -68,7 +68,7 @@ pub struct StoreStats {
 
 struct Entry {
     spans: Vec<FinishedSpan>,
-    newest_end: SystemTime,
+    newest_end: Timestamp,
     dropped_spans: u64,
 }
 
@@ -175,7 +175,7 @@ impl TraceStore {
     }
 
     fn evict_expired(&self, index: &mut Index) {
-        let now = self.config.clock.now();
+        let now = Timestamp::from(self.config.clock.now());
         let max_age = self.config.max_age;
         let Index {
             traces,
@@ -183,10 +183,9 @@ impl TraceStore {
             stats,
         } = index;
         order.retain(|id| {
-            let expired = traces.get(id).is_some_and(|e| {
-                now.duration_since(e.newest_end)
-                    .is_ok_and(|age| age > max_age)
-            });
+            let expired = traces
+                .get(id)
+                .is_some_and(|e| now.saturating_duration_since(e.newest_end) > max_age);
             if expired && let Some(e) = traces.remove(id) {
                 stats.spans -= e.spans.len();
                 stats.evicted_by_age += 1;

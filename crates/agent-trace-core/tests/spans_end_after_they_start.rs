@@ -32,8 +32,8 @@ fn an_explicit_end_before_the_start_is_raised_to_the_start() {
     let span = tracer.trace_builder("t").start_time(at(100.0)).start();
     span.end_with_time(at(50.0));
     let s = spans.named("t");
-    assert_eq!(s.start_time, at(100.0));
-    assert_eq!(s.end_time, at(100.0));
+    assert_eq!(s.start_time, at(100.0).into());
+    assert_eq!(s.end_time, at(100.0).into());
     assert_eq!(s.duration(), Duration::ZERO);
 }
 

@@ -1,14 +1,14 @@
 //! The text rendering of a known trace, compared with text written by hand.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use agent_trace_core::{
     Attributes, Event, FinishedSpan, KeyValue, SpanContext, SpanData, SpanId, SpanKind, Status,
-    Trace, TraceFlags, TraceId,
+    Timestamp, Trace, TraceFlags, TraceId,
 };
 
-fn ms(n: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_millis(n)
+fn ms(n: u64) -> Timestamp {
+    (UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_millis(n)).into()
 }
 
 fn span(
