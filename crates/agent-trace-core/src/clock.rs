@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub(crate) use fastant::Instant as Tick;
+use fastant::Instant as Tick;
 
 fn anchor() -> &'static fastant::Anchor {
     static ANCHOR: OnceLock<fastant::Anchor> = OnceLock::new();
@@ -59,21 +59,14 @@ impl Timestamp {
     /// is stable, anchored to the wall clock once per process).
     #[inline]
     pub fn now() -> Self {
-        Self::from_tick(Tick::now())
+        Self(Tick::now().as_unix_nanos(anchor()))
     }
 
+    /// `self` moved forward by the time from `start` to `end` (both read
+    /// from the span clock); never earlier than `self`.
     #[inline]
-    pub(crate) fn from_tick(tick: Tick) -> Self {
-        Self(tick.as_unix_nanos(anchor()))
-    }
-
-    /// `self` moved forward by the time from `start` to `end` on the span
-    /// clock; used to give a span with an explicit start time a measured
-    /// duration.
-    #[inline]
-    pub(crate) fn plus_ticks(self, start: Tick, end: Tick) -> Self {
-        let elapsed = Self::from_tick(end).0.saturating_sub(Self::from_tick(start).0);
-        Self(self.0.saturating_add(elapsed))
+    pub(crate) fn plus_elapsed(self, start: Timestamp, end: Timestamp) -> Self {
+        Self(self.0.saturating_add(end.0.saturating_sub(start.0)))
     }
 
     /// The same time as a [`SystemTime`].

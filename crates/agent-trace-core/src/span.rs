@@ -9,7 +9,7 @@ use std::time::Duration;
 use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId};
 
 use crate::attr::{Key, KeyValue, StringValue, Value};
-use crate::clock::{Tick, Timestamp};
+use crate::clock::Timestamp;
 use crate::current::{self, ContextGuard};
 use crate::ids;
 use crate::sampler::{SamplingDecision, SamplingParams};
@@ -46,7 +46,11 @@ pub struct Span {
 enum Inner {
     Recording {
         data: Box<SpanData>,
-        start: Tick,
+        /// The span clock's reading at start. A span's times are
+        /// `start_time` plus span-clock time elapsed since this reading, so
+        /// the end is never before the start, and an explicit start time
+        /// still gets a measured duration.
+        start: Timestamp,
         tracer: Arc<TracerInner>,
     },
     NonRecording(SpanContext),
@@ -110,7 +114,7 @@ impl Span {
     /// Time since the span started; zero for a span that does not record.
     pub fn elapsed(&self) -> Duration {
         match &self.inner {
-            Inner::Recording { start, .. } => Tick::now().duration_since(*start),
+            Inner::Recording { start, .. } => Timestamp::now().saturating_duration_since(*start),
             _ => Duration::ZERO,
         }
     }
@@ -169,7 +173,7 @@ impl Span {
             let (attributes, dropped) = tracer
                 .limits
                 .bound_list(attributes, tracer.limits.max_attributes_per_event);
-            let timestamp = data.start_time.plus_ticks(start, Tick::now());
+            let timestamp = data.start_time.plus_elapsed(start, Timestamp::now());
             data.events.push(Event {
                 name: name.into(),
                 timestamp,
@@ -309,7 +313,7 @@ impl Span {
         };
         data.end_time = match end_time {
             Some(t) => t.max(data.start_time),
-            None => data.start_time.plus_ticks(start, Tick::now()),
+            None => data.start_time.plus_elapsed(start, Timestamp::now()),
         };
         tracer.deliver(FinishedSpan(data));
     }
@@ -382,8 +386,8 @@ impl Span {
             };
         }
 
-        let start = Tick::now();
-        let start_time = start_time.unwrap_or_else(|| Timestamp::from_tick(start));
+        let start = Timestamp::now();
+        let start_time = start_time.unwrap_or(start);
         let mut data = new_span_data(
             name,
             context,
