@@ -84,7 +84,10 @@ impl Timestamp {
     /// (in the year 2554).
     #[inline]
     pub fn saturating_add(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        Self(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 }
 
@@ -215,7 +218,10 @@ mod tests {
         let t = Timestamp::from(now);
         let back = SystemTime::from(t);
         assert_eq!(Timestamp::from(back), t);
-        assert_eq!(Timestamp::from(UNIX_EPOCH - Duration::from_secs(1)), Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            Timestamp::from(UNIX_EPOCH - Duration::from_secs(1)),
+            Timestamp::UNIX_EPOCH
+        );
     }
 
     #[test]
@@ -223,6 +229,9 @@ mod tests {
         let wall = Timestamp::from(SystemTime::now());
         let ours = Timestamp::now();
         let skew = ours.as_unix_nanos().abs_diff(wall.as_unix_nanos());
-        assert!(skew < 1_000_000_000, "span clock is {skew} ns away from the wall clock");
+        assert!(
+            skew < 1_000_000_000,
+            "span clock is {skew} ns away from the wall clock"
+        );
     }
 }

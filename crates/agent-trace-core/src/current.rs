@@ -43,7 +43,13 @@ pub(crate) fn current() -> Option<SpanContext> {
 /// The innermost entered span of `trace_id` on this thread, else the most
 /// recent root of that trace started on this thread.
 pub(crate) fn find_in_trace(trace_id: TraceId) -> Option<SpanContext> {
-    if let Some(cx) = STACK.with(|s| s.borrow().iter().rev().find(|c| c.trace_id == trace_id).cloned()) {
+    if let Some(cx) = STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .rev()
+            .find(|c| c.trace_id == trace_id)
+            .cloned()
+    }) {
         return Some(cx);
     }
     let next = NEXT_ROOT.with(Cell::get);

@@ -6,7 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId};
+use agent_trace_propagation::{
+    Injector, PropagationContext, SpanContext, SpanId, TextMapPropagator, TraceContextPropagator,
+    TraceFlags, TraceId,
+};
 
 use crate::attr::{Key, KeyValue, StringValue, Value};
 use crate::clock::Timestamp;
@@ -104,6 +107,23 @@ impl Span {
     /// This span's id.
     pub fn span_id(&self) -> SpanId {
         self.span_context().span_id
+    }
+
+    /// Writes this span's W3C Trace Context (`traceparent`, and `tracestate`
+    /// when there is one) into outgoing request headers, so the service
+    /// called continues this trace. Works for sampled-out spans too: the
+    /// callee learns the trace and that it is not sampled.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// let call = tracer.start_span("POST /process");
+    /// let mut headers = HashMap::new();
+    /// call.inject_headers(&mut headers);
+    /// assert!(headers["traceparent"].contains(&call.span_id().to_string()));
+    /// ```
+    pub fn inject_headers(&self, headers: &mut dyn Injector) {
+        TraceContextPropagator.inject(&PropagationContext::from(self.context()), headers);
     }
 
     /// Whether this span records what is set on it (false when sampled out).
@@ -373,11 +393,7 @@ impl Span {
                 if decision != SamplingDecision::Drop {
                     current::remember_root(trace_id, span_id, flags);
                 }
-                (
-                    SpanContext::new(trace_id, span_id, flags),
-                    None,
-                    false,
-                )
+                (SpanContext::new(trace_id, span_id, flags), None, false)
             }
         };
         if decision == SamplingDecision::Drop {

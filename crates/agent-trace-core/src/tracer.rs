@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_trace_propagation::SpanContext;
+use agent_trace_propagation::{Extractor, PropagationError, SpanContext};
 
 use crate::attr::StringValue;
 use crate::error::TraceError;
@@ -127,6 +127,49 @@ impl AgentStepTracer {
             .parent(parent)
             .kind(SpanKind::Server)
             .start()
+    }
+
+    /// Continues the trace whose W3C Trace Context (`traceparent`, and
+    /// `tracestate`) the incoming headers carry: a server span whose parent is
+    /// the remote span. When the headers carry no context, or an invalid one,
+    /// it starts a new trace instead, as W3C Trace Context requires; an
+    /// invalid context is recorded on the new span as an
+    /// `invalid_trace_context` event with the reason, not silently dropped.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use agent_trace_core::AgentStepTracer;
+    ///
+    /// let tracer = AgentStepTracer::new();
+    /// let incoming = HashMap::from([(
+    ///     "traceparent".to_owned(),
+    ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    /// )]);
+    /// let span = tracer.continue_trace_from_headers(&incoming, "handle_request");
+    /// assert_eq!(span.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    ///
+    /// let garbage = HashMap::from([("traceparent".to_owned(), "00-xyz".to_owned())]);
+    /// let fresh = tracer.continue_trace_from_headers(&garbage, "handle_request");
+    /// assert_ne!(fresh.trace_id(), span.trace_id());
+    /// ```
+    pub fn continue_trace_from_headers<E: Extractor + ?Sized>(
+        &self,
+        headers: &E,
+        name: impl Into<StringValue>,
+    ) -> Span {
+        match SpanContext::from_headers(headers) {
+            Ok(remote) => self.continue_trace(&remote, name),
+            Err(err) => {
+                let mut span = self.trace_builder(name).kind(SpanKind::Server).start();
+                if !matches!(err, PropagationError::MissingHeader { .. }) {
+                    span.add_event(
+                        "invalid_trace_context",
+                        [crate::KeyValue::new("error.message", err.to_string())],
+                    );
+                }
+                span
+            }
+        }
     }
 
     /// Runs `f` inside a new span (child of the current one) that is current
