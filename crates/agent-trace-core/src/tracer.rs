@@ -209,14 +209,7 @@ impl AgentStepTracer {
     /// # Errors
     /// The first processor error; every processor is asked regardless.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
-        let mut result = Ok(());
-        for p in self.inner.processors.iter() {
-            let r = p.force_flush(timeout);
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        self.each_processor(|p| p.force_flush(timeout))
     }
 
     /// Flushes and shuts down every processor.
@@ -224,14 +217,19 @@ impl AgentStepTracer {
     /// # Errors
     /// The first processor error; every processor is shut down regardless.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
-        let mut result = Ok(());
-        for p in self.inner.processors.iter() {
-            let r = p.shutdown(timeout);
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        self.each_processor(|p| p.shutdown(timeout))
+    }
+
+    /// Calls `f` on every processor, even after one fails; the first error.
+    fn each_processor(
+        &self,
+        f: impl Fn(&dyn SpanProcessor) -> Result<(), TraceError>,
+    ) -> Result<(), TraceError> {
+        self.inner
+            .processors
+            .iter()
+            .map(|p| f(p.as_ref()))
+            .fold(Ok(()), |first, r| first.and(r))
     }
 }
 

@@ -141,33 +141,27 @@ impl<K: AsRef<str>, V: AsRef<str>> Extractor for [(K, V)] {
 }
 
 /// Same as the slice: ordered, repeated names kept.
-impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for [(K, V); N] {
-    fn get(&self, key: &str) -> Option<&str> {
-        Extractor::get(&self[..], key)
-    }
+macro_rules! extractor_as_slice {
+    ($($ty:ty, [$($generics:tt)*];)*) => {$(
+        impl<$($generics)*> Extractor for $ty {
+            fn get(&self, key: &str) -> Option<&str> {
+                Extractor::get(&self[..], key)
+            }
 
-    fn get_all(&self, key: &str) -> Vec<&str> {
-        self[..].get_all(key)
-    }
+            fn get_all(&self, key: &str) -> Vec<&str> {
+                self[..].get_all(key)
+            }
 
-    fn keys(&self) -> Vec<&str> {
-        self[..].keys()
-    }
+            fn keys(&self) -> Vec<&str> {
+                self[..].keys()
+            }
+        }
+    )*};
 }
 
-/// Same as the slice: ordered, repeated names kept.
-impl<K: AsRef<str>, V: AsRef<str>> Extractor for Vec<(K, V)> {
-    fn get(&self, key: &str) -> Option<&str> {
-        Extractor::get(&self[..], key)
-    }
-
-    fn get_all(&self, key: &str) -> Vec<&str> {
-        self[..].get_all(key)
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self[..].keys()
-    }
+extractor_as_slice! {
+    [(K, V); N], [K: AsRef<str>, V: AsRef<str>, const N: usize];
+    Vec<(K, V)>, [K: AsRef<str>, V: AsRef<str>];
 }
 
 /// Replaces every pair whose name matches `key` in any case by one pair at the
