@@ -225,11 +225,15 @@ impl AgentStepTracer {
         &self,
         f: impl Fn(&dyn SpanProcessor) -> Result<(), TraceError>,
     ) -> Result<(), TraceError> {
-        self.inner
-            .processors
-            .iter()
-            .map(|p| f(p.as_ref()))
-            .fold(Ok(()), |first, r| first.and(r))
+        // Not `try_fold`: a failing processor must not stop the others.
+        let mut first = Ok(());
+        for p in self.inner.processors.iter() {
+            let r = f(p.as_ref());
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
     }
 }
 
