@@ -1,23 +1,60 @@
 //! Time: one fast monotonic clock for span timestamps, and an injectable
 //! wall clock for retention.
 //!
-//! Span timestamps come from the CPU's time-stamp counter where it is stable
-//! (through `fastant`, about 7 ns a read against about 23 ns for
-//! `std::time::Instant` on the machines we bench on), anchored once per
-//! process to the wall clock. A span's end time is its start time plus the
-//! monotonic elapsed time, so it is never earlier than the start even when
-//! the wall clock steps backwards.
+//! Span timestamps come from the CPU's time-stamp counter where it is
+//! invariant (through `quanta`, which falls back to the monotonic clock
+//! elsewhere), anchored once per process to the wall clock. A raw reading is
+//! turned into nanoseconds by one 64x64->128-bit multiplication and a shift;
+//! the span bench showed the float arithmetic of the previous clock crate
+//! (two `u64`/`f64` conversions per reading) as a fifth of a span's cost. A
+//! span's end time is its start time plus the elapsed monotonic time, so it
+//! is never earlier than the start even when the wall clock steps backwards.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fastant::Instant as Tick;
+/// A raw reading of the span clock (TSC cycles, or monotonic nanoseconds on
+/// machines without an invariant TSC). Only differences of two readings, or
+/// a reading against the anchor, mean anything.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tick(u64);
 
-fn anchor() -> &'static fastant::Anchor {
-    static ANCHOR: OnceLock<fastant::Anchor> = OnceLock::new();
-    ANCHOR.get_or_init(fastant::Anchor::new)
+impl Tick {
+    #[inline]
+    pub(crate) fn now() -> Self {
+        Self(span_clock().clock.raw())
+    }
+
+    /// Nanoseconds from `self` to `later`; zero if `later` is earlier.
+    #[inline]
+    pub(crate) fn nanos_until(self, later: Tick) -> u64 {
+        span_clock().clock.delta_as_nanos(self.0, later.0)
+    }
+}
+
+/// The process's span clock and its one anchoring to the wall clock.
+struct SpanClock {
+    clock: quanta::Clock,
+    anchor_raw: u64,
+    anchor_unix_nanos: u64,
+}
+
+fn span_clock() -> &'static SpanClock {
+    static CLOCK: OnceLock<SpanClock> = OnceLock::new();
+    CLOCK.get_or_init(|| {
+        // Calibration against the monotonic clock happens here, once per
+        // process (about a millisecond).
+        let clock = quanta::Clock::new();
+        let anchor_raw = clock.raw();
+        let anchor_unix_nanos = Timestamp::from(SystemTime::now()).0;
+        SpanClock {
+            clock,
+            anchor_raw,
+            anchor_unix_nanos,
+        }
+    })
 }
 
 /// A point in time, as nanoseconds since the Unix epoch (UTC).
@@ -59,14 +96,24 @@ impl Timestamp {
     /// is stable, anchored to the wall clock once per process).
     #[inline]
     pub fn now() -> Self {
-        Self(Tick::now().as_unix_nanos(anchor()))
+        Self::from_tick(Tick::now())
     }
 
-    /// `self` moved forward by the time from `start` to `end` (both read
-    /// from the span clock); never earlier than `self`.
+    /// The wall-clock time of a span-clock reading.
     #[inline]
-    pub(crate) fn plus_elapsed(self, start: Timestamp, end: Timestamp) -> Self {
-        Self(self.0.saturating_add(end.0.saturating_sub(start.0)))
+    pub(crate) fn from_tick(tick: Tick) -> Self {
+        let c = span_clock();
+        Self(
+            c.anchor_unix_nanos
+                .saturating_add(c.clock.delta_as_nanos(c.anchor_raw, tick.0)),
+        )
+    }
+
+    /// `self` moved forward by the span-clock time from `start` to `end`;
+    /// never earlier than `self`.
+    #[inline]
+    pub(crate) fn plus_elapsed(self, start: Tick, end: Tick) -> Self {
+        Self(self.0.saturating_add(start.nanos_until(end)))
     }
 
     /// The same time as a [`SystemTime`].

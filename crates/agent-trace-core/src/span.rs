@@ -12,7 +12,7 @@ use agent_trace_propagation::{
 };
 
 use crate::attr::{Key, KeyValue, StringValue, Value};
-use crate::clock::Timestamp;
+use crate::clock::{Tick, Timestamp};
 use crate::current::{self, ContextGuard};
 use crate::ids;
 use crate::sampler::{SamplingDecision, SamplingParams};
@@ -53,7 +53,7 @@ enum Inner {
         /// `start_time` plus span-clock time elapsed since this reading, so
         /// the end is never before the start, and an explicit start time
         /// still gets a measured duration.
-        start: Timestamp,
+        start: Tick,
         tracer: Arc<TracerInner>,
     },
     NonRecording(SpanContext),
@@ -134,7 +134,7 @@ impl Span {
     /// Time since the span started; zero for a span that does not record.
     pub fn elapsed(&self) -> Duration {
         match &self.inner {
-            Inner::Recording { start, .. } => Timestamp::now().saturating_duration_since(*start),
+            Inner::Recording { start, .. } => Duration::from_nanos(start.nanos_until(Tick::now())),
             _ => Duration::ZERO,
         }
     }
@@ -193,7 +193,7 @@ impl Span {
             let (attributes, dropped) = tracer
                 .limits
                 .bound_list(attributes, tracer.limits.max_attributes_per_event);
-            let timestamp = data.start_time.plus_elapsed(start, Timestamp::now());
+            let timestamp = data.start_time.plus_elapsed(start, Tick::now());
             data.events.push(Event {
                 name: name.into(),
                 timestamp,
@@ -333,7 +333,7 @@ impl Span {
         };
         data.end_time = match end_time {
             Some(t) => t.max(data.start_time),
-            None => data.start_time.plus_elapsed(start, Timestamp::now()),
+            None => data.start_time.plus_elapsed(start, Tick::now()),
         };
         tracer.deliver(FinishedSpan(data));
     }
@@ -402,8 +402,8 @@ impl Span {
             };
         }
 
-        let start = Timestamp::now();
-        let start_time = start_time.unwrap_or(start);
+        let start = Tick::now();
+        let start_time = start_time.unwrap_or_else(|| Timestamp::from_tick(start));
         let mut data = new_span_data(
             name,
             context,
