@@ -67,7 +67,9 @@ enum Inner {
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
-            Inner::Recording { data: Some(data), .. } => f
+            Inner::Recording {
+                data: Some(data), ..
+            } => f
                 .debug_struct("Span")
                 .field("name", &data.name)
                 .field("context", &data.context)
@@ -91,7 +93,9 @@ impl Span {
     /// [`Span::end`] consumes it.
     pub fn span_context(&self) -> &SpanContext {
         match &self.inner {
-            Inner::Recording { data: Some(data), .. } => &data.context,
+            Inner::Recording {
+                data: Some(data), ..
+            } => &data.context,
             Inner::NonRecording(cx) => cx,
             Inner::Recording { data: None, .. } | Inner::Ended => {
                 unreachable!("an ended span is consumed")

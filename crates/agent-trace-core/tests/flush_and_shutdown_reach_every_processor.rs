@@ -66,7 +66,13 @@ fn a_failing_processor_does_not_stop_the_others() {
         .build();
 
     let err = tracer.force_flush(Duration::from_secs(1)).unwrap_err();
-    assert!(matches!(err, TraceError::Timeout { processor: "first", .. }));
+    assert!(matches!(
+        err,
+        TraceError::Timeout {
+            processor: "first",
+            ..
+        }
+    ));
     let err = tracer.shutdown(Duration::from_secs(1)).unwrap_err();
     assert_eq!(err.to_string(), "first did not finish within 1ms");
     for p in [&first, &second, &third] {
