@@ -1,6 +1,130 @@
-//! Latency metrics for agent-trace: per-operation percentiles and statistics
-//! over trailing windows, independent of the tracing crates.
+//! Per-operation latency percentiles and statistics over trailing windows,
+//! with thresholds, for AI agents; independent of the tracing crates.
 //!
-//! This crate is laid down by the foundation issue and filled by the latency
-//! metrics issue; it has no public API yet, so that nothing here pretends to
-//! work before it does.
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use agent_trace_metrics::{LatencyMetrics, Threshold, Window};
+//!
+//! let metrics = LatencyMetrics::new();
+//! metrics.record("llm_inference", 1.25)?;
+//! metrics.record("llm_inference", Duration::from_millis(900))?;
+//! metrics.record_labelled("tool_call", &[("tool", "web_search"), ("agent", "researcher")], 0.4)?;
+//!
+//! let p = metrics.percentiles("llm_inference").unwrap();
+//! assert_eq!(p.count, 2);
+//! let last_hour = metrics.stats("llm_inference", "1h".parse::<Window>()?).unwrap();
+//! assert!((last_hour.mean - 1.075).abs() < 1e-9);
+//!
+//! metrics.set_threshold("llm_inference", Threshold::new().p95(2.0).p99(5.0));
+//! assert!(metrics.check_thresholds("llm_inference").is_empty());
+//! assert!(metrics.record("llm_inference", f64::NAN).is_err());
+//! assert_eq!(metrics.rejected("llm_inference"), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Key concepts
+//!
+//! - An **operation** (`"llm_inference"`) has an unlabelled **series** and up
+//!   to [`LatencyMetricsBuilder::max_series_per_operation`] labelled ones
+//!   (`[("tool", "web_search")]`); further label sets share the
+//!   [`OVERFLOW_LABELS`] series and are counted ([`LatencyMetrics::overflowed`]).
+//!   Operation queries sum all series; `*_labelled` queries read one.
+//! - Each series keeps a **sketch** per time **slot**, in [`Tier`]s of slots
+//!   that roll up into coarser ones: by default 5 s x 12, 1 min x 60,
+//!   15 min x 96 and 3 h x 56, seven days in all. Sketches are mergeable, so
+//!   any [`Window`] is answered by merging the slots it covers.
+//! - [`Quantile`] and [`Window`] are checked once when made; the rest of the
+//!   API takes them, not raw numbers or strings.
+//! - [`Threshold`]s are evaluated by [`LatencyMetrics::check_thresholds`],
+//!   not on record; an optional callback hears crossings and recoveries.
+//! - Time comes from a [`Clock`]; tests use a [`ManualClock`].
+//!
+//! # Accuracy
+//!
+//! Quantiles use the nearest-rank definition (the `max(1, ceil(q n))`-th
+//! smallest value) and are within the relative accuracy (default 1%) of the
+//! exact nearest-rank value, whatever the distribution, by construction of
+//! the sketch, a DDSketch whose logarithm is interpolated from the float's
+//! bits: a value `x = 2^e (1 + s)` goes to bucket `floor(m (e + P(s)))`
+//! with `P(s) = 6/35 s^3 - 3/5 s^2 + 10/7 s` and `m = 1 / (10/7 ln gamma)`,
+//! `gamma = (1 + a) / (1 - a)`. `e + P(s)` is increasing and its slope
+//! against `log2 x` is never below `10/7 ln 2`, so dividing by `10/7` keeps
+//! every bucket within a ratio `gamma` of values, and answering with the
+//! bucket's harmonic mean is off by at most `a` (the `sketch` module has
+//! the derivation). The bound is lost only for values
+//! in collapsed lowest buckets, which with the default bucket cap
+//! requires values more than a factor 2^60 below the largest. Count, sum,
+//! min and max are exact; mean and the *population* standard deviation are
+//! computed with numerically stable updates and merges.
+//!
+//! A window includes every slot that ends inside it, whole: it reaches up
+//! to one slot width further into the past than asked, never less (less
+//! than 5 s off for windows up to 1 min, 1 min up to 1 h, 15 min up to
+//! 24 h, 3 h up to 7 days).
+//!
+//! # Memory
+//!
+//! A series holds at most 264 closed slots with the default tiers (the 224
+//! of the tiers plus those waiting to roll up together), whatever the
+//! traffic, and empty slots take nothing. A closed slot is a 24-byte entry
+//! plus a byte string: about 34 bytes of exact moments and the bucket
+//! counts as nibble varints, half a byte per empty bucket of its range and
+//! one to two bytes for typical counts. A slot's range is at most
+//! `max_buckets` buckets (about 1,020 for 1 µs to 10 minutes at 1%). The
+//! live slot is a plain `u64` per bucket of its range, per active stripe.
+//! [`LatencyMetrics::memory_bytes`] and [`SeriesHandle::memory_bytes`]
+//! compute the footprint from these structures. Measured by
+//! `tests/memory_per_series_stays_bounded.rs`:
+//!
+//! | series | footprint |
+//! |---|---|
+//! | one call per second for 7 days, 0.1 to 30 s | 49,170 bytes at peak (< 64 KiB) |
+//! | 10 million values, 1 µs to 10 min, spread over 7 days | 239,859 bytes (< 1 MiB) |
+//! | 1 million values, 1 µs to 10 min, in one 5 s slot | 15,776 bytes |
+//!
+//! These are not hard limits. A slot's buckets cost about
+//! `r / 2 * (1 + log8(n / r))` bytes for `n` values spread over `r`
+//! buckets, so a series that takes 100,000 values a second spread evenly
+//! over 1 µs to 10 minutes, all week, is estimated at about 0.9 MiB; a
+//! series whose every slot fills all `max_buckets` buckets with billions of
+//! values each could reach a few MiB. Lower
+//! [`LatencyMetricsBuilder::max_buckets`] to bound such a series harder.
+//!
+//! # Performance
+//!
+//! `record` validates the value, reads the clock, finds the series (under
+//! a shard's read lock, cloning nothing; a [`SeriesHandle`] skips this) and
+//! adds to a per-thread stripe of the series' live slot under an
+//! uncontended mutex: computing the bucket needs no logarithm, only the
+//! float's bits and a cubic polynomial. The history lock is taken once per
+//! 5 s slot per active stripe, when the slot closes and is compacted.
+//! Queries merge the covered slots, so their cost grows with the window,
+//! not with the traffic. Measured once in a release build on the 2-core
+//! development machine: 44 ns per record through a handle, 100 ns through
+//! `record`, 2.7 ms for `percentiles` over a full week of slots; two
+//! threads recording into one series through handles did not serialise
+//! (41 ns per record, wall clock, for both together). The benches that
+//! will track these figures are not written yet.
+
+mod clock;
+mod error;
+mod history;
+mod metrics;
+mod quantile;
+mod series;
+mod sketch;
+mod threshold;
+mod window;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::MetricsError;
+pub use history::Tier;
+pub use metrics::{
+    Comparison, Latency, LatencyMetrics, LatencyMetricsBuilder, OVERFLOW_LABELS, Percentiles,
+    SeriesHandle, Stats,
+};
+pub use quantile::Quantile;
+pub use threshold::{Statistic, Threshold, ThresholdEvent, Violation};
+pub use window::Window;

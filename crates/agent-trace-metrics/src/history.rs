@@ -1,0 +1,317 @@
+//! Time-bucketed history: tiers of slots that roll up into each other.
+//!
+//! # Layout
+//!
+//! Tier `k` has slots of width `w_k`, aligned to the Unix epoch, and spans
+//! `w_k * n_k` back from now. The default tiers are 5 s x 12 (one minute),
+//! 1 min x 60 (one hour), 15 min x 96 (one day) and 3 h x 56 (seven days).
+//! Each width divides the next, so a slot of tier `k` lies inside exactly
+//! one slot of tier `k + 1`. A slot of tier `k` is merged into that
+//! enclosing slot once the *enclosing* slot has wholly left tier `k`'s span
+//! (so tier `k` briefly holds up to `w_{k+1} / w_k` slots more than `n_k`);
+//! out of the last tier, a slot is dropped once it has left the span. Every
+//! value lives in exactly one slot, so memory is the number of slots times
+//! the size of a slot, whatever the traffic: at most 264 slots with the
+//! default tiers (24 + 75 + 108 + 57). Only slots that received a value
+//! exist.
+//!
+//! # How far a window's edge can be off
+//!
+//! A query for the trailing window `W` merges every slot that *ends* after
+//! `now - W`. Slots are never split, so the slot that contains the edge
+//! `now - W` is included whole: the answer covers `W` plus up to one slot
+//! width further into the past, never less than `W`. That slot belongs to
+//! the finest tier `k` whose span reaches `now - W`, and no coarser slot is
+//! included: a slot of tier `k + 1` receives data only once it lies wholly
+//! before `now - span_k <= now - W`. So with the default tiers a window up to 1 min is off by less than
+//! 5 s, up to 1 h by less than 1 min, up to 24 h by less than 15 min, and up
+//! to 7 d by less than 3 h. A window longer than the retention covers
+//! everything retained.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::MetricsError;
+use crate::sketch::{CompactSketch, Sketch};
+
+/// One tier of retention: `slots` slots of `slot_width` each.
+///
+/// See [`LatencyMetricsBuilder::tiers`](crate::LatencyMetricsBuilder::tiers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tier {
+    slot_width: Duration,
+    slots: u32,
+}
+
+impl Tier {
+    /// A tier of `slots` slots of `slot_width` each.
+    pub const fn new(slot_width: Duration, slots: u32) -> Self {
+        Self { slot_width, slots }
+    }
+
+    /// The width of one slot.
+    pub fn slot_width(&self) -> Duration {
+        self.slot_width
+    }
+
+    /// How many slots the tier keeps.
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    /// How far back the tier reaches: `slot_width * slots`.
+    pub fn span(&self) -> Duration {
+        self.slot_width * self.slots
+    }
+
+    /// The default tiers: 5 s x 12, 1 min x 60, 15 min x 96, 3 h x 56 (seven
+    /// days; at most 264 slots while slots roll up).
+    pub fn defaults() -> Vec<Tier> {
+        vec![
+            Tier::new(Duration::from_secs(5), 12),
+            Tier::new(Duration::from_secs(60), 60),
+            Tier::new(Duration::from_secs(15 * 60), 96),
+            Tier::new(Duration::from_secs(3 * 3600), 56),
+        ]
+    }
+}
+
+/// Tier geometry in nanoseconds, checked once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TierSpec {
+    pub(crate) width: u64,
+    pub(crate) span: u64,
+}
+
+pub(crate) fn check_tiers(tiers: &[Tier]) -> Result<Vec<TierSpec>, MetricsError> {
+    if tiers.is_empty() {
+        return Err(MetricsError::InvalidTiers {
+            reason: "at least one tier is needed",
+        });
+    }
+    let mut specs: Vec<TierSpec> = Vec::with_capacity(tiers.len());
+    for t in tiers {
+        let width = u64::try_from(t.slot_width.as_nanos()).unwrap_or(u64::MAX);
+        if width == 0 || t.slots == 0 {
+            return Err(MetricsError::InvalidTiers {
+                reason: "slot widths and slot counts must be positive",
+            });
+        }
+        let span = width
+            .checked_mul(u64::from(t.slots))
+            .ok_or(MetricsError::InvalidTiers {
+                reason: "a tier spans more than 584 years",
+            })?;
+        if let Some(prev) = specs.last() {
+            if width <= prev.width || width % prev.width != 0 {
+                return Err(MetricsError::InvalidTiers {
+                    reason: "each slot width must be a larger multiple of the previous one",
+                });
+            }
+            if span <= prev.span {
+                return Err(MetricsError::InvalidTiers {
+                    reason: "each tier must span longer than the previous one",
+                });
+            }
+        }
+        specs.push(TierSpec { width, span });
+    }
+    Ok(specs)
+}
+
+/// The closed slots of one series.
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    /// Per tier, `(slot number, sketch)` sorted by slot number, where slot
+    /// number `k` covers `[k * width, (k + 1) * width)`.
+    tiers: Vec<VecDeque<(u64, CompactSketch)>>,
+}
+
+impl History {
+    pub(crate) fn new(tiers: usize) -> Self {
+        Self {
+            tiers: (0..tiers).map(|_| VecDeque::new()).collect(),
+        }
+    }
+
+    /// Adds the sketch of the finest-tier slot that starts at `start`, into
+    /// the finest tier that still retains that time. Data older than the
+    /// retention is dropped.
+    pub(crate) fn insert(
+        &mut self,
+        start: u64,
+        sketch: &Sketch,
+        now: u64,
+        specs: &[TierSpec],
+        max_buckets: usize,
+    ) {
+        for (k, spec) in specs.iter().enumerate() {
+            let slot = start / spec.width;
+            if retained(specs, k, slot, now) {
+                merge_into(&mut self.tiers[k], slot, sketch, max_buckets);
+                return;
+            }
+        }
+    }
+
+    /// Rolls slots that aged out of a tier into the next one, and drops what
+    /// aged out of the last.
+    pub(crate) fn advance(&mut self, now: u64, specs: &[TierSpec], max_buckets: usize) {
+        for k in 0..specs.len() {
+            // Slots leave a tier together with the other slots of their
+            // enclosing next-tier slot: merge each such group once, rather
+            // than re-encoding the target once per slot.
+            let mut group: Option<(u64, Sketch)> = None;
+            while let Some(&(slot, _)) = self.tiers[k].front() {
+                if retained(specs, k, slot, now) {
+                    break;
+                }
+                let Some((slot, sketch)) = self.tiers[k].pop_front() else {
+                    break;
+                };
+                let Some(next) = specs.get(k + 1) else {
+                    continue;
+                };
+                let target = slot * specs[k].width / next.width;
+                match &mut group {
+                    Some((t, acc)) if *t == target => acc.merge_compact(&sketch, max_buckets),
+                    _ => {
+                        if let Some((t, acc)) = group.take() {
+                            merge_into(&mut self.tiers[k + 1], t, &acc, max_buckets);
+                        }
+                        let mut acc = Sketch::default();
+                        acc.merge_compact(&sketch, max_buckets);
+                        group = Some((target, acc));
+                    }
+                }
+            }
+            if let Some((t, acc)) = group {
+                merge_into(&mut self.tiers[k + 1], t, &acc, max_buckets);
+            }
+            if self.tiers[k].capacity() > 2 * self.tiers[k].len() + 8 {
+                self.tiers[k].shrink_to_fit();
+            }
+        }
+    }
+
+    /// Merges every slot that ends after `since` (all slots when `None`).
+    pub(crate) fn collect_into(
+        &self,
+        acc: &mut Sketch,
+        since: Option<u64>,
+        specs: &[TierSpec],
+        max_buckets: usize,
+    ) {
+        for (tier, spec) in self.tiers.iter().zip(specs) {
+            for (slot, sketch) in tier {
+                let end = (slot + 1).saturating_mul(spec.width);
+                if since.is_none_or(|s| end > s) {
+                    acc.merge_compact(sketch, max_buckets);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn slot_count(&self) -> usize {
+        self.tiers.iter().map(VecDeque::len).sum()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.tiers.capacity() * size_of::<VecDeque<(u64, CompactSketch)>>()
+            + self
+                .tiers
+                .iter()
+                .map(|t| {
+                    t.capacity() * size_of::<(u64, CompactSketch)>()
+                        + t.iter().map(|(_, s)| s.heap_bytes()).sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+}
+
+/// Whether tier `k` still holds its slot number `slot` at `now`.
+///
+/// The last tier holds a slot while it ends within the tier's span. Any
+/// other tier holds it until the *enclosing slot of the next tier* ends
+/// before the tier's span: so a next-tier slot only ever receives data once
+/// it lies wholly outside this tier's span, and a window no longer than
+/// this tier's span never includes a coarser slot (see the module docs).
+fn retained(specs: &[TierSpec], k: usize, slot: u64, now: u64) -> bool {
+    let cutoff = now.saturating_sub(specs[k].span);
+    let end = match specs.get(k + 1) {
+        Some(next) => (slot * specs[k].width / next.width + 1).saturating_mul(next.width),
+        None => (slot + 1).saturating_mul(specs[k].width),
+    };
+    end > cutoff
+}
+
+fn merge_into(
+    tier: &mut VecDeque<(u64, CompactSketch)>,
+    slot: u64,
+    incoming: &Sketch,
+    max_buckets: usize,
+) {
+    match tier.binary_search_by_key(&slot, |(s, _)| *s) {
+        Ok(pos) => {
+            let mut merged = Sketch::default();
+            merged.merge_compact(&tier[pos].1, max_buckets);
+            merged.merge(incoming, max_buckets);
+            tier[pos].1 = merged.to_compact();
+        }
+        Err(pos) => {
+            let compact = incoming.to_compact();
+            if compact.count() > 0 {
+                // Grow by a quarter rather than doubling: a tier's slot
+                // count is bounded and known, and doubling would leave up
+                // to half of the deque's memory unused.
+                if tier.len() == tier.capacity() {
+                    tier.reserve_exact(tier.len() / 4 + 4);
+                }
+                tier.insert(pos, (slot, compact));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sketch::Mapping;
+
+    const S: u64 = 1_000_000_000;
+
+    fn sketch_of(v: f64) -> Sketch {
+        let mut s = Sketch::default();
+        s.add(v, &Mapping::new(0.01), 2048);
+        s
+    }
+
+    #[test]
+    fn slots_roll_up_and_expire() {
+        let specs = check_tiers(&Tier::defaults()).unwrap();
+        let mut h = History::new(specs.len());
+        let t0 = 1_000_000 * S;
+        h.insert(t0, &sketch_of(1.0), t0, &specs, 2048);
+        h.insert(t0 + 5 * S, &sketch_of(2.0), t0 + 5 * S, &specs, 2048);
+        assert_eq!(h.tiers[0].len(), 2);
+        h.advance(t0 + 200 * S, &specs, 2048);
+        assert_eq!(h.tiers[0].len(), 0);
+        assert_eq!(h.tiers[1].len(), 1);
+        assert_eq!(h.tiers[1][0].1.count(), 2);
+        h.advance(t0 + 8 * 86_400 * S, &specs, 2048);
+        assert_eq!(h.slot_count(), 0);
+    }
+
+    #[test]
+    fn bad_tiers_are_refused() {
+        let five = Duration::from_secs(5);
+        for tiers in [
+            vec![],
+            vec![Tier::new(five, 0)],
+            vec![Tier::new(five, 12), Tier::new(Duration::from_secs(7), 100)],
+            vec![Tier::new(five, 12), Tier::new(Duration::from_secs(10), 2)],
+        ] {
+            assert!(check_tiers(&tiers).is_err(), "{tiers:?}");
+        }
+    }
+}

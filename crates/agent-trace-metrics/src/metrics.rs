@@ -1,0 +1,1018 @@
+//! [`LatencyMetrics`]: the registry of series, recording and queries.
+//!
+//! # Layout, and why
+//!
+//! Operations live in a map split into [`SHARDS`] read-write-locked shards
+//! by a hash of the name, so recording into different operations rarely
+//! touches the same lock, and recording into an existing operation only
+//! takes a shard's *read* lock. Each operation has its unlabelled series
+//! behind a `OnceLock` (no map look-up at all) and its labelled series in a
+//! read-write-locked map keyed by a hash of the sorted label pairs, so a
+//! look-up borrows the caller's labels instead of building an owned key. Each series takes values through striped live
+//! slots (see the `series` module), so threads that record into the same
+//! series do not serialise on one lock either. A [`SeriesHandle`] skips
+//! every look-up and is the fast path.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::history::{Tier, check_tiers};
+use crate::series::{Series, SeriesConfig};
+use crate::sketch::{Mapping, Sketch};
+use crate::threshold::{Statistic, Threshold, ThresholdEvent, ThresholdState, Violation};
+use crate::{MetricsError, Quantile, Window};
+
+/// How many shards the operation map has: a power of two comfortably above
+/// the core counts this runs on, so that two hot operations rarely share a
+/// shard lock.
+const SHARDS: usize = 16;
+
+/// The label set of the series that takes the values of label sets beyond
+/// [`LatencyMetricsBuilder::max_series_per_operation`]. Query it like any
+/// other label set; recording with it explicitly also lands there.
+pub const OVERFLOW_LABELS: &[(&str, &str)] = &[("series", "other")];
+
+/// A latency in seconds, from an `f64` of seconds or a [`Duration`].
+///
+/// Whether it is finite and non-negative is checked by `record`, which
+/// counts and refuses it otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Latency(f64);
+
+impl Latency {
+    /// The latency in seconds, as given.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0
+    }
+}
+
+impl From<f64> for Latency {
+    fn from(seconds: f64) -> Self {
+        Self(seconds)
+    }
+}
+
+impl From<Duration> for Latency {
+    fn from(d: Duration) -> Self {
+        Self(d.as_secs_f64())
+    }
+}
+
+/// Median, 95th and 99th percentile of an operation, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentiles {
+    /// The median.
+    pub p50: f64,
+    /// The 95th percentile.
+    pub p95: f64,
+    /// The 99th percentile.
+    pub p99: f64,
+    /// How many values they were computed from.
+    pub count: u64,
+}
+
+/// Exact summary statistics of an operation, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// How many values.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// Their arithmetic mean.
+    pub mean: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+    /// The *population* standard deviation (divided by `count`, not
+    /// `count - 1`).
+    pub std: f64,
+}
+
+/// How period 1 compares with period 2: each `*_change` is the relative
+/// change `(period1 - period2) / period2` (so `0.1` is 10% slower in period
+/// 1). A change from `0` is `0.0` if both are `0`, `+inf` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// Relative change of the median.
+    pub p50_change: f64,
+    /// Relative change of the 95th percentile.
+    pub p95_change: f64,
+    /// Relative change of the 99th percentile.
+    pub p99_change: f64,
+    /// Relative change of the mean.
+    pub mean_change: f64,
+    /// Values in period 1.
+    pub count1: u64,
+    /// Values in period 2.
+    pub count2: u64,
+}
+
+type Callback = Arc<dyn Fn(&ThresholdEvent) + Send + Sync>;
+
+/// One shard of the operation map.
+type Shard = RwLock<HashMap<String, Arc<Operation>>>;
+
+/// Settings shared by the registry and every [`SeriesHandle`].
+#[derive(Debug)]
+struct Shared {
+    config: SeriesConfig,
+    clock: Arc<dyn Clock>,
+}
+
+type LabelSet = Box<[(String, String)]>;
+
+/// How many labels are put in canonical order on the stack; longer label
+/// lists are copied to the heap first.
+const INLINE_LABELS: usize = 8;
+
+/// Calls `f` with `labels` sorted by key, of repeated keys the last value
+/// winning, without allocating for up to [`INLINE_LABELS`] labels.
+fn with_canonical<'a, R>(
+    labels: &[(&'a str, &'a str)],
+    f: impl FnOnce(&[(&'a str, &'a str)]) -> R,
+) -> R {
+    if labels.len() <= INLINE_LABELS {
+        let mut buf = [("", ""); INLINE_LABELS];
+        let mut n = 0;
+        for &(k, v) in labels {
+            match buf[..n].iter_mut().find(|(key, _)| *key == k) {
+                Some(slot) => slot.1 = v,
+                None => {
+                    buf[n] = (k, v);
+                    n += 1;
+                }
+            }
+        }
+        // Keys are unique now, so this orders by key.
+        buf[..n].sort_unstable();
+        f(&buf[..n])
+    } else {
+        let mut owned: Vec<(&'a str, &'a str)> = Vec::with_capacity(labels.len());
+        for &(k, v) in labels {
+            match owned.iter_mut().find(|(key, _)| *key == k) {
+                Some(slot) => slot.1 = v,
+                None => owned.push((k, v)),
+            }
+        }
+        owned.sort_unstable();
+        f(&owned)
+    }
+}
+
+/// The labelled series of one operation, found by a hash of the canonical
+/// label pairs, so that a look-up needs no owned key (and no allocation).
+#[derive(Debug, Default)]
+struct LabelMap {
+    hasher: RandomState,
+    by_hash: HashMap<u64, Vec<(LabelSet, Arc<Series>)>>,
+    len: usize,
+}
+
+impl LabelMap {
+    fn get(&self, canonical: &[(&str, &str)]) -> Option<&Arc<Series>> {
+        let same = |set: &LabelSet| {
+            set.len() == canonical.len()
+                && set
+                    .iter()
+                    .zip(canonical)
+                    .all(|((k, v), (ck, cv))| k == ck && v == cv)
+        };
+        self.by_hash
+            .get(&self.hasher.hash_one(canonical))?
+            .iter()
+            .find(|(set, _)| same(set))
+            .map(|(_, s)| s)
+    }
+
+    fn insert(&mut self, canonical: &[(&str, &str)], series: Arc<Series>) {
+        let set: LabelSet = canonical
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let hash = self.hasher.hash_one(canonical);
+        self.by_hash.entry(hash).or_default().push((set, series));
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(LabelSet, Arc<Series>)> {
+        self.by_hash.values().flatten()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Operation {
+    unlabelled: OnceLock<Arc<Series>>,
+    labelled: RwLock<LabelMap>,
+    rejected: AtomicU64,
+    overflowed: AtomicU64,
+}
+
+impl Operation {
+    fn all_series(&self) -> Vec<Arc<Series>> {
+        let mut all: Vec<Arc<Series>> = self.unlabelled.get().into_iter().cloned().collect();
+        all.extend(read(&self.labelled).iter().map(|(_, s)| s.clone()));
+        all
+    }
+
+    fn series(&self, labels: &[(&str, &str)]) -> Option<Arc<Series>> {
+        if labels.is_empty() {
+            self.unlabelled.get().cloned()
+        } else {
+            with_canonical(labels, |c| read(&self.labelled).get(c).cloned())
+        }
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn check(latency: Latency) -> Result<f64, MetricsError> {
+    let x = latency.0;
+    // `-0.0` is zero and accepted.
+    if x.is_nan() || x.is_infinite() || x < 0.0 {
+        return Err(MetricsError::InvalidLatency {
+            value: x.to_string(),
+        });
+    }
+    Ok(x)
+}
+
+fn relative_change(new: f64, old: f64) -> f64 {
+    if old == 0.0 {
+        if new == 0.0 { 0.0 } else { f64::INFINITY }
+    } else {
+        (new - old) / old
+    }
+}
+
+/// Per-operation latency percentiles and statistics over trailing windows,
+/// with thresholds.
+///
+/// Values are seconds. Each operation has an unlabelled series and any
+/// number (up to a cap) of labelled series; operation-level queries sum all
+/// of them. See the [crate documentation](crate) for accuracy and memory.
+///
+/// ```
+/// use agent_trace_metrics::LatencyMetrics;
+///
+/// let metrics = LatencyMetrics::new();
+/// metrics.record("llm_inference", 1.2)?;
+/// metrics.record_labelled("tool_call", &[("tool", "web_search")], 0.3)?;
+/// let p = metrics.percentiles("llm_inference").unwrap();
+/// assert!((p.p50 - 1.2).abs() <= 0.012);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LatencyMetrics {
+    shared: Arc<Shared>,
+    shards: Box<[Shard]>,
+    max_series: usize,
+    thresholds: Mutex<HashMap<String, ThresholdState>>,
+    callback: Option<Callback>,
+}
+
+impl fmt::Debug for LatencyMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LatencyMetrics")
+            .field("relative_accuracy", &self.relative_accuracy())
+            .field("operations", &self.operations().len())
+            .field("max_series_per_operation", &self.max_series)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LatencyMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyMetrics {
+    /// A registry with the defaults: 1% relative accuracy, the default
+    /// [`Tier`]s (seven days), the system clock, 1,000 series per operation.
+    pub fn new() -> Self {
+        match Self::builder().build() {
+            Ok(m) => m,
+            // The defaults are checked by a unit test.
+            Err(e) => unreachable!("default configuration rejected: {e}"),
+        }
+    }
+
+    /// A builder to change accuracy, retention, clock and limits.
+    pub fn builder() -> LatencyMetricsBuilder {
+        LatencyMetricsBuilder::default()
+    }
+
+    /// The relative accuracy every quantile is answered with.
+    pub fn relative_accuracy(&self) -> f64 {
+        self.shared.config.mapping.relative_accuracy()
+    }
+
+    fn shard(&self, op: &str) -> &Shard {
+        // FNV-1a: a few cycles for short names, and only picks a shard.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in op.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        &self.shards[h as usize % SHARDS]
+    }
+
+    fn operation(&self, op: &str) -> Option<Arc<Operation>> {
+        read(self.shard(op)).get(op).cloned()
+    }
+
+    fn operation_or_insert(&self, op: &str) -> Arc<Operation> {
+        let shard = self.shard(op);
+        if let Some(o) = read(shard).get(op) {
+            return o.clone();
+        }
+        write(shard).entry(op.to_owned()).or_default().clone()
+    }
+
+    fn series_or_insert(&self, operation: &Operation, labels: &[(&str, &str)]) -> Arc<Series> {
+        let config = &self.shared.config;
+        if labels.is_empty() {
+            return operation
+                .unlabelled
+                .get_or_init(|| Arc::new(Series::new(config)))
+                .clone();
+        }
+        with_canonical(labels, |key| {
+            if let Some(s) = read(&operation.labelled).get(key) {
+                return s.clone();
+            }
+            let mut map = write(&operation.labelled);
+            if let Some(s) = map.get(key) {
+                return s.clone();
+            }
+            let used = map.len - usize::from(map.get(OVERFLOW_LABELS).is_some());
+            let key = if key != OVERFLOW_LABELS && used >= self.max_series {
+                operation.overflowed.fetch_add(1, Ordering::Relaxed);
+                if let Some(s) = map.get(OVERFLOW_LABELS) {
+                    return s.clone();
+                }
+                OVERFLOW_LABELS
+            } else {
+                key
+            };
+            let series = Arc::new(Series::new(config));
+            map.insert(key, series.clone());
+            series
+        })
+    }
+
+    /// Records one latency of `operation`.
+    ///
+    /// # Errors
+    ///
+    /// [`MetricsError::InvalidLatency`] for NaN, infinite or negative
+    /// values; they are counted in [`rejected`](Self::rejected) and do not
+    /// touch the statistics.
+    ///
+    /// # Performance
+    ///
+    /// Takes a shard read lock and one uncontended stripe lock; no
+    /// allocation once the operation exists. Hold a [`SeriesHandle`] to skip
+    /// the look-up.
+    pub fn record(&self, operation: &str, latency: impl Into<Latency>) -> Result<(), MetricsError> {
+        self.record_labelled(operation, &[], latency)
+    }
+
+    /// Records one latency of `operation` in the series of `labels` (order
+    /// does not matter; of repeated keys the last wins).
+    ///
+    /// A label set beyond [`max_series_per_operation`] goes to the
+    /// [`OVERFLOW_LABELS`] series and is counted in
+    /// [`overflowed`](Self::overflowed).
+    ///
+    /// # Errors
+    ///
+    /// As [`record`](Self::record).
+    ///
+    /// # Performance
+    ///
+    /// Sorts the labels on the stack and finds the series by their hash:
+    /// no allocation for up to eight labels once the series exists. A
+    /// [`SeriesHandle`] skips the look-up altogether.
+    ///
+    /// [`max_series_per_operation`]: LatencyMetricsBuilder::max_series_per_operation
+    pub fn record_labelled(
+        &self,
+        operation: &str,
+        labels: &[(&str, &str)],
+        latency: impl Into<Latency>,
+    ) -> Result<(), MetricsError> {
+        let latency = latency.into();
+        {
+            // Fast path: record under the shard's read lock, cloning no
+            // `Arc` (a shared reference count would bounce between the
+            // cores of threads recording into the same operation).
+            let shard = read(self.shard(operation));
+            if let Some(op) = shard.get(operation) {
+                return self.record_into(op, labels, latency);
+            }
+        }
+        let op = self.operation_or_insert(operation);
+        self.record_into(&op, labels, latency)
+    }
+
+    fn record_into(
+        &self,
+        op: &Operation,
+        labels: &[(&str, &str)],
+        latency: Latency,
+    ) -> Result<(), MetricsError> {
+        let x = match check(latency) {
+            Ok(x) => x,
+            Err(e) => {
+                op.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let (config, now) = (&self.shared.config, self.shared.clock.now_nanos());
+        if labels.is_empty() {
+            if let Some(series) = op.unlabelled.get() {
+                series.record(x, now, config);
+                return Ok(());
+            }
+        } else if with_canonical(labels, |c| {
+            read(&op.labelled)
+                .get(c)
+                .map(|series| series.record(x, now, config))
+                .is_some()
+        }) {
+            return Ok(());
+        }
+        self.series_or_insert(op, labels).record(x, now, config);
+        Ok(())
+    }
+
+    /// A handle on one series, to record without any look-up.
+    ///
+    /// Creates the series if needed (subject to the series cap, like
+    /// [`record_labelled`](Self::record_labelled); the handle of an
+    /// overflowing label set records into the overflow series).
+    pub fn series(&self, operation: &str, labels: &[(&str, &str)]) -> SeriesHandle {
+        let op = self.operation_or_insert(operation);
+        let series = self.series_or_insert(&op, labels);
+        SeriesHandle {
+            shared: self.shared.clone(),
+            operation: op,
+            series,
+        }
+    }
+
+    /// Merges the series of `operation` (only those of `labels` when given)
+    /// over `window`; `None` if nothing was recorded there.
+    fn merged(
+        &self,
+        operation: &str,
+        labels: Option<&[(&str, &str)]>,
+        window: Option<Window>,
+    ) -> Option<Sketch> {
+        let op = self.operation(operation)?;
+        let series = match labels {
+            None => op.all_series(),
+            Some(l) => vec![op.series(l)?],
+        };
+        let now = self.shared.clock.now_nanos();
+        let since = window.map(|w| now.saturating_sub(w.as_nanos()));
+        let mut acc = Sketch::default();
+        for s in series {
+            s.collect_into(&mut acc, since, now, &self.shared.config);
+        }
+        (!acc.is_empty()).then_some(acc)
+    }
+
+    fn percentiles_of(&self, sketch: &Sketch) -> Option<Percentiles> {
+        let m = &self.shared.config.mapping;
+        Some(Percentiles {
+            p50: sketch.quantile(Quantile::P50, m)?,
+            p95: sketch.quantile(Quantile::P95, m)?,
+            p99: sketch.quantile(Quantile::P99, m)?,
+            count: sketch.count(),
+        })
+    }
+
+    /// p50, p95 and p99 of `operation` over all retained history, summed
+    /// over its series; `None` for an unknown operation or no values.
+    pub fn percentiles(&self, operation: &str) -> Option<Percentiles> {
+        self.percentiles_of(&self.merged(operation, None, None)?)
+    }
+
+    /// As [`percentiles`](Self::percentiles), for the series of `labels`
+    /// only (`&[]` is the unlabelled series).
+    pub fn percentiles_labelled(
+        &self,
+        operation: &str,
+        labels: &[(&str, &str)],
+    ) -> Option<Percentiles> {
+        self.percentiles_of(&self.merged(operation, Some(labels), None)?)
+    }
+
+    /// Any quantile of `operation` over all retained history, within the
+    /// relative accuracy (nearest-rank definition, see [`Quantile`]).
+    pub fn quantile(&self, operation: &str, q: Quantile) -> Option<f64> {
+        self.merged(operation, None, None)?
+            .quantile(q, &self.shared.config.mapping)
+    }
+
+    /// As [`quantile`](Self::quantile), over a trailing window and/or one
+    /// label set (`None` for all series).
+    pub fn quantile_in(
+        &self,
+        operation: &str,
+        labels: Option<&[(&str, &str)]>,
+        window: impl Into<Option<Window>>,
+        q: Quantile,
+    ) -> Option<f64> {
+        self.merged(operation, labels, window.into())?
+            .quantile(q, &self.shared.config.mapping)
+    }
+
+    /// Exact count, sum, mean, min, max and population standard deviation
+    /// of `operation` over `window` (`None` for all retained history).
+    ///
+    /// `None` for an unknown operation or a window without values, never a
+    /// row of zeros. A window includes up to one slot more of the past than
+    /// asked (see the crate documentation).
+    pub fn stats(&self, operation: &str, window: impl Into<Option<Window>>) -> Option<Stats> {
+        self.stats_of(operation, None, window.into())
+    }
+
+    /// As [`stats`](Self::stats), for the series of `labels` only.
+    pub fn stats_labelled(
+        &self,
+        operation: &str,
+        labels: &[(&str, &str)],
+        window: impl Into<Option<Window>>,
+    ) -> Option<Stats> {
+        self.stats_of(operation, Some(labels), window.into())
+    }
+
+    fn stats_of(
+        &self,
+        operation: &str,
+        labels: Option<&[(&str, &str)]>,
+        window: Option<Window>,
+    ) -> Option<Stats> {
+        let m = self.merged(operation, labels, window)?.moments;
+        Some(Stats {
+            count: m.count,
+            sum: m.sum,
+            mean: m.mean,
+            min: m.min,
+            max: m.max,
+            std: m.std(),
+        })
+    }
+
+    /// Compares the trailing window `period1` with the trailing window
+    /// `period2` (reference: `compare_periods(op, "1h", "24h")`); `None` if
+    /// either has no values.
+    pub fn compare_periods(
+        &self,
+        operation: &str,
+        period1: Window,
+        period2: Window,
+    ) -> Option<Comparison> {
+        let a = self.merged(operation, None, Some(period1))?;
+        let b = self.merged(operation, None, Some(period2))?;
+        let pa = self.percentiles_of(&a)?;
+        let pb = self.percentiles_of(&b)?;
+        Some(Comparison {
+            p50_change: relative_change(pa.p50, pb.p50),
+            p95_change: relative_change(pa.p95, pb.p95),
+            p99_change: relative_change(pa.p99, pb.p99),
+            mean_change: relative_change(a.moments.mean, b.moments.mean),
+            count1: a.count(),
+            count2: b.count(),
+        })
+    }
+
+    /// Sets (replaces) the threshold of `operation`; see
+    /// [`check_thresholds`](Self::check_thresholds).
+    pub fn set_threshold(&self, operation: &str, threshold: Threshold) {
+        self.thresholds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(operation.to_owned(), ThresholdState::new(threshold));
+    }
+
+    /// Removes the threshold of `operation`, returning it.
+    pub fn remove_threshold(&self, operation: &str) -> Option<Threshold> {
+        self.thresholds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(operation)
+            .map(|s| s.threshold)
+    }
+
+    /// Checks the threshold of `operation` now, returning the limits that
+    /// are exceeded (`observed > limit`); empty when there is no threshold
+    /// or no data in its window.
+    ///
+    /// Fires the callback for each limit whose state changed since the
+    /// previous check (see the `threshold` module docs).
+    pub fn check_thresholds(&self, operation: &str) -> Vec<Violation> {
+        let mut events = Vec::new();
+        let violations = {
+            let mut all = self
+                .thresholds
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match all.get_mut(operation) {
+                Some(state) => self.evaluate(operation, state, &mut events),
+                None => Vec::new(),
+            }
+        };
+        self.fire(&events);
+        violations
+    }
+
+    /// Checks every operation that has a threshold; see
+    /// [`check_thresholds`](Self::check_thresholds).
+    pub fn check_all_thresholds(&self) -> Vec<Violation> {
+        let mut events = Vec::new();
+        let violations = {
+            let mut all = self
+                .thresholds
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut names: Vec<&String> = all.keys().collect();
+            names.sort();
+            let names: Vec<String> = names.into_iter().cloned().collect();
+            let mut out = Vec::new();
+            for name in names {
+                if let Some(state) = all.get_mut(&name) {
+                    out.extend(self.evaluate(&name, state, &mut events));
+                }
+            }
+            out
+        };
+        self.fire(&events);
+        violations
+    }
+
+    fn fire(&self, events: &[ThresholdEvent]) {
+        // Called with no lock held, so the callback may use this registry.
+        if let Some(cb) = &self.callback {
+            for e in events {
+                cb(e);
+            }
+        }
+    }
+
+    fn evaluate(
+        &self,
+        operation: &str,
+        state: &mut ThresholdState,
+        events: &mut Vec<ThresholdEvent>,
+    ) -> Vec<Violation> {
+        let window = state.threshold.window_value();
+        let Some(sketch) = self.merged(operation, None, window) else {
+            return Vec::new();
+        };
+        let m = &self.shared.config.mapping;
+        let mut violations = Vec::new();
+        for (i, &(statistic, limit)) in state.threshold.limits().iter().enumerate() {
+            let observed = match statistic {
+                Statistic::P50 => sketch.quantile(Quantile::P50, m),
+                Statistic::P95 => sketch.quantile(Quantile::P95, m),
+                Statistic::P99 => sketch.quantile(Quantile::P99, m),
+                Statistic::Quantile(q) => sketch.quantile(q, m),
+                Statistic::Mean => Some(sketch.moments.mean),
+                Statistic::Max => Some(sketch.moments.max),
+            };
+            let Some(observed) = observed else { continue };
+            let v = Violation {
+                operation: operation.to_owned(),
+                statistic,
+                observed,
+                limit,
+                window,
+            };
+            let exceeded = observed > limit;
+            match (state.exceeded[i], exceeded) {
+                (false, true) => events.push(ThresholdEvent::Crossed(v.clone())),
+                (true, false) => events.push(ThresholdEvent::Recovered(v.clone())),
+                _ => {}
+            }
+            state.exceeded[i] = exceeded;
+            if exceeded {
+                violations.push(v);
+            }
+        }
+        violations
+    }
+
+    /// Values of `operation` refused as NaN, infinite or negative.
+    pub fn rejected(&self, operation: &str) -> u64 {
+        self.operation(operation)
+            .map_or(0, |o| o.rejected.load(Ordering::Relaxed))
+    }
+
+    /// Records of `operation` that went to the [`OVERFLOW_LABELS`] series
+    /// because their label set was beyond the series cap.
+    pub fn overflowed(&self, operation: &str) -> u64 {
+        self.operation(operation)
+            .map_or(0, |o| o.overflowed.load(Ordering::Relaxed))
+    }
+
+    /// The operations seen so far, sorted.
+    pub fn operations(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .shards
+            .iter()
+            .flat_map(|s| read(s).keys().cloned().collect::<Vec<_>>())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The label sets of `operation`'s labelled series, each sorted by key.
+    pub fn label_sets(&self, operation: &str) -> Vec<Vec<(String, String)>> {
+        let Some(op) = self.operation(operation) else {
+            return Vec::new();
+        };
+        let mut sets: Vec<Vec<(String, String)>> =
+            read(&op.labelled).iter().map(|(k, _)| k.to_vec()).collect();
+        sets.sort();
+        sets
+    }
+
+    /// Heap bytes held by all series of `operation` (sketches, slots, the
+    /// series themselves), computed from their structures; `None` for an
+    /// unknown operation.
+    pub fn memory_bytes(&self, operation: &str) -> Option<usize> {
+        let op = self.operation(operation)?;
+        Some(op.all_series().iter().map(|s| s.memory_bytes()).sum())
+    }
+}
+
+/// A held reference to one series, for recording without any look-up.
+///
+/// Cheap to clone; keeps the series alive.
+///
+/// ```
+/// use agent_trace_metrics::LatencyMetrics;
+///
+/// let metrics = LatencyMetrics::new();
+/// let search = metrics.series("tool_call", &[("tool", "web_search")]);
+/// search.record(0.25)?;
+/// search.record(std::time::Duration::from_millis(300))?;
+/// assert_eq!(metrics.stats("tool_call", None).unwrap().count, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct SeriesHandle {
+    shared: Arc<Shared>,
+    operation: Arc<Operation>,
+    series: Arc<Series>,
+}
+
+impl fmt::Debug for SeriesHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeriesHandle").finish_non_exhaustive()
+    }
+}
+
+impl SeriesHandle {
+    /// Records one latency into this series.
+    ///
+    /// # Errors
+    ///
+    /// As [`LatencyMetrics::record`].
+    ///
+    /// # Performance
+    ///
+    /// One clock read and one uncontended stripe lock; no allocation except
+    /// when the value widens the live slot's bucket range.
+    #[inline]
+    pub fn record(&self, latency: impl Into<Latency>) -> Result<(), MetricsError> {
+        match check(latency.into()) {
+            Ok(x) => {
+                let now = self.shared.clock.now_nanos();
+                self.series.record(x, now, &self.shared.config);
+                Ok(())
+            }
+            Err(e) => {
+                self.operation.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Heap bytes held by this series (live stripes, closed slots and the
+    /// series itself), computed from its structures.
+    pub fn memory_bytes(&self) -> usize {
+        self.series.memory_bytes()
+    }
+
+    /// How many closed slots the series holds (at most the sum of the tiers'
+    /// slot counts, plus one per tier while a slot rolls up).
+    pub fn slot_count(&self) -> usize {
+        self.series.slot_count()
+    }
+}
+
+/// Builds a [`LatencyMetrics`] with non-default settings.
+///
+/// ```
+/// use std::sync::Arc;
+/// use agent_trace_metrics::{LatencyMetrics, ManualClock};
+///
+/// let metrics = LatencyMetrics::builder()
+///     .relative_accuracy(0.005)
+///     .clock(Arc::new(ManualClock::new(0)))
+///     .max_series_per_operation(50)
+///     .on_threshold(|event| eprintln!("{event:?}"))
+///     .build()?;
+/// assert_eq!(metrics.relative_accuracy(), 0.005);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LatencyMetricsBuilder {
+    relative_accuracy: f64,
+    tiers: Vec<Tier>,
+    clock: Arc<dyn Clock>,
+    max_series: usize,
+    max_buckets: Option<usize>,
+    callback: Option<Callback>,
+}
+
+impl fmt::Debug for LatencyMetricsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LatencyMetricsBuilder")
+            .field("relative_accuracy", &self.relative_accuracy)
+            .field("tiers", &self.tiers)
+            .field("clock", &self.clock)
+            .field("max_series", &self.max_series)
+            .field("max_buckets", &self.max_buckets)
+            .field("callback", &self.callback.is_some())
+            .finish()
+    }
+}
+
+impl Default for LatencyMetricsBuilder {
+    fn default() -> Self {
+        Self {
+            relative_accuracy: 0.01,
+            tiers: Tier::defaults(),
+            clock: Arc::new(SystemClock),
+            max_series: 1_000,
+            max_buckets: None,
+            callback: None,
+        }
+    }
+}
+
+impl LatencyMetricsBuilder {
+    /// The relative accuracy `a` of quantiles, in `(0, 1)`; default `0.01`
+    /// (1%). Buckets, and so memory, grow as `1 / a`.
+    pub fn relative_accuracy(mut self, a: f64) -> Self {
+        self.relative_accuracy = a;
+        self
+    }
+
+    /// The retention tiers, finest first; default [`Tier::defaults`]. Each
+    /// slot width must be a multiple of the previous one, and each tier must
+    /// reach further back than the previous one.
+    pub fn tiers(mut self, tiers: Vec<Tier>) -> Self {
+        self.tiers = tiers;
+        self
+    }
+
+    /// The clock that places records in time; default [`SystemClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The most labelled series an operation gets (default 1,000); the
+    /// values of further label sets go to [`OVERFLOW_LABELS`].
+    pub fn max_series_per_operation(mut self, n: usize) -> Self {
+        self.max_series = n;
+        self
+    }
+
+    /// The most buckets a sketch keeps (at least 16); beyond it the lowest
+    /// buckets collapse into one. The default spans a factor of 2^60 between
+    /// the smallest and the largest value at the configured accuracy (2,101
+    /// buckets at 1%, 21,001 at 0.1%).
+    pub fn max_buckets(mut self, n: usize) -> Self {
+        self.max_buckets = Some(n);
+        self
+    }
+
+    /// Called when a threshold limit is crossed or recovers, from the thread
+    /// that runs the check, with no lock held.
+    pub fn on_threshold(mut self, f: impl Fn(&ThresholdEvent) + Send + Sync + 'static) -> Self {
+        self.callback = Some(Arc::new(f));
+        self
+    }
+
+    /// Checks the settings and builds the registry.
+    ///
+    /// # Errors
+    ///
+    /// [`MetricsError::InvalidAccuracy`], [`MetricsError::InvalidTiers`] or
+    /// [`MetricsError::LimitTooSmall`] for a setting that cannot work.
+    pub fn build(self) -> Result<LatencyMetrics, MetricsError> {
+        let a = self.relative_accuracy;
+        if !(a > 0.0 && a < 1.0) {
+            return Err(MetricsError::InvalidAccuracy {
+                value: a.to_string(),
+            });
+        }
+        let specs = check_tiers(&self.tiers)?;
+        if self.max_series < 1 {
+            return Err(MetricsError::LimitTooSmall {
+                what: "max_series_per_operation",
+                min: 1,
+                found: self.max_series,
+            });
+        }
+        let mapping = Mapping::new(a);
+        let max_buckets = self
+            .max_buckets
+            .unwrap_or_else(|| mapping.buckets_for_octaves(60.0));
+        if max_buckets < 16 {
+            return Err(MetricsError::LimitTooSmall {
+                what: "max_buckets",
+                min: 16,
+                found: max_buckets,
+            });
+        }
+        Ok(LatencyMetrics {
+            shared: Arc::new(Shared {
+                config: SeriesConfig {
+                    mapping,
+                    specs,
+                    max_buckets,
+                },
+                clock: self.clock,
+            }),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            max_series: self.max_series,
+            thresholds: Mutex::default(),
+            callback: self.callback,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_build() {
+        let m = LatencyMetrics::builder().build().unwrap();
+        assert_eq!(m.shared.config.max_buckets, 2_101);
+        let m = LatencyMetrics::builder()
+            .relative_accuracy(0.001)
+            .build()
+            .unwrap();
+        assert_eq!(m.shared.config.max_buckets, 21_001);
+    }
+
+    #[test]
+    fn registry_and_handles_are_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<LatencyMetrics>();
+        shareable::<SeriesHandle>();
+        shareable::<LatencyMetricsBuilder>();
+    }
+
+    #[test]
+    fn labels_are_canonical() {
+        fn own(l: &[(&str, &str)]) -> Vec<(String, String)> {
+            with_canonical(l, |c| {
+                c.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect()
+            })
+        }
+        let expected = [("a".to_owned(), "2".to_owned()), ("b".into(), "3".into())];
+        assert_eq!(own(&[("b", "1"), ("a", "2"), ("b", "3")]), expected);
+        assert_eq!(own(&[("a", "2"), ("b", "3")]), expected);
+        // More labels than fit on the stack take the same order.
+        let many: Vec<(String, String)> = (0..20)
+            .rev()
+            .map(|i| (format!("k{i:02}"), i.to_string()))
+            .collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let sorted = own(&many);
+        assert!(sorted.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(sorted.len(), 20);
+    }
+}

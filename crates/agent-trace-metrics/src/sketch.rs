@@ -1,0 +1,727 @@
+//! The relative-error quantile sketch: a DDSketch with a cubically
+//! interpolated bucket mapping, exact moments, and a compact byte form for
+//! closed time slots.
+//!
+//! # The mapping, and why it keeps the error bound
+//!
+//! DDSketch puts a positive value `x` into bucket `floor(log_gamma(x))` with
+//! `gamma = (1 + a) / (1 - a)`. Every bucket then spans values whose ratio is
+//! at most `gamma`, and answering with the bucket's harmonic mean
+//! `2 lo hi / (lo + hi)` is off by at most `(gamma - 1) / (gamma + 1) = a`,
+//! relatively, for every value in the bucket.
+//!
+//! Calling `ln` per record costs more than everything else in `record`. So,
+//! as DDSketch's "cubically interpolated mapping" does, we write
+//! `x = 2^e (1 + s)` with `s` in `[0, 1)` read straight from the float's
+//! exponent and mantissa bits, and replace `log2(x) = e + log2(1 + s)` by
+//!
+//! ```text
+//! L(x) = e + P(s),   P(s) = A s^3 + B s^2 + C s,   A = 6/35, B = -3/5, C = 10/7.
+//! ```
+//!
+//! `P(0) = 0` and `P(1) = A + B + C = 1`, so `L` is continuous across powers
+//! of two, and `P' > 0` on `[0, 1]`, so `L` is strictly increasing: buckets
+//! still partition the positive reals in order. What changes is the slope:
+//! `dL / dlog2(x) = P'(s) (1 + s) ln 2`, whose minimum over `[0, 1)` is
+//! `C ln 2 ~ 0.990` (reached at `s = 0` and `s = 2/3`). The bucket index is
+//! `floor(L(x) * m)` with the multiplier
+//!
+//! ```text
+//! m = 1 / (C ln gamma),
+//! ```
+//!
+//! so a bucket spans `1/m = C ln gamma` in `L`, hence at most
+//! `C ln gamma / (C ln 2) = log2(gamma)` in `log2(x)`: the ratio of any two
+//! values in a bucket is still at most `gamma`, and the `a` bound holds. The
+//! price is about 1% more buckets than the exact logarithm (`1 / (C ln 2)`).
+//! Bucket bounds are found by inverting `P` (bisection; queries only).
+//!
+//! Values below `f64::MIN_POSITIVE` (subnormals, whose bits do not have this
+//! shape) and zero go to a separate zero counter and are answered as `0`.
+//!
+//! # Bounded size
+//!
+//! A store keeps a contiguous range of at most `max_buckets` bucket counts.
+//! When a value would widen the range past that, the *lowest* buckets are
+//! collapsed into one (DDSketch's "collapsing lowest" store): latency tails
+//! are at the top, and only quantiles that fall in the collapsed bucket lose
+//! the guarantee. The default cap is the number of buckets that spans a
+//! factor of 2^60 (about 10^18) between the smallest and the largest value
+//! at the configured accuracy (2,101 buckets at 1%), so nothing collapses
+//! for latencies between a nanosecond and thirty years.
+//!
+//! # Moments
+//!
+//! Count, sum, min and max are exact. The mean and the sum of squared
+//! deviations (`M2`) are kept with Welford's update per value and merged
+//! with Chan et al.'s parallel formula, which stays accurate where the naive
+//! `sum(x^2) - n mean^2` loses every digit.
+
+use crate::Quantile;
+
+const A: f64 = 6.0 / 35.0;
+const B: f64 = -3.0 / 5.0;
+const C: f64 = 10.0 / 7.0;
+
+const MANTISSA_MASK: u64 = (1 << 52) - 1;
+
+/// Maps positive values to bucket indexes and back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Mapping {
+    multiplier: f64,
+    relative_accuracy: f64,
+}
+
+impl Mapping {
+    /// `relative_accuracy` must lie in `(0, 1)`; the builder checks it.
+    pub(crate) fn new(relative_accuracy: f64) -> Self {
+        let gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy);
+        Self {
+            multiplier: 1.0 / (C * gamma.ln()),
+            relative_accuracy,
+        }
+    }
+
+    pub(crate) fn relative_accuracy(&self) -> f64 {
+        self.relative_accuracy
+    }
+
+    /// How many buckets cover a factor of `2^octaves` between the smallest
+    /// and the largest value.
+    pub(crate) fn buckets_for_octaves(&self, octaves: f64) -> usize {
+        (octaves * self.multiplier).ceil() as usize + 1
+    }
+
+    /// The bucket of a normal positive `x`.
+    #[inline]
+    pub(crate) fn index(&self, x: f64) -> i32 {
+        let bits = x.to_bits();
+        let e = ((bits >> 52) & 0x7ff) as i32 - 1023;
+        let s = f64::from_bits((bits & MANTISSA_MASK) | 1.0f64.to_bits()) - 1.0;
+        let l = ((A * s + B) * s + C) * s + f64::from(e);
+        (l * self.multiplier).floor() as i32
+    }
+
+    /// The smallest value of bucket `i` (the inverse of `L` at `i / m`).
+    pub(crate) fn lower_bound(&self, i: i32) -> f64 {
+        let l = f64::from(i) / self.multiplier;
+        let e = l.floor();
+        let f = l - e;
+        // P is increasing on [0, 1]: bisect for P(s) = f. Only queries get here.
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if ((A * mid + B) * mid + C) * mid < f {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        (1.0 + 0.5 * (lo + hi)) * 2f64.powi(e as i32)
+    }
+
+    /// The value reported for bucket `i`: the harmonic mean of its bounds,
+    /// which is within the relative accuracy of every value in the bucket.
+    pub(crate) fn value(&self, i: i32) -> f64 {
+        let lo = self.lower_bound(i);
+        let hi = self.lower_bound(i + 1);
+        2.0 * lo * hi / (lo + hi)
+    }
+}
+
+/// Exact count, sum, min and max, and mergeable mean and `M2`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Moments {
+    pub(crate) count: u64,
+    pub(crate) sum: f64,
+    pub(crate) mean: f64,
+    pub(crate) m2: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+impl Default for Moments {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            sum: 0.0,
+            mean: 0.0,
+            m2: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Moments {
+    #[inline]
+    fn add(&mut self, x: f64) {
+        self.count += 1;
+        self.sum += x;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+
+    /// Chan, Golub and LeVeque's pairwise combination.
+    pub(crate) fn merge(&mut self, other: &Moments) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
+        let delta = other.mean - self.mean;
+        self.mean += delta * nb / n;
+        self.m2 += other.m2 + delta * delta * na * nb / n;
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// Population standard deviation (divides by `n`, not `n - 1`).
+    pub(crate) fn std(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            (self.m2.max(0.0) / self.count as f64).sqrt()
+        }
+    }
+}
+
+/// A contiguous range of bucket counts, collapsing the lowest buckets beyond
+/// `max_buckets`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Store {
+    offset: i32,
+    counts: Vec<u64>,
+}
+
+impl Store {
+    #[inline]
+    pub(crate) fn add(&mut self, index: i32, n: u64, max_buckets: usize) {
+        if self.counts.is_empty() {
+            self.offset = index;
+            self.counts.push(n);
+            return;
+        }
+        let lo = self.offset;
+        let hi = lo + self.counts.len() as i32 - 1;
+        if index >= lo && index <= hi {
+            self.counts[(index - lo) as usize] += n;
+        } else if index < lo {
+            // Widen downwards, but never past `max_buckets`; anything lower
+            // lands in the lowest kept bucket. Widen by half the current
+            // range more than needed, so that values arriving in falling
+            // order do not shift the counts once each.
+            let floor = hi - max_buckets as i32 + 1;
+            let index = index.max(floor);
+            if index < lo {
+                let slack = self.counts.len() as i32 / 2;
+                let new_lo = (index - slack).max(floor);
+                let mut counts = vec![0; (lo - new_lo) as usize];
+                counts.extend_from_slice(&self.counts);
+                self.counts = counts;
+                self.offset = new_lo;
+            }
+            self.counts[(index - self.offset) as usize] += n;
+        } else {
+            // Widen upwards; if that exceeds `max_buckets`, fold the lowest
+            // buckets into the new lowest one.
+            let new_lo = lo.max(index - max_buckets as i32 + 1);
+            if new_lo > lo {
+                let drop = ((new_lo - lo) as usize).min(self.counts.len());
+                let folded: u64 = self.counts.drain(..drop).sum();
+                self.offset = new_lo;
+                if self.counts.is_empty() {
+                    self.counts.push(0);
+                }
+                self.counts[0] += folded;
+            }
+            let needed = (index - self.offset + 1) as usize;
+            if needed > self.counts.len() {
+                self.counts.resize(needed, 0);
+            }
+            self.counts[(index - self.offset) as usize] += n;
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (self.offset + i as i32, *c))
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.counts.clear();
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.counts.capacity() * size_of::<u64>()
+    }
+}
+
+/// A sketch being filled (a live slot) or a query's merged result.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Sketch {
+    pub(crate) moments: Moments,
+    pub(crate) zeros: u64,
+    pub(crate) store: Store,
+}
+
+impl Sketch {
+    /// Adds a finite, non-negative value (checked by the caller).
+    #[inline]
+    pub(crate) fn add(&mut self, x: f64, mapping: &Mapping, max_buckets: usize) {
+        self.moments.add(x);
+        if x < f64::MIN_POSITIVE {
+            self.zeros += 1;
+        } else {
+            self.store.add(mapping.index(x), 1, max_buckets);
+        }
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.moments.count
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.moments.count == 0
+    }
+
+    #[allow(
+        clippy::needless_range_loop,
+        reason = "index loops: iterator adapters cost several times more in the debug builds tests run in"
+    )]
+    pub(crate) fn merge(&mut self, other: &Sketch, max_buckets: usize) {
+        self.moments.merge(&other.moments);
+        self.zeros += other.zeros;
+        let counts = &other.store.counts;
+        for i in 0..counts.len() {
+            if counts[i] > 0 {
+                self.store
+                    .add(other.store.offset + i as i32, counts[i], max_buckets);
+            }
+        }
+    }
+
+    pub(crate) fn merge_compact(&mut self, other: &CompactSketch, max_buckets: usize) {
+        let (moments, zeros) = other.decode(|i, c| self.store.add(i, c, max_buckets));
+        self.moments.merge(&moments);
+        self.zeros += zeros;
+    }
+
+    /// Empties the sketch, keeping its allocation for the next slot.
+    pub(crate) fn clear(&mut self) {
+        self.moments = Moments::default();
+        self.zeros = 0;
+        self.store.clear();
+    }
+
+    /// The nearest-rank quantile, within the relative accuracy unless it
+    /// falls in a collapsed bucket; `None` when empty.
+    pub(crate) fn quantile(&self, q: Quantile, mapping: &Mapping) -> Option<f64> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = q.rank(n);
+        // The extreme ranks are known exactly.
+        if rank == 1 {
+            return Some(self.moments.min);
+        }
+        if rank == n {
+            return Some(self.moments.max);
+        }
+        if rank <= self.zeros {
+            return Some(0.0);
+        }
+        let mut remaining = rank - self.zeros;
+        for (i, c) in self.store.iter() {
+            if c >= remaining {
+                // The true value lies in this bucket, and so between min and
+                // max: clamping only moves the answer closer.
+                let v = mapping.value(i);
+                return Some(v.clamp(self.moments.min, self.moments.max));
+            }
+            remaining -= c;
+        }
+        Some(self.moments.max)
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.store.heap_bytes()
+    }
+
+    pub(crate) fn to_compact(&self) -> CompactSketch {
+        CompactSketch::encode(self)
+    }
+}
+
+/// A closed slot's sketch as bytes.
+///
+/// Layout: the count and zero count as byte varints, then sum, `M2`, min
+/// and max as little-endian `f64`s (the mean is `sum / count`), then the
+/// buckets as a stream of *nibble varints* (3 value bits and a continuation
+/// bit per half byte): `0` for no buckets, or the first bucket's index
+/// (zigzag, plus one) and a tag, then either the dense form (length, one
+/// count per bucket of the range, an empty bucket costing half a byte) or
+/// the sparse form (number of buckets, then index delta and count per
+/// non-empty bucket), whichever is shorter. Per-bucket
+/// counts in a slot are mostly small, so most cost one or two nibbles: this
+/// halves a week of slots compared with byte varints.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CompactSketch {
+    bytes: Box<[u8]>,
+}
+
+const TAG_DENSE: u64 = 1;
+const TAG_SPARSE: u64 = 2;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = bytes[*pos];
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+fn get_f64(bytes: &[u8], pos: &mut usize) -> f64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[*pos..*pos + 8]);
+    *pos += 8;
+    f64::from_le_bytes(b)
+}
+
+/// Writes half bytes, low half first.
+#[derive(Default)]
+struct Nibbles {
+    bytes: Vec<u8>,
+    half: bool,
+}
+
+impl Nibbles {
+    fn put(&mut self, n: u8) {
+        if self.half {
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= n << 4;
+            }
+        } else {
+            self.bytes.push(n);
+        }
+        self.half = !self.half;
+    }
+
+    fn put_varint(&mut self, mut v: u64) {
+        while v >= 8 {
+            self.put((v as u8 & 7) | 8);
+            v >>= 3;
+        }
+        self.put(v as u8);
+    }
+}
+
+/// Reads what [`Nibbles`] wrote.
+struct NibbleReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl NibbleReader<'_> {
+    fn get(&mut self) -> u8 {
+        let b = self.bytes[self.pos / 2];
+        let n = if self.pos.is_multiple_of(2) {
+            b & 0xf
+        } else {
+            b >> 4
+        };
+        self.pos += 1;
+        n
+    }
+
+    fn get_varint(&mut self) -> u64 {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let n = self.get();
+            v |= u64::from(n & 7) << shift;
+            if n < 8 {
+                return v;
+            }
+            shift += 3;
+        }
+    }
+}
+
+/// How many nibbles `Nibbles::put_varint(v)` writes.
+#[inline]
+fn nibbles_of(v: u64) -> usize {
+    (66 - (v | 1).leading_zeros() as usize) / 3
+}
+
+fn zigzag(i: i32) -> u64 {
+    u64::from(((i << 1) ^ (i >> 31)) as u32)
+}
+
+fn unzigzag(v: u64) -> i32 {
+    let v = v as u32;
+    ((v >> 1) as i32) ^ -((v & 1) as i32)
+}
+
+impl CompactSketch {
+    #[allow(
+        clippy::needless_range_loop,
+        reason = "index loops: iterator adapters cost several times more in the debug builds tests run in"
+    )]
+    fn encode(sketch: &Sketch) -> Self {
+        let m = &sketch.moments;
+        let mut bytes = Vec::with_capacity(48);
+        put_varint(&mut bytes, m.count);
+        put_varint(&mut bytes, sketch.zeros);
+        for f in [m.sum, m.m2, m.min, m.max] {
+            bytes.extend_from_slice(&f.to_le_bytes());
+        }
+        // One pass over the range finds its non-empty ends and the length of
+        // both forms in nibbles; a second writes the shorter. Plain index
+        // loops: this runs once per closed slot, also in debug test builds.
+        let counts = &sketch.store.counts;
+        let (mut first, mut last, mut nonzero) = (usize::MAX, 0, 0u64);
+        let (mut dense_len, mut sparse_len) = (0usize, 0usize);
+        for i in 0..counts.len() {
+            let c = counts[i];
+            if c > 0 {
+                if first == usize::MAX {
+                    first = i;
+                    dense_len = 0;
+                } else {
+                    dense_len += (i - last - 1) + nibbles_of(c);
+                    sparse_len += nibbles_of((i - last) as u64) + nibbles_of(c);
+                    last = i;
+                    nonzero += 1;
+                    continue;
+                }
+                dense_len += nibbles_of(c);
+                sparse_len += 1 + nibbles_of(c);
+                last = i;
+                nonzero += 1;
+            }
+        }
+        let mut n = Nibbles::default();
+        if first == usize::MAX {
+            n.put_varint(0);
+        } else {
+            let offset = sketch.store.offset + first as i32;
+            let range = &counts[first..=last];
+            // `0` is kept for "no buckets".
+            n.put_varint(zigzag(offset) + 1);
+            if sparse_len + nibbles_of(nonzero) < dense_len + nibbles_of(range.len() as u64) {
+                n.put_varint(TAG_SPARSE);
+                n.put_varint(nonzero);
+                let mut previous = 0;
+                for i in 0..range.len() {
+                    let c = range[i];
+                    if c > 0 {
+                        // The first delta is 0; the rest are positive.
+                        n.put_varint((i - previous) as u64);
+                        n.put_varint(c);
+                        previous = i;
+                    }
+                }
+            } else {
+                n.put_varint(TAG_DENSE);
+                n.put_varint(range.len() as u64);
+                for i in 0..range.len() {
+                    n.put_varint(range[i]);
+                }
+            }
+        }
+        let buckets = n;
+        bytes.extend_from_slice(&buckets.bytes);
+        Self {
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    /// Calls `f(index, count)` for each bucket, and returns the moments and
+    /// the zero count.
+    fn decode(&self, mut f: impl FnMut(i32, u64)) -> (Moments, u64) {
+        let b = &self.bytes;
+        let mut pos = 0;
+        let count = get_varint(b, &mut pos);
+        let zeros = get_varint(b, &mut pos);
+        let sum = get_f64(b, &mut pos);
+        let m2 = get_f64(b, &mut pos);
+        let min = get_f64(b, &mut pos);
+        let max = get_f64(b, &mut pos);
+        let moments = Moments {
+            count,
+            sum,
+            mean: if count == 0 { 0.0 } else { sum / count as f64 },
+            m2,
+            min,
+            max,
+        };
+        let mut r = NibbleReader {
+            bytes: &b[pos..],
+            pos: 0,
+        };
+        match r.get_varint() {
+            0 => {}
+            offset => {
+                let offset = unzigzag(offset - 1);
+                match r.get_varint() {
+                    TAG_DENSE => {
+                        let len = r.get_varint();
+                        for i in 0..len {
+                            let c = r.get_varint();
+                            if c > 0 {
+                                f(offset + i as i32, c);
+                            }
+                        }
+                    }
+                    _ => {
+                        let n = r.get_varint();
+                        let mut index = offset;
+                        for _ in 0..n {
+                            index += r.get_varint() as i32;
+                            f(index, r.get_varint());
+                        }
+                    }
+                }
+            }
+        }
+        (moments, zeros)
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        get_varint(&self.bytes, &mut 0)
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_bound_inverts_index() {
+        let m = Mapping::new(0.01);
+        for i in -2000..2000 {
+            let lo = m.lower_bound(i);
+            assert_eq!(m.index(lo * (1.0 + 1e-12)), i, "bucket {i}");
+            assert_eq!(m.index(lo * (1.0 - 1e-12)), i - 1, "bucket {i}");
+        }
+    }
+
+    #[test]
+    fn every_bucket_spans_at_most_gamma() {
+        for a in [0.001, 0.01, 0.02, 0.05] {
+            let m = Mapping::new(a);
+            let gamma = (1.0 + a) / (1.0 - a);
+            for i in -500..500 {
+                let ratio = m.lower_bound(i + 1) / m.lower_bound(i);
+                assert!(ratio <= gamma * (1.0 + 1e-12), "a={a} i={i} ratio={ratio}");
+            }
+        }
+    }
+
+    #[test]
+    fn compact_round_trips_dense_and_sparse() {
+        let m = Mapping::new(0.01);
+        for values in [
+            vec![1.0, 1.0, 2.0, 3.0, 0.0],
+            vec![1e-6, 600.0],
+            (1..2000).map(|i| f64::from(i) * 0.01).collect(),
+        ] {
+            let mut s = Sketch::default();
+            for v in &values {
+                s.add(*v, &m, 2048);
+            }
+            let mut back = Sketch::default();
+            back.merge_compact(&s.to_compact(), 2048);
+            let (a, b) = (back.moments, s.moments);
+            assert_eq!(
+                (a.count, a.sum, a.m2, a.min, a.max),
+                (b.count, b.sum, b.m2, b.min, b.max)
+            );
+            assert!((a.mean - b.mean).abs() <= 1e-12 * b.mean.abs());
+            assert_eq!(back.zeros, s.zeros);
+            assert_eq!(
+                back.store.iter().collect::<Vec<_>>(),
+                s.store.iter().collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn store_collapses_lowest_buckets() {
+        let mut s = Store::default();
+        for i in 0..100 {
+            s.add(i, 1, 10);
+        }
+        assert_eq!(s.counts.len(), 10);
+        assert_eq!(s.offset, 90);
+        assert_eq!(s.counts[0], 91);
+        s.add(-5, 1, 10);
+        assert_eq!(s.offset, 90);
+        assert_eq!(s.counts[0], 92);
+        assert_eq!(s.iter().map(|(_, c)| c).sum::<u64>(), 101);
+        let mut falling = Store::default();
+        for i in (0..100).rev() {
+            falling.add(i, 1, 1000);
+        }
+        let expected: Vec<(i32, u64)> = (0..100).map(|i| (i, 1)).collect();
+        assert_eq!(falling.iter().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn nibble_varints_round_trip() {
+        let values = [0, 1, 7, 8, 63, 64, 511, 512, 1 << 40, u64::MAX];
+        let mut w = Nibbles::default();
+        for v in values {
+            let before = w.bytes.len() * 2 - usize::from(w.half);
+            w.put_varint(v);
+            let after = w.bytes.len() * 2 - usize::from(w.half);
+            assert_eq!(after - before, nibbles_of(v), "{v}");
+        }
+        let mut r = NibbleReader {
+            bytes: &w.bytes,
+            pos: 0,
+        };
+        for v in values {
+            assert_eq!(r.get_varint(), v);
+        }
+    }
+
+    #[test]
+    fn zigzag_round_trips() {
+        for i in [0, 1, -1, 35_000, -35_000, i32::MAX, i32::MIN] {
+            assert_eq!(unzigzag(zigzag(i)), i);
+        }
+    }
+}

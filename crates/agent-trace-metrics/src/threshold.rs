@@ -1,0 +1,179 @@
+//! Latency thresholds, their violations, and crossing/recovery events.
+//!
+//! # When thresholds are evaluated
+//!
+//! Only in [`LatencyMetrics::check_thresholds`] and
+//! [`LatencyMetrics::check_all_thresholds`], never in `record`: a check
+//! merges sketches over the threshold's window, which is far more work than
+//! a record, and an alert that needs a fresh look every second is served by
+//! calling a check every second (from a timer, or a metrics scrape). Each
+//! check compares every limit with the observed statistic; the callback set
+//! with [`LatencyMetricsBuilder::on_threshold`] fires when a limit goes from
+//! not exceeded to exceeded ([`ThresholdEvent::Crossed`]) and back
+//! ([`ThresholdEvent::Recovered`]), not on every check. A check on a window
+//! with no data leaves the state as it was.
+//!
+//! [`LatencyMetrics::check_thresholds`]: crate::LatencyMetrics::check_thresholds
+//! [`LatencyMetrics::check_all_thresholds`]: crate::LatencyMetrics::check_all_thresholds
+//! [`LatencyMetricsBuilder::on_threshold`]: crate::LatencyMetricsBuilder::on_threshold
+
+use std::fmt;
+
+use crate::{Quantile, Window};
+
+/// A statistic that a threshold limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Statistic {
+    /// The median.
+    P50,
+    /// The 95th percentile.
+    P95,
+    /// The 99th percentile.
+    P99,
+    /// Any other quantile.
+    Quantile(Quantile),
+    /// The arithmetic mean.
+    Mean,
+    /// The largest value.
+    Max,
+}
+
+/// Shows `p50`, `p95`, `p99`, `q0.999`, `mean` or `max`.
+impl fmt::Display for Statistic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Statistic::P50 => f.write_str("p50"),
+            Statistic::P95 => f.write_str("p95"),
+            Statistic::P99 => f.write_str("p99"),
+            Statistic::Quantile(q) => write!(f, "q{q}"),
+            Statistic::Mean => f.write_str("mean"),
+            Statistic::Max => f.write_str("max"),
+        }
+    }
+}
+
+/// Upper limits, in seconds, on an operation's latency statistics.
+///
+/// Built with chained setters; a statistic without a limit is not checked.
+/// The statistics are computed over `window` (all retained history when
+/// unset).
+///
+/// ```
+/// use agent_trace_metrics::{Quantile, Threshold, Window};
+///
+/// let t = Threshold::new()
+///     .p95(2.0)
+///     .p99(5.0)
+///     .quantile(Quantile::new(0.999)?, 10.0)
+///     .window("1h".parse::<Window>()?);
+/// assert_eq!(t.limits().len(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Threshold {
+    limits: Vec<(Statistic, f64)>,
+    window: Option<Window>,
+}
+
+impl Threshold {
+    /// A threshold with no limits, over all retained history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn limit(mut self, statistic: Statistic, seconds: f64) -> Self {
+        self.limits.retain(|(s, _)| *s != statistic);
+        self.limits.push((statistic, seconds));
+        self
+    }
+
+    /// Limits the median.
+    pub fn p50(self, seconds: f64) -> Self {
+        self.limit(Statistic::P50, seconds)
+    }
+
+    /// Limits the 95th percentile.
+    pub fn p95(self, seconds: f64) -> Self {
+        self.limit(Statistic::P95, seconds)
+    }
+
+    /// Limits the 99th percentile.
+    pub fn p99(self, seconds: f64) -> Self {
+        self.limit(Statistic::P99, seconds)
+    }
+
+    /// Limits any quantile.
+    pub fn quantile(self, q: Quantile, seconds: f64) -> Self {
+        self.limit(Statistic::Quantile(q), seconds)
+    }
+
+    /// Limits the mean.
+    pub fn mean(self, seconds: f64) -> Self {
+        self.limit(Statistic::Mean, seconds)
+    }
+
+    /// Limits the largest value.
+    pub fn max(self, seconds: f64) -> Self {
+        self.limit(Statistic::Max, seconds)
+    }
+
+    /// Computes the statistics over this trailing window.
+    pub fn window(mut self, window: Window) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    /// The limits, in the order they were set.
+    pub fn limits(&self) -> &[(Statistic, f64)] {
+        &self.limits
+    }
+
+    /// The window the statistics are computed over; `None` for all history.
+    pub fn window_value(&self) -> Option<Window> {
+        self.window
+    }
+}
+
+/// A statistic found above its limit by a check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// The operation checked.
+    pub operation: String,
+    /// The statistic that exceeded its limit.
+    pub statistic: Statistic,
+    /// The statistic's value, in seconds.
+    pub observed: f64,
+    /// The limit, in seconds.
+    pub limit: f64,
+    /// The window the statistic was computed over; `None` for all history.
+    pub window: Option<Window>,
+}
+
+/// A change of a limit's state, passed to the threshold callback.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ThresholdEvent {
+    /// The statistic went above its limit.
+    Crossed(Violation),
+    /// The statistic, above its limit at the previous check, is back at or
+    /// below it; `observed` is the new value.
+    Recovered(Violation),
+}
+
+/// A threshold and, per limit, whether the last check found it exceeded.
+#[derive(Debug, Clone)]
+pub(crate) struct ThresholdState {
+    pub(crate) threshold: Threshold,
+    pub(crate) exceeded: Vec<bool>,
+}
+
+impl ThresholdState {
+    pub(crate) fn new(threshold: Threshold) -> Self {
+        let exceeded = vec![false; threshold.limits.len()];
+        Self {
+            threshold,
+            exceeded,
+        }
+    }
+}
