@@ -387,7 +387,7 @@ impl Span {
             trace_id,
             name: &name,
             kind,
-            attributes: &attributes,
+            attributes: attributes.as_deref().unwrap_or(&[]),
         });
         let sampled = decision == SamplingDecision::RecordAndSample;
         let (context, parent_span_id, parent_is_remote) = match parent {
@@ -430,16 +430,11 @@ impl Span {
             kind,
             start_time,
         );
-        // Skipped when empty: even an empty `IntoIter` costs its drop glue.
-        if !attributes.is_empty() {
-            for kv in attributes {
-                push_attribute(&mut data, inner, kv.key, kv.value);
-            }
+        for kv in attributes.into_iter().flatten() {
+            push_attribute(&mut data, inner, kv.key, kv.value);
         }
-        if !links.is_empty() {
-            for link in links {
-                push_link(&mut data, inner, link.context, link.attributes);
-            }
+        for link in links.into_iter().flatten() {
+            push_link(&mut data, inner, link.context, link.attributes);
         }
         for p in inner.processors.iter() {
             p.on_start(&data);
@@ -519,7 +514,11 @@ fn all_fields_are_written(data: SpanData) {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        self.finish(None);
+        // Checked here, inline, so that a sampled-out span's drop is one
+        // comparison and no call.
+        if matches!(self.inner, Inner::Recording { data: Some(_), .. }) {
+            self.finish(None);
+        }
     }
 }
 
@@ -679,10 +678,12 @@ pub struct SpanBuilder<'a> {
     name: StringValue,
     parent: Parent,
     kind: SpanKind,
-    /// A `Vec`, not inline storage: it stays empty (and free) for the
-    /// `start_span`/`start_trace` paths, and keeps the builder small to move.
-    attributes: Vec<KeyValue>,
-    links: Vec<Link>,
+    /// `None` until an attribute is given: dropping `None` is one
+    /// comparison, where dropping even an empty `Vec` calls its drop glue, a
+    /// cost the sampled-out span bench showed.
+    attributes: Option<Vec<KeyValue>>,
+    /// As `attributes`.
+    links: Option<Vec<Link>>,
     start_time: Option<Timestamp>,
 }
 
@@ -694,8 +695,8 @@ impl<'a> SpanBuilder<'a> {
             name,
             parent,
             kind: SpanKind::Internal,
-            attributes: Vec::new(),
-            links: Vec::new(),
+            attributes: None,
+            links: None,
             start_time: None,
         }
     }
@@ -732,10 +733,11 @@ impl<'a> SpanBuilder<'a> {
     #[inline]
     pub fn attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
         let kv = KeyValue::new(key, value);
-        if let Some(existing) = self.attributes.iter_mut().find(|e| e.key == kv.key) {
+        let attributes = self.attributes.get_or_insert_with(Vec::new);
+        if let Some(existing) = attributes.iter_mut().find(|e| e.key == kv.key) {
             existing.value = kv.value;
         } else {
-            self.attributes.push(kv);
+            attributes.push(kv);
         }
         self
     }
@@ -761,7 +763,7 @@ impl<'a> SpanBuilder<'a> {
         context: SpanContext,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Self {
-        self.links.push(Link {
+        self.links.get_or_insert_with(Vec::new).push(Link {
             context,
             attributes: attributes.into_iter().collect(),
             dropped_attributes_count: 0,
