@@ -78,8 +78,19 @@ pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
 }
 
 fn metadata(root: &Path) -> Result<Value, String> {
+    // Resolve for the host platform only, so that dependencies behind
+    // `cfg`s that never hold here (`cfg(loom)`, `cfg(windows)`) do not count
+    // against the MSRV: they are never compiled.
+    let host = host_triple()?;
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["metadata", "--format-version", "1", "--locked"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--filter-platform",
+            &host,
+        ])
         .current_dir(root)
         .output()
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
@@ -90,6 +101,18 @@ fn metadata(root: &Path) -> Result<Value, String> {
         ));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))
+}
+
+fn host_triple() -> Result<String, String> {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("cannot run rustc -vV: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .ok_or_else(|| "rustc -vV printed no host line".to_owned())
 }
 
 fn packages(meta: &Value) -> &[Value] {
