@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::MetricsError;
-use crate::sketch::{CompactSketch, Sketch};
+use crate::sketch::{CompactSketch, Sketch, Store};
 
 /// One tier of retention: `slots` slots of `slot_width` each.
 ///
@@ -125,12 +125,67 @@ pub(crate) struct History {
     /// Per tier, `(slot number, sketch)` sorted by slot number, where slot
     /// number `k` covers `[k * width, (k + 1) * width)`.
     tiers: Vec<VecDeque<(u64, CompactSketch)>>,
+    /// The bucket counts of all slots, summed, once a query has asked for
+    /// all of them; see [`Totals`].
+    totals: Option<Totals>,
+}
+
+/// The bucket counts and zero count of every closed slot, summed.
+///
+/// A query over all the history (`percentiles`, or any window longer than
+/// what is retained) would otherwise decode every slot's buckets: about 260
+/// slots of a few hundred buckets each for a week, hundreds of microseconds.
+/// Bucket counts are integers, so the sum can be kept up to date exactly as
+/// slots come and go: a closed live slot adds its buckets, a roll-up moves
+/// them between tiers without changing the sum, and a slot that leaves the
+/// retention is subtracted. Such a query then merges only the slots' moments
+/// (a fixed-size header each, in the same order as before, so the floating
+/// point results do not change) and copies this store.
+///
+/// Built on the first such query, so a series nobody asks about for its
+/// whole history does not pay for it. It costs one dense range of `u64`
+/// counts (about 2.3 KiB for 0.1 to 30 s at 1%, counted by `heap_bytes`).
+#[derive(Debug, Default)]
+struct Totals {
+    zeros: u64,
+    store: Store,
+    /// The range reached `max_buckets`, so some counts may have been
+    /// collapsed into the lowest bucket and cannot be subtracted exactly:
+    /// the totals are rebuilt from the slots after the next expiry instead.
+    full: bool,
+}
+
+impl Totals {
+    fn add(&mut self, sketch: &Sketch, max_buckets: usize) {
+        self.zeros += sketch.zeros;
+        for (i, c) in sketch.store.iter() {
+            self.store.add(i, c, max_buckets);
+        }
+        self.full |= self.store.is_full(max_buckets);
+    }
+
+    /// Takes an expired slot out; `false` if that cannot be done exactly.
+    fn sub(&mut self, slot: &CompactSketch) -> bool {
+        if self.full {
+            return false;
+        }
+        let mut exact = true;
+        let (_, zeros) = slot.decode(|i, c| exact &= self.store.sub(i, c));
+        match self.zeros.checked_sub(zeros) {
+            Some(z) if exact => {
+                self.zeros = z;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl History {
     pub(crate) fn new(tiers: usize) -> Self {
         Self {
             tiers: (0..tiers).map(|_| VecDeque::new()).collect(),
+            totals: None,
         }
     }
 
@@ -149,6 +204,9 @@ impl History {
             let slot = start / spec.width;
             if retained(specs, k, slot, now) {
                 merge_into(&mut self.tiers[k], slot, sketch, max_buckets);
+                if let Some(totals) = &mut self.totals {
+                    totals.add(sketch, max_buckets);
+                }
                 return;
             }
         }
@@ -170,6 +228,10 @@ impl History {
                     break;
                 };
                 let Some(next) = specs.get(k + 1) else {
+                    // Expired: out of the totals too.
+                    if self.totals.as_mut().is_some_and(|t| !t.sub(&sketch)) {
+                        self.totals = None;
+                    }
                     continue;
                 };
                 let target = slot * specs[k].width / next.width;
@@ -196,12 +258,37 @@ impl History {
 
     /// Merges every slot that ends after `since` (all slots when `None`).
     pub(crate) fn collect_into(
-        &self,
+        &mut self,
         acc: &mut Sketch,
         since: Option<u64>,
         specs: &[TierSpec],
         max_buckets: usize,
     ) {
+        let ends_after =
+            |slot: u64, width: u64, since: u64| (slot + 1).saturating_mul(width) > since;
+        // Each tier is sorted, so its front is its oldest slot.
+        let all = since.is_none_or(|s| {
+            self.tiers.iter().zip(specs).all(|(tier, spec)| {
+                tier.front()
+                    .is_none_or(|(slot, _)| ends_after(*slot, spec.width, s))
+            })
+        });
+        if all {
+            let tiers = &self.tiers;
+            let totals = self.totals.get_or_insert_with(|| {
+                let mut t = Totals::default();
+                for (_, sketch) in tiers.iter().flatten() {
+                    t.zeros += sketch.decode(|i, c| t.store.add(i, c, max_buckets)).1;
+                }
+                t.full = t.store.is_full(max_buckets);
+                t
+            });
+            for (_, sketch) in tiers.iter().flatten() {
+                acc.moments.merge(&sketch.moments().0);
+            }
+            acc.merge_buckets(totals.zeros, &totals.store, max_buckets);
+            return;
+        }
         for (tier, spec) in self.tiers.iter().zip(specs) {
             for (slot, sketch) in tier {
                 let end = (slot + 1).saturating_mul(spec.width);
@@ -226,6 +313,7 @@ impl History {
                         + t.iter().map(|(_, s)| s.heap_bytes()).sum::<usize>()
                 })
                 .sum::<usize>()
+            + self.totals.as_ref().map_or(0, |t| t.store.heap_bytes())
     }
 }
 
@@ -300,6 +388,49 @@ mod tests {
         assert_eq!(h.tiers[1][0].1.count(), 2);
         h.advance(t0 + 8 * 86_400 * S, &specs, 2048);
         assert_eq!(h.slot_count(), 0);
+    }
+
+    /// The all-history path (the running totals) answers exactly what
+    /// decoding every slot answers, while slots close, roll up and expire.
+    #[test]
+    fn totals_match_every_slot_decoded() {
+        let specs = check_tiers(&Tier::defaults()).unwrap();
+        let m = Mapping::new(0.01);
+        let mut h = History::new(specs.len());
+        let t0 = 1_000_000 * S;
+        let mut x = 1u64;
+        // Ten days of one 5 s slot a minute, values from 0 to ~100 s.
+        for step in 0..10 * 1440u64 {
+            let now = t0 + step * 60 * S;
+            let mut s = Sketch::default();
+            for _ in 0..3 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let v = if x >> 60 == 0 {
+                    0.0
+                } else {
+                    (x >> 11) as f64 * 1e-14
+                };
+                s.add(v, &m, 2048);
+            }
+            h.insert(now - 5 * S, &s, now, &specs, 2048);
+            h.advance(now, &specs, 2048);
+            if step % 97 == 0 {
+                let mut fast = Sketch::default();
+                h.collect_into(&mut fast, None, &specs, 2048);
+                let mut slow = Sketch::default();
+                for (_, c) in h.tiers.iter().flatten() {
+                    slow.merge_compact(c, 2048);
+                }
+                assert_eq!(fast.moments, slow.moments, "step {step}");
+                assert_eq!(fast.zeros, slow.zeros, "step {step}");
+                assert_eq!(
+                    fast.store.iter().collect::<Vec<_>>(),
+                    slow.store.iter().collect::<Vec<_>>(),
+                    "step {step}"
+                );
+            }
+        }
+        assert!(h.totals.is_some());
     }
 
     #[test]

@@ -15,11 +15,12 @@
 //!
 //! Lock order is stripe, then history, everywhere.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::history::{History, TierSpec};
-use crate::sketch::{Mapping, Sketch};
+use crate::sketch::{LiveSketch, Mapping, Sketch};
 
 /// How many live stripes a series has. Four covers the threads that record
 /// into one operation at the same moment on typical agent hosts; each idle
@@ -36,9 +37,13 @@ pub(crate) struct SeriesConfig {
 
 #[derive(Debug, Default)]
 struct Live {
-    /// Finest-tier slot number that `sketch` belongs to.
-    slot: u64,
-    sketch: Sketch,
+    /// The finest-tier slot that `sketch` belongs to, `[start, end)` in
+    /// nanoseconds: comparing `now` with both is cheaper than the `u64`
+    /// division that finds `now`'s slot number (needed only when it
+    /// changes).
+    start: u64,
+    end: u64,
+    sketch: LiveSketch,
 }
 
 /// Pads a stripe to its own cache line so that two threads' stripes do not
@@ -59,12 +64,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+#[inline]
 fn stripe_index() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // A `const` thread local without drop glue is a plain load from the
+    // thread's block; a lazily initialised one checks its state first.
     thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    STRIPE.with(|s| *s)
+    STRIPE.with(|s| {
+        let i = s.get();
+        if i < STRIPES {
+            i
+        } else {
+            let i = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            s.set(i);
+            i
+        }
+    })
 }
 
 impl Series {
@@ -78,22 +95,36 @@ impl Series {
     /// Records a checked value at `now`.
     #[inline]
     pub(crate) fn record(&self, x: f64, now: u64, config: &SeriesConfig) {
-        let slot = now / config.specs[0].width;
         let mut live = lock(&self.stripes[stripe_index()].0);
-        if live.slot != slot {
-            if !live.sketch.is_empty() {
-                self.close(&mut live, now, config);
-            }
-            live.slot = slot;
+        if now < live.start || now >= live.end {
+            self.roll(&mut live, now, config);
         }
         live.sketch.add(x, &config.mapping, config.max_buckets);
+    }
+
+    /// Moves a stripe on to the slot of `now`, closing its previous slot.
+    #[cold]
+    #[inline(never)]
+    fn roll(&self, live: &mut Live, now: u64, config: &SeriesConfig) {
+        if !live.sketch.is_empty() {
+            self.close(live, now, config);
+        }
+        let width = config.specs[0].width;
+        live.start = now / width * width;
+        live.end = live.start.saturating_add(width);
     }
 
     /// Moves a stripe's live sketch into the history (stripe lock held).
     fn close(&self, live: &mut Live, now: u64, config: &SeriesConfig) {
         let mut history = lock(&self.history);
-        let start = live.slot * config.specs[0].width;
-        history.insert(start, &live.sketch, now, &config.specs, config.max_buckets);
+        let start = live.start;
+        history.insert(
+            start,
+            live.sketch.finish(),
+            now,
+            &config.specs,
+            config.max_buckets,
+        );
         history.advance(now, &config.specs, config.max_buckets);
         live.sketch.clear();
     }
