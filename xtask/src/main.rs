@@ -5,7 +5,11 @@
 //! - `cargo xtask tidy`: the architecture invariants of `ARCHITECTURE.md`,
 //!   checked over the tree. Also runs as a `#[test]`, so `cargo test` alone
 //!   catches a broken invariant.
+//! - `cargo xtask e2e`: the Prometheus bridge against the real `promtool`
+//!   and a real Prometheus server (see `e2e.rs`; needs
+//!   `scripts/install-e2e-deps.sh`).
 
+mod e2e;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -14,13 +18,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("e2e") => e2e::run(),
         Some("tidy") => tidy::check(&tidy::workspace_root()).map_err(|problems| {
             for p in &problems {
                 eprintln!("tidy: {p}");
             }
             format!("{} tidy problem(s)", problems.len())
         }),
-        _ => Err("usage: cargo xtask <ci|tidy>".to_owned()),
+        _ => Err("usage: cargo xtask <ci|e2e|tidy>".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -32,9 +37,14 @@ fn main() -> ExitCode {
 }
 
 fn cargo(args: &[&str]) -> Result<(), String> {
+    cargo_with_env(&[], args)
+}
+
+fn cargo_with_env(env: &[(&str, &str)], args: &[&str]) -> Result<(), String> {
     eprintln!("$ cargo {}", args.join(" "));
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(tidy::workspace_root())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -57,5 +67,11 @@ fn ci() -> Result<(), String> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace"])?;
+    // Broken intra-doc links and malformed docs fail the build, as warnings
+    // do everywhere else.
+    cargo_with_env(
+        &[("RUSTDOCFLAGS", "-D warnings")],
+        &["doc", "--workspace", "--no-deps", "--all-features"],
+    )?;
     Ok(())
 }

@@ -41,6 +41,37 @@
 //!   not on record; an optional callback hears crossings and recoveries.
 //! - Time comes from a [`Clock`]; tests use a [`ManualClock`].
 //!
+//! # Prometheus and the `metrics` facade
+//!
+//! Every recorded latency also goes to the [`metrics`](::metrics) facade, so whatever
+//! recorder the application installed sees it: a histogram named
+//! [`OPERATION_DURATION_SECONDS`] (`agent_trace_operation_duration_seconds`)
+//! labelled `operation` plus the series' labels. Each series registers its
+//! `metrics::Histogram` handle once, when it is created, and records into
+//! it: no look-up, no allocation per value (the `prometheus` module docs
+//! say why handles rather than batches). So install the recorder *before*
+//! the first value of a series. [`LatencyMetricsBuilder::metrics_facade`]
+//! turns the bridge off.
+//!
+//! [`describe_tracer_metrics`] gives the tracer's own metrics
+//! ([`TRACES_TOTAL`], [`SPANS_TOTAL`], [`SPAN_DURATION_SECONDS`],
+//! [`ACTIVE_SPANS`], [`EXPORT_SUCCESS_TOTAL`], [`EXPORT_FAILURE_TOTAL`],
+//! [`SPANS_DROPPED_TOTAL`]) their help text; the core and export crates
+//! emit them under these names.
+//!
+//! With the `prometheus` feature, `install_prometheus_recorder` installs a
+//! `metrics-exporter-prometheus` recorder whose histograms of ours are
+//! Prometheus histograms with [`DURATION_BUCKETS`] (5 ms to 2 min), and
+//! returns the handle whose `render()` is the `/metrics` body; this crate
+//! opens no socket (`examples/prometheus.rs` serves it with axum).
+//!
+//! # Features
+//!
+//! - `prometheus` (off by default): `install_prometheus_recorder`,
+//!   `prometheus_builder` and the re-exported `PrometheusHandle`, through
+//!   `metrics-exporter-prometheus` without its HTTP listener or push
+//!   gateway (so no hyper, no tokio).
+//!
 //! # Accuracy
 //!
 //! Quantiles use the nearest-rank definition (the `max(1, ceil(q n))`-th
@@ -112,6 +143,7 @@ mod clock;
 mod error;
 mod history;
 mod metrics;
+mod prometheus;
 mod quantile;
 mod series;
 mod sketch;
@@ -124,6 +156,16 @@ pub use history::Tier;
 pub use metrics::{
     Comparison, Latency, LatencyMetrics, LatencyMetricsBuilder, OVERFLOW_LABELS, Percentiles,
     SeriesHandle, Stats,
+};
+pub use prometheus::{
+    ACTIVE_SPANS, DURATION_BUCKETS, EXPORT_FAILURE_TOTAL, EXPORT_SUCCESS_TOTAL, EXPORTER_LABEL,
+    HISTOGRAM_NAMES, OPERATION_DURATION_SECONDS, OPERATION_LABEL, REASON_LABEL,
+    SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL, SPANS_TOTAL, TRACES_TOTAL, describe_tracer_metrics,
+};
+#[cfg(feature = "prometheus")]
+pub use prometheus::{
+    PrometheusBuilder, PrometheusError, PrometheusHandle, install_prometheus_recorder,
+    prometheus_builder,
 };
 pub use quantile::Quantile;
 pub use threshold::{Statistic, Threshold, ThresholdEvent, Violation};

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::history::{Tier, check_tiers};
+use crate::prometheus::Bridge;
 use crate::series::{Series, SeriesConfig};
 use crate::sketch::{Mapping, Sketch};
 use crate::threshold::{Statistic, Threshold, ThresholdEvent, ThresholdState, Violation};
@@ -123,6 +124,39 @@ type Shard = RwLock<HashMap<String, Arc<Operation>>>;
 struct Shared {
     config: SeriesConfig,
     clock: Arc<dyn Clock>,
+    /// Whether new series register with the `metrics` facade.
+    metrics_facade: bool,
+}
+
+/// A series and its handle in the `metrics` facade, registered once when
+/// the series is created (see the `prometheus` module for why).
+#[derive(Debug)]
+struct Tracked {
+    series: Series,
+    bridge: Bridge,
+}
+
+impl Tracked {
+    fn new(shared: &Shared, operation: &str, labels: &[(&str, &str)]) -> Self {
+        Self {
+            series: Series::new(&shared.config),
+            bridge: Bridge::register(shared.metrics_facade, operation, labels),
+        }
+    }
+
+    #[inline]
+    fn record(&self, x: f64, now: u64, config: &SeriesConfig) {
+        self.series.record(x, now, config);
+        self.bridge.record(x);
+    }
+}
+
+impl std::ops::Deref for Tracked {
+    type Target = Series;
+
+    fn deref(&self) -> &Series {
+        &self.series
+    }
 }
 
 type LabelSet = Box<[(String, String)]>;
@@ -170,12 +204,12 @@ fn with_canonical<'a, R>(
 #[derive(Debug, Default)]
 struct LabelMap {
     hasher: RandomState,
-    by_hash: HashMap<u64, Vec<(LabelSet, Arc<Series>)>>,
+    by_hash: HashMap<u64, Vec<(LabelSet, Arc<Tracked>)>>,
     len: usize,
 }
 
 impl LabelMap {
-    fn get(&self, canonical: &[(&str, &str)]) -> Option<&Arc<Series>> {
+    fn get(&self, canonical: &[(&str, &str)]) -> Option<&Arc<Tracked>> {
         let same = |set: &LabelSet| {
             set.len() == canonical.len()
                 && set
@@ -190,7 +224,7 @@ impl LabelMap {
             .map(|(_, s)| s)
     }
 
-    fn insert(&mut self, canonical: &[(&str, &str)], series: Arc<Series>) {
+    fn insert(&mut self, canonical: &[(&str, &str)], series: Arc<Tracked>) {
         let set: LabelSet = canonical
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -200,27 +234,38 @@ impl LabelMap {
         self.len += 1;
     }
 
-    fn iter(&self) -> impl Iterator<Item = &(LabelSet, Arc<Series>)> {
+    fn iter(&self) -> impl Iterator<Item = &(LabelSet, Arc<Tracked>)> {
         self.by_hash.values().flatten()
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Operation {
-    unlabelled: OnceLock<Arc<Series>>,
+    name: Box<str>,
+    unlabelled: OnceLock<Arc<Tracked>>,
     labelled: RwLock<LabelMap>,
     rejected: AtomicU64,
     overflowed: AtomicU64,
 }
 
 impl Operation {
-    fn all_series(&self) -> Vec<Arc<Series>> {
-        let mut all: Vec<Arc<Series>> = self.unlabelled.get().into_iter().cloned().collect();
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            unlabelled: OnceLock::new(),
+            labelled: RwLock::default(),
+            rejected: AtomicU64::new(0),
+            overflowed: AtomicU64::new(0),
+        }
+    }
+
+    fn all_series(&self) -> Vec<Arc<Tracked>> {
+        let mut all: Vec<Arc<Tracked>> = self.unlabelled.get().into_iter().cloned().collect();
         all.extend(read(&self.labelled).iter().map(|(_, s)| s.clone()));
         all
     }
 
-    fn series(&self, labels: &[(&str, &str)]) -> Option<Arc<Series>> {
+    fn series(&self, labels: &[(&str, &str)]) -> Option<Arc<Tracked>> {
         if labels.is_empty() {
             self.unlabelled.get().cloned()
         } else {
@@ -336,15 +381,18 @@ impl LatencyMetrics {
         if let Some(o) = read(shard).get(op) {
             return o.clone();
         }
-        write(shard).entry(op.to_owned()).or_default().clone()
+        write(shard)
+            .entry(op.to_owned())
+            .or_insert_with(|| Arc::new(Operation::new(op)))
+            .clone()
     }
 
-    fn series_or_insert(&self, operation: &Operation, labels: &[(&str, &str)]) -> Arc<Series> {
-        let config = &self.shared.config;
+    fn series_or_insert(&self, operation: &Operation, labels: &[(&str, &str)]) -> Arc<Tracked> {
+        let shared = &*self.shared;
         if labels.is_empty() {
             return operation
                 .unlabelled
-                .get_or_init(|| Arc::new(Series::new(config)))
+                .get_or_init(|| Arc::new(Tracked::new(shared, &operation.name, &[])))
                 .clone();
         }
         with_canonical(labels, |key| {
@@ -365,7 +413,7 @@ impl LatencyMetrics {
             } else {
                 key
             };
-            let series = Arc::new(Series::new(config));
+            let series = Arc::new(Tracked::new(shared, &operation.name, key));
             map.insert(key, series.clone());
             series
         })
@@ -778,7 +826,7 @@ impl LatencyMetrics {
 pub struct SeriesHandle {
     shared: Arc<Shared>,
     operation: Arc<Operation>,
-    series: Arc<Series>,
+    series: Arc<Tracked>,
 }
 
 impl fmt::Debug for SeriesHandle {
@@ -848,6 +896,7 @@ pub struct LatencyMetricsBuilder {
     max_series: usize,
     max_buckets: Option<usize>,
     callback: Option<Callback>,
+    metrics_facade: bool,
 }
 
 impl fmt::Debug for LatencyMetricsBuilder {
@@ -859,6 +908,7 @@ impl fmt::Debug for LatencyMetricsBuilder {
             .field("max_series", &self.max_series)
             .field("max_buckets", &self.max_buckets)
             .field("callback", &self.callback.is_some())
+            .field("metrics_facade", &self.metrics_facade)
             .finish()
     }
 }
@@ -872,6 +922,7 @@ impl Default for LatencyMetricsBuilder {
             max_series: 1_000,
             max_buckets: None,
             callback: None,
+            metrics_facade: true,
         }
     }
 }
@@ -921,6 +972,18 @@ impl LatencyMetricsBuilder {
         self
     }
 
+    /// Whether every recorded value also goes to the [`metrics`](::metrics) facade as
+    /// the histogram [`OPERATION_DURATION_SECONDS`] (default `true`). Each
+    /// series registers its handle with the recorder installed when the
+    /// series is created; without a recorder this costs one branch per
+    /// record. See the `prometheus` module docs.
+    ///
+    /// [`OPERATION_DURATION_SECONDS`]: crate::OPERATION_DURATION_SECONDS
+    pub fn metrics_facade(mut self, enabled: bool) -> Self {
+        self.metrics_facade = enabled;
+        self
+    }
+
     /// Checks the settings and builds the registry.
     ///
     /// # Errors
@@ -961,6 +1024,7 @@ impl LatencyMetricsBuilder {
                     max_buckets,
                 },
                 clock: self.clock,
+                metrics_facade: self.metrics_facade,
             }),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             max_series: self.max_series,

@@ -22,16 +22,32 @@
 //!
 //! - Everything of `agent-trace-core` at the top level: [`AgentStepTracer`],
 //!   [`Span`], [`Sampler`], [`SpanProcessor`], [`TraceStore`], ...
-//! - [`propagation`]: trace identity and its W3C text forms.
+//! - [`propagation`]: trace identity and its W3C text forms, baggage, B3.
+//! - [`metrics`]: [`LatencyMetrics`], per-operation percentiles and
+//!   statistics over trailing windows, thresholds, and the Prometheus bridge.
 //!
-//! Latency metrics, exporters, the global `tracer()`, `init()` and the
+//! Exporters, the global `tracer()`/`latency_metrics()`, `init()` and the
 //! `tracing` layer arrive with their own issues; nothing here stands in for
 //! them.
+//!
+//! # Features
+//!
+//! - `http`: `http::HeaderMap` as a propagation carrier (axum, hyper,
+//!   reqwest, tonic).
+//! - `prometheus`: the Prometheus recorder helpers of [`metrics`].
 
 pub use agent_trace_core::*;
+pub use agent_trace_metrics::LatencyMetrics;
 
 /// Trace identity (`TraceId`, `SpanId`, `TraceFlags`, `TraceState`,
 /// `SpanContext`) and its W3C text forms.
 pub mod propagation {
     pub use agent_trace_propagation::*;
+}
+
+/// Latency metrics: [`LatencyMetrics`], windows, statistics, period
+/// comparison, thresholds, and the bridge to the `metrics` facade and
+/// Prometheus.
+pub mod metrics {
+    pub use agent_trace_metrics::*;
 }

@@ -1,0 +1,96 @@
+//! With the `prometheus` feature: the recorder renders our histograms as
+//! Prometheus buckets with the right counts, and rendering 100 series is
+//! fast.
+#![cfg(feature = "prometheus")]
+
+use std::time::Instant;
+
+use agent_trace_metrics::{LatencyMetrics, prometheus_builder};
+
+/// The value of the sample line `series` (name and labels, exactly as
+/// rendered) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn histograms_render_as_buckets_with_every_value_counted() {
+    let recorder = prometheus_builder().build_recorder();
+    let handle = recorder.handle();
+    let metrics = metrics::with_local_recorder(&recorder, || {
+        agent_trace_metrics::describe_tracer_metrics();
+        let m = LatencyMetrics::new();
+        for i in 0..100 {
+            // 0.01 s to 1 s, then 3 s.
+            m.record_labelled("llm_call", &[("model", "m1")], f64::from(i + 1) / 100.0)
+                .unwrap();
+        }
+        m.record_labelled("llm_call", &[("model", "m1")], 3.0)
+            .unwrap();
+        m
+    });
+    let text = handle.render();
+    let name = "agent_trace_operation_duration_seconds";
+    let labels = r#"operation="llm_call",model="m1""#;
+    let at = |le: &str| sample(&text, &format!("{name}_bucket{{{labels},le=\"{le}\"}}"));
+    assert_eq!(at("0.005"), Some(0.0), "{text}");
+    assert_eq!(at("0.025"), Some(2.0));
+    assert_eq!(at("0.1"), Some(10.0));
+    assert_eq!(at("1"), Some(100.0));
+    assert_eq!(at("5"), Some(101.0));
+    assert_eq!(at("120"), Some(101.0));
+    assert_eq!(at("+Inf"), Some(101.0));
+    assert_eq!(
+        sample(&text, &format!("{name}_count{{{labels}}}")),
+        Some(101.0)
+    );
+    assert!(text.contains(&format!("# TYPE {name} histogram")));
+    assert!(text.contains(&format!("# HELP {name} ")));
+    assert_eq!(metrics.stats("llm_call", None).unwrap().count, 101);
+}
+
+#[test]
+fn rendering_100_series_stays_fast() {
+    let recorder = prometheus_builder().build_recorder();
+    let handle = recorder.handle();
+    let metrics = metrics::with_local_recorder(&recorder, || {
+        let m = LatencyMetrics::new();
+        for op in 0..10 {
+            for tool in 0..10 {
+                let s = m.series(&format!("op{op}"), &[("tool", &format!("t{tool}"))]);
+                for i in 0..100 {
+                    s.record(f64::from(i) * 0.3).unwrap();
+                }
+            }
+        }
+        m
+    });
+    // The first render also drains the 10,000 recorded values.
+    let started = Instant::now();
+    let text = handle.render();
+    let first = started.elapsed();
+    let started = Instant::now();
+    let rounds = 20;
+    for _ in 0..rounds {
+        std::hint::black_box(handle.render());
+    }
+    let steady = started.elapsed() / rounds;
+    eprintln!(
+        "rendering 100 series: {first:?} for the first render (draining 10,000 values), \
+         {steady:?} per render after, {} bytes",
+        text.len()
+    );
+    let counts = text
+        .lines()
+        .filter(|l| l.starts_with("agent_trace_operation_duration_seconds_count{"))
+        .count();
+    assert_eq!(counts, 100);
+    // 13 bucket lines (12 bounds and +Inf) per series.
+    let buckets = text.lines().filter(|l| l.contains("_bucket{")).count();
+    assert_eq!(buckets, 1_300);
+    // Generous, to hold in unoptimised builds on a loaded machine; the
+    // figures above are what to compare.
+    assert!(steady.as_millis() < 250, "{steady:?} per render");
+    assert_eq!(metrics.operations().len(), 10);
+}

@@ -1,0 +1,398 @@
+//! `cargo xtask e2e`: the Prometheus bridge checked against the real tools.
+//!
+//! 1. `examples/prometheus.rs --once` renders its exposition text, which
+//!    `promtool check metrics` must accept without a word.
+//! 2. The example serves `/metrics` on a free loopback port, a Prometheus
+//!    server of our own (loopback only, temporary data directory, 1 s
+//!    scrape interval) scrapes it, and for each operation
+//!    `histogram_quantile(0.95, sum by (le) (..._bucket{operation=...}))`,
+//!    asked through the HTTP API, must land in the bucket that holds the
+//!    example's own p95 from `LatencyMetrics`.
+//!
+//! Why no `rate()`: the example records once at start, so its counters do
+//! not move and a rate over them is zero (and needs two scrapes). The
+//! cumulative bucket counts of one scrape are the whole distribution, which
+//! is what the example's p95 describes.
+//!
+//! Needs `promtool` and `prometheus` on the `PATH`
+//! (`scripts/install-e2e-deps.sh` installs the Debian package). Every
+//! process it starts is killed when it returns, also on failure.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::tidy::workspace_root;
+
+/// The example's histogram bucket bounds (`DURATION_BUCKETS`), with the
+/// implicit lower bound 0.
+const BOUNDS: &[f64] = &[
+    0.0, 0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 60.0, 120.0,
+];
+
+/// The relative accuracy of `LatencyMetrics` quantiles in the example (the
+/// default): the exact p95 may sit this much either side of the reported one.
+const RELATIVE_ACCURACY: f64 = 0.01;
+
+/// How long to wait for a server to come up or for the first scrape.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A child process that is killed (and reaped) when dropped.
+struct Killed {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        eprintln!("e2e: stopped {} (pid {})", self.name, self.child.id());
+    }
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn run() -> Result<(), String> {
+    for tool in ["promtool", "prometheus"] {
+        if Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            return Err(format!(
+                "`{tool}` not found; run scripts/install-e2e-deps.sh (Debian package `prometheus`)"
+            ));
+        }
+    }
+    let example = build_example()?;
+
+    // 1. promtool on the rendered text.
+    let once = Command::new(&example)
+        .arg("--once")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", example.display()))?;
+    if !once.status.success() {
+        return Err(format!(
+            "example --once failed: {}",
+            String::from_utf8_lossy(&once.stderr)
+        ));
+    }
+    let ours = parse_p95(&String::from_utf8_lossy(&once.stderr))?;
+    promtool_check(&once.stdout)?;
+
+    // 2. A real Prometheus scraping the served example.
+    let example_addr = free_loopback_port()?;
+    let _example = spawn(
+        "example",
+        Command::new(&example).arg(example_addr.to_string()),
+    )?;
+    wait_until(&format!("example on {example_addr}"), || {
+        http_get(example_addr, "/metrics").is_ok()
+    })?;
+
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "agent-trace-e2e-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    )));
+    std::fs::create_dir_all(dir.0.join("data")).map_err(|e| format!("temp dir: {e}"))?;
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: agent-trace-example\n    static_configs:\n      \
+             - targets: ['{example_addr}']\n"
+        ),
+    )
+    .map_err(|e| format!("writing {}: {e}", config.display()))?;
+    let prom_addr = free_loopback_port()?;
+    let log = std::fs::File::create(dir.0.join("prometheus.log"))
+        .map_err(|e| format!("prometheus log: {e}"))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("prometheus log: {e}"))?;
+    let prometheus = spawn(
+        "prometheus",
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .stdout(log)
+            .stderr(log_err),
+    )?;
+
+    let result = compare(prom_addr, &ours);
+    if result.is_err() {
+        let log = std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        eprintln!("e2e: last prometheus log lines:");
+        for line in tail.iter().rev() {
+            eprintln!("  {line}");
+        }
+    }
+    // Stop the server before its data directory goes.
+    drop(prometheus);
+    drop(dir);
+    result
+}
+
+/// Builds the example and returns its executable.
+fn build_example() -> Result<PathBuf, String> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "agent-trace-examples",
+            "--example",
+            "prometheus",
+            "--message-format=json",
+        ])
+        .current_dir(workspace_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err("building examples/prometheus.rs failed".into());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "prometheus")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo reported no executable for the prometheus example".into())
+}
+
+/// The `p95 operation=NAME seconds=VALUE count=N` lines of the example.
+fn parse_p95(text: &str) -> Result<Vec<(String, f64)>, String> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("p95 ")) {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        };
+        let (Some(op), Some(secs)) = (field("operation"), field("seconds")) else {
+            return Err(format!("cannot parse {line:?}"));
+        };
+        let secs: f64 = secs.parse().map_err(|e| format!("{line:?}: {e}"))?;
+        out.push((op.to_owned(), secs));
+    }
+    if out.is_empty() {
+        return Err(format!("the example printed no p95 line:\n{text}"));
+    }
+    Ok(out)
+}
+
+fn promtool_check(exposition: &[u8]) -> Result<(), String> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run promtool: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("promtool stdin")?
+        .write_all(exposition)
+        .map_err(|e| format!("writing to promtool: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("promtool: {e}"))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "e2e: promtool check metrics: {} ({} bytes checked){}",
+        out.status,
+        exposition.len(),
+        if said.trim().is_empty() {
+            ", no warnings".to_owned()
+        } else {
+            format!(":\n{said}")
+        }
+    );
+    if !out.status.success() || !said.trim().is_empty() {
+        return Err("promtool check metrics reported problems".into());
+    }
+    Ok(())
+}
+
+/// For each operation, Prometheus's p95 from the scraped buckets against
+/// ours.
+fn compare(prom: SocketAddr, ours: &[(String, f64)]) -> Result<(), String> {
+    let mut failures = Vec::new();
+    for (operation, p95) in ours {
+        let query = format!(
+            "histogram_quantile(0.95, sum by (le) \
+             (agent_trace_operation_duration_seconds_bucket{{operation=\"{operation}\"}}))"
+        );
+        let mut theirs = None;
+        wait_until(
+            &format!("prometheus on {prom} to have scraped {operation}"),
+            || {
+                theirs = query_scalar(prom, &query).ok().flatten();
+                theirs.is_some()
+            },
+        )?;
+        let theirs = theirs.unwrap_or(f64::NAN);
+        // The bucket(s) our p95 may fall in, given the sketch's accuracy.
+        let lo = BOUNDS
+            .iter()
+            .copied()
+            .filter(|b| *b <= p95 * (1.0 - RELATIVE_ACCURACY))
+            .fold(0.0, f64::max);
+        let hi = BOUNDS
+            .iter()
+            .copied()
+            .find(|b| *b >= p95 * (1.0 + RELATIVE_ACCURACY))
+            .unwrap_or(f64::INFINITY);
+        let ok = (lo..=hi).contains(&theirs);
+        eprintln!(
+            "e2e: {operation:<14} ours p95 = {p95:>10.6} s  prometheus = {theirs:>10.6} s  \
+             bucket ({lo}, {hi}]  {}",
+            if ok { "ok" } else { "MISMATCH" }
+        );
+        eprintln!("e2e:   query: {query}");
+        if !ok {
+            failures.push(operation.clone());
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "prometheus's p95 is outside our p95's bucket for {}",
+            failures.join(", ")
+        ))
+    }
+}
+
+/// An instant query's single value; `None` while the result is empty or
+/// NaN (nothing scraped yet).
+fn query_scalar(prom: SocketAddr, query: &str) -> Result<Option<f64>, String> {
+    let body = http_get(prom, &format!("/api/v1/query?query={}", encode(query)))?;
+    let json: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    if json["status"] != "success" {
+        return Err(format!("query failed: {body}"));
+    }
+    let value = json["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse::<f64>().ok());
+    Ok(value.filter(|v| v.is_finite()))
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A plain HTTP/1.0 GET; the body of a 200 response.
+fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")
+        .map_err(|e| format!("send to {addr}: {e}"))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("read from {addr}: {e}"))?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("malformed response from {addr}"))?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(format!(
+            "GET {path}: {}",
+            head.lines().next().unwrap_or_default()
+        ));
+    }
+    Ok(body.to_owned())
+}
+
+fn free_loopback_port() -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| format!("no free loopback port: {e}"))?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+fn spawn(name: &'static str, command: &mut Command) -> Result<Killed, String> {
+    let child = command
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    eprintln!("e2e: started {name} (pid {})", child.id());
+    Ok(Killed { name, child })
+}
+
+/// Polls `ready` every 200 ms until it holds or [`DEADLINE`] passes.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) -> Result<(), String> {
+    let start = Instant::now();
+    while !ready() {
+        if start.elapsed() > DEADLINE {
+            return Err(format!("timed out after {DEADLINE:?} waiting for {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn p95_lines_parse() {
+        let ours = super::parse_p95(
+            "serving\np95 operation=llm_call seconds=8.080441 count=300\n\
+             p95 operation=tool_call seconds=5.1 count=2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ours,
+            [
+                ("llm_call".to_owned(), 8.080441),
+                ("tool_call".to_owned(), 5.1)
+            ]
+        );
+        assert!(super::parse_p95("nothing").is_err());
+    }
+
+    #[test]
+    fn queries_are_percent_encoded() {
+        assert_eq!(
+            super::encode("a{b=\"c\"} (0.95)"),
+            "a%7Bb%3D%22c%22%7D%20%280.95%29"
+        );
+    }
+}
