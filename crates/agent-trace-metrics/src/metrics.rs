@@ -117,7 +117,7 @@ pub struct Comparison {
 type Callback = Arc<dyn Fn(&ThresholdEvent) + Send + Sync>;
 
 /// One shard of the operation map.
-type Shard = RwLock<HashMap<String, Arc<Operation>>>;
+type Shard = RwLock<HashMap<String, Arc<Operation>, FnvBuild>>;
 
 /// Settings shared by the registry and every [`SeriesHandle`].
 #[derive(Debug)]
@@ -282,16 +282,55 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+#[inline]
 fn check(latency: Latency) -> Result<f64, MetricsError> {
     let x = latency.0;
-    // `-0.0` is zero and accepted.
-    if x.is_nan() || x.is_infinite() || x < 0.0 {
-        return Err(MetricsError::InvalidLatency {
-            value: x.to_string(),
-        });
+    // One comparison pair rejects NaN (every comparison with it is false),
+    // negatives and +inf; `-0.0 >= 0.0` holds, so `-0.0` is accepted as zero.
+    if x >= 0.0 && x < f64::INFINITY {
+        Ok(x)
+    } else {
+        Err(rejected(x))
     }
-    Ok(x)
 }
+
+#[cold]
+#[inline(never)]
+fn rejected(x: f64) -> MetricsError {
+    MetricsError::InvalidLatency {
+        value: x.to_string(),
+    }
+}
+
+/// FNV-1a, 64-bit: the operation map's hasher. Operation names are short
+/// and chosen by the application (span names, step names), so a fast
+/// non-keyed hash is the right trade; SipHash cost about 120 instructions
+/// per record by name. Label values, which may come from outside, keep the
+/// keyed hasher of [`LabelMap`].
+#[derive(Clone, Copy, Debug)]
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv64 {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv64>;
 
 fn relative_change(new: f64, old: f64) -> f64 {
     if old == 0.0 {
