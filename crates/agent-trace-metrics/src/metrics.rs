@@ -287,7 +287,7 @@ fn check(latency: Latency) -> Result<f64, MetricsError> {
     let x = latency.0;
     // One comparison pair rejects NaN (every comparison with it is false),
     // negatives and +inf; `-0.0 >= 0.0` holds, so `-0.0` is accepted as zero.
-    if x >= 0.0 && x < f64::INFINITY {
+    if (0.0..f64::INFINITY).contains(&x) {
         Ok(x)
     } else {
         Err(rejected(x))
