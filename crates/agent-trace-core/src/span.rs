@@ -430,11 +430,15 @@ impl Span {
             kind,
             start_time,
         );
-        for kv in attributes.into_iter().flatten() {
-            push_attribute(&mut data, inner, kv.key, kv.value);
+        if let Some(attributes) = attributes {
+            for kv in attributes {
+                push_attribute(&mut data, inner, kv.key, kv.value);
+            }
         }
-        for link in links.into_iter().flatten() {
-            push_link(&mut data, inner, link.context, link.attributes);
+        if let Some(links) = links {
+            for link in links {
+                push_link(&mut data, inner, link.context, link.attributes);
+            }
         }
         for p in inner.processors.iter() {
             p.on_start(&data);
