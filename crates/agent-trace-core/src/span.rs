@@ -370,20 +370,27 @@ impl Span {
         } = builder;
         let inner = &*tracer.inner;
 
-        // Resolve the parent; a trace id alone may name no parent span.
-        let (parent, joined_trace) = match parent {
-            Parent::Current => (current::current(), None),
+        // Resolve the parent; a trace id alone may name no parent span. A
+        // parent given by reference is read in place, not copied.
+        let resolved = match &parent {
+            Parent::Current => current::current(),
+            Parent::Trace(id) => current::find_in_trace(*id),
+            _ => None,
+        };
+        let (parent, joined_trace) = match &parent {
+            Parent::Current => (resolved.as_ref(), None),
+            Parent::Trace(id) => (resolved.as_ref(), Some(*id)),
             Parent::Root => (None, None),
             Parent::Context(cx) => (Some(cx), None),
-            Parent::Trace(id) => (current::find_in_trace(id), Some(id)),
+            Parent::Span(cx) => (Some(*cx), None),
         };
-        let (trace_id, span_id) = match (&parent, joined_trace) {
+        let (trace_id, span_id) = match (parent, joined_trace) {
             (Some(p), _) => (p.trace_id, ids::new_span_id()),
             (None, Some(id)) => (id, ids::new_span_id()),
             (None, None) => ids::new_trace_and_span_id(),
         };
         let decision = inner.sampler.should_sample(&SamplingParams {
-            parent: parent.as_ref(),
+            parent,
             trace_id,
             name: &name,
             kind,
@@ -396,7 +403,7 @@ impl Span {
                     trace_id,
                     span_id,
                     trace_flags: p.trace_flags.with_sampled(sampled),
-                    trace_state: p.trace_state,
+                    trace_state: p.trace_state.clone(),
                     is_remote: false,
                 },
                 Some(p.span_id),
@@ -615,7 +622,7 @@ impl Drop for EnteredSpan {
 
 /// Which span a new span is a child of.
 #[derive(Clone, Debug, Default)]
-pub enum Parent {
+pub enum Parent<'a> {
     /// The span current on this thread, or none (a new trace) when there is
     /// none. The default.
     #[default]
@@ -624,37 +631,43 @@ pub enum Parent {
     Root,
     /// An explicit parent, local or remote.
     Context(SpanContext),
+    /// An explicit parent, borrowed (from a [`Span`] or a [`SpanContext`]):
+    /// read in place when the child starts, not copied before.
+    Span(&'a SpanContext),
     /// A span of this trace: the innermost span of that trace entered on this
     /// thread, else the trace's root if it was started on this thread
     /// recently, else no parent span (the span joins the trace at the top).
     Trace(TraceId),
 }
 
-impl From<&Span> for Parent {
-    fn from(span: &Span) -> Self {
-        Parent::Context(span.context())
+impl<'a> From<&'a Span> for Parent<'a> {
+    #[inline]
+    fn from(span: &'a Span) -> Self {
+        Parent::Span(span.span_context())
     }
 }
 
-impl From<&EnteredSpan> for Parent {
-    fn from(span: &EnteredSpan) -> Self {
-        Parent::Context(span.context())
+impl<'a> From<&'a EnteredSpan> for Parent<'a> {
+    #[inline]
+    fn from(span: &'a EnteredSpan) -> Self {
+        Parent::Span(span.span_context())
     }
 }
 
-impl From<SpanContext> for Parent {
+impl From<SpanContext> for Parent<'_> {
     fn from(cx: SpanContext) -> Self {
         Parent::Context(cx)
     }
 }
 
-impl From<&SpanContext> for Parent {
-    fn from(cx: &SpanContext) -> Self {
-        Parent::Context(cx.clone())
+impl<'a> From<&'a SpanContext> for Parent<'a> {
+    #[inline]
+    fn from(cx: &'a SpanContext) -> Self {
+        Parent::Span(cx)
     }
 }
 
-impl From<TraceId> for Parent {
+impl From<TraceId> for Parent<'_> {
     fn from(id: TraceId) -> Self {
         Parent::Trace(id)
     }
@@ -680,7 +693,7 @@ impl From<TraceId> for Parent {
 pub struct SpanBuilder<'a> {
     tracer: &'a AgentStepTracer,
     name: StringValue,
-    parent: Parent,
+    parent: Parent<'a>,
     kind: SpanKind,
     /// `None` until an attribute is given: dropping `None` is one
     /// comparison, where dropping even an empty `Vec` calls its drop glue, a
@@ -693,7 +706,7 @@ pub struct SpanBuilder<'a> {
 
 impl<'a> SpanBuilder<'a> {
     #[inline]
-    pub(crate) fn new(tracer: &'a AgentStepTracer, name: StringValue, parent: Parent) -> Self {
+    pub(crate) fn new(tracer: &'a AgentStepTracer, name: StringValue, parent: Parent<'a>) -> Self {
         Self {
             tracer,
             name,
@@ -708,7 +721,7 @@ impl<'a> SpanBuilder<'a> {
     /// The parent: a [`Span`], a [`SpanContext`], a [`TraceId`], or a
     /// [`Parent`].
     #[inline]
-    pub fn parent(mut self, parent: impl Into<Parent>) -> Self {
+    pub fn parent(mut self, parent: impl Into<Parent<'a>>) -> Self {
         self.parent = parent.into();
         self
     }
