@@ -275,7 +275,8 @@ fn check_sources(root: &Path, problems: &mut Vec<String>) {
         rust_files(&dir.join("src"), &mut files);
         for file in files {
             let text = fs::read_to_string(&file).unwrap_or_default();
-            for stub in ["todo!(", "unimplemented!("] {
+            // Spelled in two halves so that this file is not itself a match.
+            for stub in [concat!("todo", "!("), concat!("unimplemented", "!(")] {
                 if text.contains(stub) {
                     problems.push(format!("{}: `{stub}` in shipped code", file.display()));
                 }
