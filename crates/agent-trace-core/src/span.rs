@@ -200,20 +200,23 @@ impl Span {
             _ => return,
         };
         if let Some((data, tracer)) = self.recording() {
-            if data.events.len() >= tracer.limits.max_events_per_span as usize {
-                data.dropped_events_count = data.dropped_events_count.saturating_add(1);
-                return;
-            }
-            let (attributes, dropped) = tracer
-                .limits
-                .bound_list(attributes, tracer.limits.max_attributes_per_event);
+            let limits = &tracer.limits;
             let timestamp = data.start_time.plus_elapsed(start, Tick::now());
-            data.events.push(Event {
-                name: name.into(),
-                timestamp,
-                attributes,
-                dropped_attributes_count: dropped,
-            });
+            push_bounded(
+                &mut data.events,
+                limits.max_events_per_span,
+                &mut data.dropped_events_count,
+                || {
+                    let (attributes, dropped) =
+                        limits.bound_list(attributes, limits.max_attributes_per_event);
+                    Event {
+                        name: name.into(),
+                        timestamp,
+                        attributes,
+                        dropped_attributes_count: dropped,
+                    }
+                },
+            );
         }
     }
 
@@ -556,18 +559,31 @@ fn push_link(
     context: SpanContext,
     attributes: impl IntoIterator<Item = KeyValue>,
 ) {
-    if data.links.len() >= tracer.limits.max_links_per_span as usize {
-        data.dropped_links_count = data.dropped_links_count.saturating_add(1);
-        return;
+    let limits = &tracer.limits;
+    push_bounded(
+        &mut data.links,
+        limits.max_links_per_span,
+        &mut data.dropped_links_count,
+        || {
+            let (attributes, dropped) =
+                limits.bound_list(attributes, limits.max_attributes_per_link);
+            Link {
+                context,
+                attributes,
+                dropped_attributes_count: dropped,
+            }
+        },
+    );
+}
+
+/// Appends the item `make` builds, unless `list` already holds `max`; then
+/// counts the refusal instead (and never builds the item).
+fn push_bounded<T>(list: &mut Vec<T>, max: u32, dropped: &mut u32, make: impl FnOnce() -> T) {
+    if list.len() < max as usize {
+        list.push(make());
+    } else {
+        *dropped = dropped.saturating_add(1);
     }
-    let (attributes, dropped) = tracer
-        .limits
-        .bound_list(attributes, tracer.limits.max_attributes_per_link);
-    data.links.push(Link {
-        context,
-        attributes,
-        dropped_attributes_count: dropped,
-    });
 }
 
 /// A span that is current on this thread and ends when this guard drops.
