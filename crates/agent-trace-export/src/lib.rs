@@ -1,8 +1,21 @@
 //! Exporters for agent-trace: the only crate of the workspace that does
 //! network I/O.
 //!
-//! This crate is laid down by the foundation issue and filled by the export
-//! issue (OTLP, Jaeger, Zipkin, custom and file exporters behind a batch
-//! pipeline); it has no public API yet, so that nothing here pretends to work
-//! before it does. Until then, spans reach code of your own through
+//! Today it holds the Prometheus listener (feature `prometheus`): the
+//! recorder of `agent-trace-metrics`, configured with our bucket histograms,
+//! served over HTTP by `metrics-exporter-prometheus`. The span exporters
+//! (OTLP, Jaeger, Zipkin, custom, file) and their batch pipeline come with
+//! the export issue; until then, spans reach code of your own through
 //! `agent_trace_core::SpanProcessor`.
+//!
+//! # Features
+//!
+//! - `prometheus`: [`install_prometheus_listener`].
+
+mod error;
+#[cfg(feature = "prometheus")]
+mod prometheus;
+
+pub use error::ExportError;
+#[cfg(feature = "prometheus")]
+pub use prometheus::install_prometheus_listener;

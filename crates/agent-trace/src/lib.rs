@@ -34,7 +34,9 @@
 //!
 //! - `http`: `http::HeaderMap` as a propagation carrier (axum, hyper,
 //!   reqwest, tonic).
-//! - `prometheus`: the Prometheus recorder helpers of [`metrics`].
+//! - `prometheus`: the Prometheus recorder helpers of [`metrics`], and
+//!   [`export::install_prometheus_listener`] to serve `/metrics` on an
+//!   address.
 
 pub use agent_trace_core::*;
 pub use agent_trace_metrics::LatencyMetrics;
@@ -50,4 +52,10 @@ pub mod propagation {
 /// Prometheus.
 pub mod metrics {
     pub use agent_trace_metrics::*;
+}
+
+/// Exporters: today the Prometheus listener (feature `prometheus`); the span
+/// exporters come with the export issue.
+pub mod export {
+    pub use agent_trace_export::*;
 }

@@ -105,7 +105,7 @@ pub fn prometheus_builder() -> PrometheusBuilder {
 /// per-bucket counters and formats every series. Measured once in a release
 /// build on the 2-core development machine: 1.4 ms per render of 100 series
 /// of 12 buckets (125 KB of text), 2.2 ms for a render that also drains
-/// 10,000 values (`tests/prometheus_rendering_100_series_stays_fast.rs`).
+/// 10,000 values (an ad hoc timing; a rendering bench is still to be written).
 pub fn install_prometheus_recorder() -> Result<PrometheusHandle, PrometheusError> {
     let recorder = prometheus_builder().build_recorder();
     let handle = recorder.handle();
