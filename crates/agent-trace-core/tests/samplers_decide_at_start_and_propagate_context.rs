@@ -13,13 +13,7 @@ use agent_trace_core::{
 use support::Collector;
 
 fn tracer(sampler: Sampler) -> (AgentStepTracer, Arc<Collector>) {
-    let collector = Arc::new(Collector::default());
-    let tracer = AgentStepTracer::builder()
-        .sampler(sampler)
-        .processor(collector.clone())
-        .without_store()
-        .build();
-    (tracer, collector)
+    support::collecting_tracer_with(|b| b.sampler(sampler))
 }
 
 fn remote(sampled: bool) -> SpanContext {

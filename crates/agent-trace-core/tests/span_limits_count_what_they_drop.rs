@@ -9,13 +9,7 @@ use agent_trace_core::{AgentStepTracer, KeyValue, SpanLimits, Value};
 use support::Collector;
 
 fn tracer(limits: SpanLimits) -> (AgentStepTracer, Arc<Collector>) {
-    let collector = Arc::new(Collector::default());
-    let tracer = AgentStepTracer::builder()
-        .span_limits(limits)
-        .processor(collector.clone())
-        .without_store()
-        .build();
-    (tracer, collector)
+    support::collecting_tracer_with(|b| b.span_limits(limits))
 }
 
 #[test]

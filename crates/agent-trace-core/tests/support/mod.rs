@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use agent_trace_core::{AgentStepTracer, FinishedSpan, SpanProcessor};
+use agent_trace_core::{AgentStepTracer, FinishedSpan, SpanProcessor, TracerBuilder};
 
 /// Keeps every finished span it receives, in order.
 #[derive(Debug, Default)]
@@ -40,8 +40,16 @@ impl SpanProcessor for Collector {
 
 /// A tracer without a store that sends every span to a fresh collector.
 pub fn collecting_tracer() -> (AgentStepTracer, Arc<Collector>) {
+    collecting_tracer_with(|builder| builder)
+}
+
+/// As [`collecting_tracer`], with the builder adjusted first (a sampler,
+/// span limits).
+pub fn collecting_tracer_with(
+    configure: impl FnOnce(TracerBuilder) -> TracerBuilder,
+) -> (AgentStepTracer, Arc<Collector>) {
     let collector = Arc::new(Collector::default());
-    let tracer = AgentStepTracer::builder()
+    let tracer = configure(AgentStepTracer::builder())
         .processor(collector.clone())
         .without_store()
         .build();
