@@ -3,7 +3,7 @@
 //!
 //! Today it holds the Prometheus listener (feature `prometheus`): the
 //! recorder of `agent-trace-metrics`, configured with our bucket histograms,
-//! served over HTTP by `metrics-exporter-prometheus`. The span exporters
+//! served over HTTP by a small std-only responder. The span exporters
 //! (OTLP, Jaeger, Zipkin, custom, file) and their batch pipeline come with
 //! the export issue; until then, spans reach code of your own through
 //! `agent_trace_core::SpanProcessor`.

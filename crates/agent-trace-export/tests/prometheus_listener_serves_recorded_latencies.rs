@@ -3,7 +3,7 @@
 #![cfg(feature = "prometheus")]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use agent_trace_export::install_prometheus_listener;
@@ -23,29 +23,17 @@ fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
 
 #[test]
 fn scraping_the_listener_returns_our_histogram() {
-    // A free loopback port: bind, read it, release it for the listener.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    install_prometheus_listener(addr).expect("listener installs");
+    let addr =
+        install_prometheus_listener("127.0.0.1:0".parse().unwrap()).expect("listener installs");
 
     let metrics = LatencyMetrics::new();
     for x in [0.2, 0.3, 3.0] {
         metrics.record("llm_call", x).unwrap();
     }
 
-    // The listener starts on its own thread: retry the connection briefly
-    // (bounded), rather than sleeping a fixed time and hoping.
-    let mut response = Err(std::io::Error::other("not tried"));
-    for _ in 0..100 {
-        response = get(addr, "/metrics");
-        if response.is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let response = response.expect("the listener answers");
+    // The socket is bound before the call returns, so the connection is
+    // accepted (queued) even before the serving thread runs.
+    let response = get(addr, "/metrics").expect("the listener answers");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(
         response.contains(
@@ -60,10 +48,26 @@ fn scraping_the_listener_returns_our_histogram() {
     );
     assert!(response.contains("# HELP agent_trace_operation_duration_seconds "));
 
-    // A second global recorder is refused with a typed error.
-    let again = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+    // Not a GET: refused, and the listener keeps serving.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    assert!(install_prometheus_listener(again).is_err());
+    write!(stream, "DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut refused = String::new();
+    stream.read_to_string(&mut refused).unwrap();
+    assert!(refused.starts_with("HTTP/1.1 405"), "{refused}");
+
+    // An address in use is a typed bind error; a second global recorder is
+    // refused with a typed error too.
+    assert!(matches!(
+        install_prometheus_listener(addr),
+        Err(agent_trace_export::ExportError::Bind { .. })
+    ));
+    assert!(matches!(
+        install_prometheus_listener("127.0.0.1:0".parse().unwrap()),
+        Err(agent_trace_export::ExportError::Prometheus(
+            agent_trace_metrics::MetricsError::RecorderAlreadyInstalled
+        ))
+    ));
 }

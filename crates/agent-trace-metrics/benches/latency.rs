@@ -7,7 +7,10 @@
 //!
 //! - `record`: one value into one operation, cycling through 1,024
 //!   precomputed log-uniform latencies between 1 ms and 10 s (so that the
-//!   bucket is not the same every time). Ours by operation name
+//!   bucket is not the same every time), with our Prometheus recorder
+//!   installed as the global `metrics` recorder, so the bridge to the
+//!   facade is on (values are counted per Prometheus bucket on record and
+//!   handed over by the publisher thread). Ours by operation name
 //!   (`LatencyMetrics::record`) and through a held [`SeriesHandle`], both on
 //!   the default system clock, which they read once per record; the handle
 //!   once more on a `ManualClock`, to show what the clock read costs. The
@@ -27,11 +30,16 @@
 //!   three quantiles from one histogram or sketch of the same values, which
 //!   has no time slots to merge. `ours_p99_24h` asks one quantile over a
 //!   trailing 24-hour window of the same series.
+//! - `prometheus_render_100_series`: the `/metrics` text of 100 series of
+//!   `agent_trace_operation_duration_seconds` (10 operations x 10 tools,
+//!   100 values each, 12 buckets): ours (`PrometheusHandle::render`, which
+//!   also publishes pending values) next to `metrics-exporter-prometheus`
+//!   rendering the same histograms, with the same buckets, on its own.
 //!
 //! Run it with
 //!
 //! ```text
-//! cargo bench -p agent-trace-metrics --bench latency
+//! cargo bench -p agent-trace-metrics --features prometheus --bench latency
 //! ```
 //!
 //! and add a filter after `--` (for example `percentiles`) to run one
@@ -41,7 +49,10 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use agent_trace_metrics::{LatencyMetrics, ManualClock, Quantile, SeriesHandle, Window};
+use agent_trace_metrics::{
+    LatencyMetrics, ManualClock, PrometheusRecorder, Quantile, SeriesHandle, Window,
+    prometheus_builder,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hdrhistogram::Histogram;
 use sketches_ddsketch::{Config as DdConfig, DDSketch};
@@ -82,6 +93,8 @@ fn dd() -> DDSketch {
 }
 
 fn record(c: &mut Criterion) {
+    // The bridge on, into the recorder an application would install.
+    metrics::set_global_recorder(PrometheusRecorder::new()).expect("first recorder");
     let values = latencies();
     let mut g = c.benchmark_group("record");
 
@@ -229,5 +242,53 @@ fn percentiles_7d(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, record, record_2_threads, percentiles_7d);
+fn prometheus_render_100_series(c: &mut Criterion) {
+    let series =
+        || (0..10).flat_map(|op| (0..10).map(move |tool| (format!("op{op}"), format!("t{tool}"))));
+    let ours = PrometheusRecorder::new();
+    let ours_handle = ours.handle();
+    let metrics = metrics::with_local_recorder(&ours, || {
+        let m = LatencyMetrics::new();
+        for (op, tool) in series() {
+            let s = m.series(&op, &[("tool", &tool)]);
+            for i in 0..100 {
+                s.record(0.001 * f64::from(i * i)).expect("valid");
+            }
+        }
+        m
+    });
+    let exporter = prometheus_builder().build_recorder();
+    let exporter_handle = exporter.handle();
+    metrics::with_local_recorder(&exporter, || {
+        for (op, tool) in series() {
+            let h = metrics::histogram!(
+                agent_trace_metrics::OPERATION_DURATION_SECONDS,
+                "operation" => op,
+                "tool" => tool
+            );
+            for i in 0..100 {
+                h.record(0.001 * f64::from(i * i));
+            }
+        }
+    });
+    let (a, b) = (ours_handle.render(), exporter_handle.render());
+    let buckets = |t: &str| t.lines().filter(|l| l.contains("_bucket{")).count();
+    assert_eq!((buckets(&a), buckets(&b)), (1_300, 1_300));
+
+    let mut g = c.benchmark_group("prometheus_render_100_series");
+    g.bench_function("ours", |b| b.iter(|| ours_handle.render()));
+    g.bench_function("metrics_exporter_prometheus", |b| {
+        b.iter(|| exporter_handle.render())
+    });
+    g.finish();
+    drop(metrics);
+}
+
+criterion_group!(
+    benches,
+    record,
+    record_2_threads,
+    percentiles_7d,
+    prometheus_render_100_series
+);
 criterion_main!(benches);

@@ -61,4 +61,16 @@ pub enum MetricsError {
         /// The value that was given.
         found: usize,
     },
+    /// Another recorder is already installed as the global `metrics`
+    /// recorder (there can be one per process).
+    #[error("a global metrics recorder is already installed")]
+    RecorderAlreadyInstalled,
+    /// A background thread this crate needs could not be started.
+    #[error("cannot start thread {thread}: {reason}")]
+    ThreadSpawn {
+        /// The thread's name.
+        thread: &'static str,
+        /// The operating system's reason.
+        reason: String,
+    },
 }

@@ -299,6 +299,29 @@ impl History {
         }
     }
 
+    /// Drops the oldest slots (the front of the coarsest tier that has
+    /// any) until the history takes at most `budget` bytes; returns how
+    /// many values they held.
+    pub(crate) fn shed_to(&mut self, budget: usize) -> u64 {
+        let mut shed = 0;
+        while self.heap_bytes() > budget {
+            let Some(tier) = self.tiers.iter_mut().rev().find(|t| !t.is_empty()) else {
+                break;
+            };
+            let Some((_, sketch)) = tier.pop_front() else {
+                break;
+            };
+            if tier.capacity() > 2 * tier.len() + 8 {
+                tier.shrink_to_fit();
+            }
+            shed += sketch.count();
+            if self.totals.as_mut().is_some_and(|t| !t.sub(&sketch)) {
+                self.totals = None;
+            }
+        }
+        shed
+    }
+
     pub(crate) fn slot_count(&self) -> usize {
         self.tiers.iter().map(VecDeque::len).sum()
     }

@@ -47,11 +47,14 @@
 //! recorder the application installed sees it: a histogram named
 //! [`OPERATION_DURATION_SECONDS`] (`agent_trace_operation_duration_seconds`)
 //! labelled `operation` plus the series' labels. Each series registers its
-//! `metrics::Histogram` handle once, when it is created, and records into
-//! it: no look-up, no allocation per value (the `prometheus` module docs
-//! say why handles rather than batches). So install the recorder *before*
-//! the first value of a series. [`LatencyMetricsBuilder::metrics_facade`]
-//! turns the bridge off.
+//! `metrics::Histogram` handle once, when it is created; `record` counts
+//! the value in its Prometheus bucket (with an exact per-bucket sum) under
+//! the lock it already holds, and [`publish`] hands each bucket over as one
+//! `record_many(mean of the bucket's values, count)`, which keeps every
+//! bucket count and the sum exact. A background thread publishes every
+//! second, and our Prometheus handle publishes before every render. So
+//! install the recorder *before* the first value of a series.
+//! [`LatencyMetricsBuilder::metrics_facade`] turns the bridge off.
 //!
 //! [`describe_tracer_metrics`] gives the tracer's own metrics
 //! ([`TRACES_TOTAL`], [`SPANS_TOTAL`], [`SPAN_DURATION_SECONDS`],
@@ -60,15 +63,18 @@
 //! emit them under these names.
 //!
 //! With the `prometheus` feature, `install_prometheus_recorder` installs a
-//! `metrics-exporter-prometheus` recorder whose histograms of ours are
-//! Prometheus histograms with [`DURATION_BUCKETS`] (5 ms to 2 min), and
-//! returns the handle whose `render()` is the `/metrics` body; this crate
-//! opens no socket (`examples/prometheus.rs` serves it with axum).
+//! `PrometheusRecorder`: `metrics-exporter-prometheus` for counters, gauges
+//! and the application's histograms, and our own bucket histograms with
+//! [`DURATION_BUCKETS`] (5 ms to 2 min) for [`HISTOGRAM_NAMES`] (a batch is
+//! one add per bucket there, where the exporter would append every value).
+//! It returns the handle whose `render()` is the `/metrics` body; this
+//! crate opens no socket (`examples/prometheus.rs` serves it with axum,
+//! `agent-trace-export` has a listener).
 //!
 //! # Features
 //!
 //! - `prometheus` (off by default): `install_prometheus_recorder`,
-//!   `prometheus_builder` and the re-exported `PrometheusHandle`, through
+//!   `PrometheusRecorder`, `PrometheusHandle`, `prometheus_builder`, through
 //!   `metrics-exporter-prometheus` without its HTTP listener or push
 //!   gateway (so no hyper, no tokio).
 //!
@@ -119,32 +125,48 @@
 //! of its closed slots (about 2.9 KiB for the typical series above), so that
 //! such a query does not decode every slot.
 //!
-//! These are not hard limits. A slot's buckets cost about
-//! `r / 2 * (1 + log8(n / r))` bytes for `n` values spread over `r`
-//! buckets, so a series that takes 100,000 values a second spread evenly
-//! over 1 µs to 10 minutes, all week, is estimated at about 0.9 MiB; a
-//! series whose every slot fills all `max_buckets` buckets with billions of
-//! values each could reach a few MiB. Lower
-//! [`LatencyMetricsBuilder::max_buckets`] to bound such a series harder.
+//! A hard bound holds on top of these:
+//! [`LatencyMetricsBuilder::max_series_bytes`] (1 MiB by default at 1%
+//! accuracy). The live stripes are bounded by construction (at most
+//! `max_buckets` counts each); the closed slots get the rest of the budget,
+//! and when a slot closes into a history that would exceed it, the oldest
+//! slots are dropped and their values counted
+//! ([`LatencyMetrics::evicted`]). The slot arithmetic above (a slot's
+//! buckets cost about `r / 2 * (1 + log8(n / r))` bytes for `n` values over
+//! `r` buckets) says when that happens: a series that takes 100,000 values
+//! a second spread evenly over 1 µs to 10 minutes, all week, is estimated
+//! at about 0.9 MiB; the test that sets a 256 KiB budget for ten million
+//! such values keeps the newest 1.2 million and counts the rest.
 //!
 //! # Performance
 //!
-//! `record` validates the value, reads the clock, finds the series (under
-//! a shard's read lock, cloning nothing; a [`SeriesHandle`] skips this) and
-//! adds to a per-thread stripe of the series' live slot under an
-//! uncontended mutex: computing the bucket needs no logarithm, only the
-//! float's bits and a cubic polynomial. The history lock is taken once per
-//! 5 s slot per active stripe, when the slot closes and is compacted.
-//! Whole-history queries read the running bucket totals plus each slot's
-//! moments; windowed queries merge the covered slots, so their cost grows
-//! with the window, not with the traffic. `benches/latency.rs` measures
-//! `record` (by name, by handle), two threads against one, and
-//! `percentiles` over seven days, next to `hdrhistogram` and
-//! `sketches-ddsketch` in the same run (`cargo bench -p agent-trace-metrics
-//! --bench latency`). On the 2-core development machine (noisy; 2026-11-25):
-//! about 100 ns per record by name, 51 ns through a handle (hdrhistogram 11
-//! ns, sketches-ddsketch 29 ns), two threads through handles 22 ns per
-//! record in total, and 9 µs for `percentiles` over a full week.
+//! `record` validates the value, reads the clock (one atomic load: see
+//! [`SystemClock`]), finds the series (in a per-thread cache of recent
+//! operations, else under a shard's read lock, cloning nothing; a
+//! [`SeriesHandle`] skips this) and adds to a per-thread stripe of the
+//! series' live slot under an uncontended spin lock: computing the bucket
+//! needs no logarithm, only the float's bits and a cubic polynomial, and
+//! the Prometheus bucket is twelve compares. The history lock is taken
+//! once per 5 s slot per active stripe, when the slot closes and is
+//! compacted. Whole-history queries read the running bucket totals plus
+//! each slot's moments; windowed queries merge the covered slots, so their
+//! cost grows with the window, not with the traffic.
+//!
+//! `benches/latency.rs` measures `record` (by name, by handle, with our
+//! Prometheus recorder installed so the bridge is on), two threads against
+//! one, `percentiles` over seven days, and the Prometheus rendering of 100
+//! series, next to `hdrhistogram`, `sketches-ddsketch` and
+//! `metrics-exporter-prometheus` in the same run (`cargo bench -p
+//! agent-trace-metrics --features prometheus --bench latency`). Criterion
+//! medians on the 2-core development machine (noisy; 2026-11-25):
+//!
+//! | workload | ours | peers in the same run |
+//! |---|---|---|
+//! | record by name | 46.9 ns | `sketches-ddsketch` add 28.1 ns, `hdrhistogram` record 7.0 ns |
+//! | record by handle | 29.5 ns | (same) |
+//! | record by handle, 2 threads, per value | 17.9 ns (1 thread: 34.8) | |
+//! | p50/p95/p99 over 7 days (604,800 values) | 7.9 µs | one `hdrhistogram`: 2.5 µs |
+//! | render 100 series | 287 µs | `metrics-exporter-prometheus`: 1.27 ms |
 
 mod clock;
 mod error;
@@ -168,10 +190,11 @@ pub use prometheus::{
     ACTIVE_SPANS, DURATION_BUCKETS, EXPORT_FAILURE_TOTAL, EXPORT_SUCCESS_TOTAL, EXPORTER_LABEL,
     HISTOGRAM_NAMES, OPERATION_DURATION_SECONDS, OPERATION_LABEL, REASON_LABEL,
     SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL, SPANS_TOTAL, TRACES_TOTAL, describe_tracer_metrics,
+    publish,
 };
 #[cfg(feature = "prometheus")]
 pub use prometheus::{
-    PrometheusBuilder, PrometheusError, PrometheusHandle, install_prometheus_recorder,
+    PrometheusBuilder, PrometheusHandle, PrometheusRecorder, install_prometheus_recorder,
     prometheus_builder,
 };
 pub use quantile::Quantile;

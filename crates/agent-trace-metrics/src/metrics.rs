@@ -8,21 +8,34 @@
 //! takes a shard's *read* lock. Each operation has its unlabelled series
 //! behind a `OnceLock` (no map look-up at all) and its labelled series in a
 //! read-write-locked map keyed by a hash of the sorted label pairs, so a
-//! look-up borrows the caller's labels instead of building an owned key. Each series takes values through striped live
-//! slots (see the `series` module), so threads that record into the same
-//! series do not serialise on one lock either. A [`SeriesHandle`] skips
-//! every look-up and is the fast path.
+//! look-up borrows the caller's labels instead of building an owned key.
+//! Each series takes values through striped live slots (see the `series`
+//! module), so threads that record into the same series do not serialise
+//! on one lock either. A [`SeriesHandle`] skips every look-up and is the
+//! fast path.
+//!
+//! # The per-thread operation cache
+//!
+//! Recording by name first looks in a small per-thread cache of the
+//! operations this thread recorded into last ([`CACHED_OPERATIONS`]
+//! entries, keyed by the registry's unique id and the name): a hit
+//! compares a few bytes and takes no lock at all, where the shard map costs
+//! a hash of the name and two atomic read-modify-writes on the shard's
+//! read lock. A miss goes to the map and replaces the oldest entry. An
+//! entry keeps its operation alive until replaced or until the thread
+//! exits (at most [`CACHED_OPERATIONS`] per thread); registry ids are never
+//! reused, so an entry of a dropped registry never matches another.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::history::{Tier, check_tiers};
-use crate::prometheus::Bridge;
+use crate::prometheus::{Bridge, Publish, register_publisher};
 use crate::series::{Series, SeriesConfig};
 use crate::sketch::{Mapping, Sketch};
 use crate::threshold::{Statistic, Threshold, ThresholdEvent, ThresholdState, Violation};
@@ -32,6 +45,38 @@ use crate::{MetricsError, Quantile, Window};
 /// the core counts this runs on, so that two hot operations rarely share a
 /// shard lock.
 const SHARDS: usize = 16;
+
+/// How many operations each thread remembers for [`LatencyMetrics::record`].
+const CACHED_OPERATIONS: usize = 8;
+
+/// Where the next [`LatencyMetrics`] id comes from.
+static NEXT_REGISTRY_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A thread's most recently used operations (see the module docs).
+#[derive(Default)]
+struct OperationCache {
+    entries: [Option<(u64, Arc<Operation>)>; CACHED_OPERATIONS],
+    next: usize,
+}
+
+impl OperationCache {
+    #[inline]
+    fn get(&self, registry: u64, name: &str) -> Option<&Arc<Operation>> {
+        self.entries.iter().find_map(|e| match e {
+            Some((id, op)) if *id == registry && *op.name == *name => Some(op),
+            _ => None,
+        })
+    }
+
+    fn put(&mut self, registry: u64, op: Arc<Operation>) {
+        self.entries[self.next] = Some((registry, op));
+        self.next = (self.next + 1) % CACHED_OPERATIONS;
+    }
+}
+
+thread_local! {
+    static OPERATIONS: std::cell::RefCell<OperationCache> = std::cell::RefCell::default();
+}
 
 /// The label set of the series that takes the values of label sets beyond
 /// [`LatencyMetricsBuilder::max_series_per_operation`]. Query it like any
@@ -124,8 +169,6 @@ type Shard = RwLock<HashMap<String, Arc<Operation>, FnvBuild>>;
 struct Shared {
     config: SeriesConfig,
     clock: Arc<dyn Clock>,
-    /// Whether new series register with the `metrics` facade.
-    metrics_facade: bool,
 }
 
 /// A series and its handle in the `metrics` facade, registered once when
@@ -137,17 +180,39 @@ struct Tracked {
 }
 
 impl Tracked {
-    fn new(shared: &Shared, operation: &str, labels: &[(&str, &str)]) -> Self {
-        Self {
+    /// A new series, registered with the `metrics` recorder in force and,
+    /// when bridged, with [`publish`](crate::publish).
+    fn new(shared: &Shared, operation: &str, labels: &[(&str, &str)]) -> Arc<Self> {
+        let tracked = Arc::new(Self {
             series: Series::new(&shared.config),
-            bridge: Bridge::register(shared.metrics_facade, operation, labels),
+            bridge: Bridge::register(shared.config.bridged, operation, labels),
+        });
+        if tracked.bridge.is_enabled() {
+            let weak: Weak<dyn Publish> = Arc::downgrade(&tracked) as Weak<dyn Publish>;
+            register_publisher(weak);
         }
+        tracked
     }
 
     #[inline]
     fn record(&self, x: f64, now: u64, config: &SeriesConfig) {
         self.series.record(x, now, config);
-        self.bridge.record(x);
+    }
+}
+
+impl Publish for Tracked {
+    fn publish(&self) {
+        let pending = self.series.take_pending();
+        if !pending.is_empty() {
+            self.bridge.publish(&pending);
+        }
+    }
+}
+
+impl Drop for Tracked {
+    /// Values recorded since the last publication still reach the facade.
+    fn drop(&mut self) {
+        self.publish();
     }
 }
 
@@ -358,6 +423,8 @@ fn relative_change(new: f64, old: f64) -> f64 {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct LatencyMetrics {
+    /// Unique per registry in the process, for the operation cache.
+    id: u64,
     shared: Arc<Shared>,
     shards: Box<[Shard]>,
     max_series: usize,
@@ -431,7 +498,7 @@ impl LatencyMetrics {
         if labels.is_empty() {
             return operation
                 .unlabelled
-                .get_or_init(|| Arc::new(Tracked::new(shared, &operation.name, &[])))
+                .get_or_init(|| Tracked::new(shared, &operation.name, &[]))
                 .clone();
         }
         with_canonical(labels, |key| {
@@ -452,7 +519,7 @@ impl LatencyMetrics {
             } else {
                 key
             };
-            let series = Arc::new(Tracked::new(shared, &operation.name, key));
+            let series = Tracked::new(shared, &operation.name, key);
             map.insert(key, series.clone());
             series
         })
@@ -468,9 +535,10 @@ impl LatencyMetrics {
     ///
     /// # Performance
     ///
-    /// Takes a shard read lock and one uncontended stripe lock; no
-    /// allocation once the operation exists. Hold a [`SeriesHandle`] to skip
-    /// the look-up.
+    /// Finds the operation in a per-thread cache of recently used ones
+    /// (no lock; the shard map's read lock on a miss), then takes one
+    /// uncontended stripe lock; no allocation once the operation exists.
+    /// Hold a [`SeriesHandle`] to skip the look-up altogether.
     pub fn record(&self, operation: &str, latency: impl Into<Latency>) -> Result<(), MetricsError> {
         self.record_labelled(operation, &[], latency)
     }
@@ -500,16 +568,23 @@ impl LatencyMetrics {
         latency: impl Into<Latency>,
     ) -> Result<(), MetricsError> {
         let latency = latency.into();
-        {
-            // Fast path: record under the shard's read lock, cloning no
-            // `Arc` (a shared reference count would bounce between the
-            // cores of threads recording into the same operation).
-            let shard = read(self.shard(operation));
-            if let Some(op) = shard.get(operation) {
-                return self.record_into(op, labels, latency);
-            }
+        // Fast path: this thread recorded into the operation lately.
+        let cached = OPERATIONS.try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            let op = cache.get(self.id, operation)?;
+            Some(self.record_into(op, labels, latency))
+        });
+        if let Ok(Some(result)) = cached {
+            return result;
         }
         let op = self.operation_or_insert(operation);
+        // A thread being torn down, or a re-entrant call from a recorder,
+        // just skips the cache.
+        let _ = OPERATIONS.try_with(|cache| {
+            if let Ok(mut cache) = cache.try_borrow_mut() {
+                cache.put(self.id, op.clone());
+            }
+        });
         self.record_into(&op, labels, latency)
     }
 
@@ -838,6 +913,15 @@ impl LatencyMetrics {
         sets
     }
 
+    /// Values of `operation` dropped with the oldest slots of a series to
+    /// keep it within [`max_series_bytes`]; 0 for an unknown operation.
+    ///
+    /// [`max_series_bytes`]: LatencyMetricsBuilder::max_series_bytes
+    pub fn evicted(&self, operation: &str) -> u64 {
+        self.operation(operation)
+            .map_or(0, |op| op.all_series().iter().map(|s| s.evicted()).sum())
+    }
+
     /// Heap bytes held by all series of `operation` (sketches, slots, the
     /// series themselves), computed from their structures; `None` for an
     /// unknown operation.
@@ -906,6 +990,12 @@ impl SeriesHandle {
         self.series.memory_bytes()
     }
 
+    /// Values dropped with this series' oldest slots to keep it within
+    /// [`LatencyMetricsBuilder::max_series_bytes`].
+    pub fn evicted(&self) -> u64 {
+        self.series.evicted()
+    }
+
     /// How many closed slots the series holds (at most the sum of the tiers'
     /// slot counts, plus one per tier while a slot rolls up).
     pub fn slot_count(&self) -> usize {
@@ -934,6 +1024,7 @@ pub struct LatencyMetricsBuilder {
     clock: Arc<dyn Clock>,
     max_series: usize,
     max_buckets: Option<usize>,
+    max_series_bytes: Option<usize>,
     callback: Option<Callback>,
     metrics_facade: bool,
 }
@@ -946,6 +1037,7 @@ impl fmt::Debug for LatencyMetricsBuilder {
             .field("clock", &self.clock)
             .field("max_series", &self.max_series)
             .field("max_buckets", &self.max_buckets)
+            .field("max_series_bytes", &self.max_series_bytes)
             .field("callback", &self.callback.is_some())
             .field("metrics_facade", &self.metrics_facade)
             .finish()
@@ -960,6 +1052,7 @@ impl Default for LatencyMetricsBuilder {
             clock: Arc::new(SystemClock),
             max_series: 1_000,
             max_buckets: None,
+            max_series_bytes: None,
             callback: None,
             metrics_facade: true,
         }
@@ -1004,6 +1097,22 @@ impl LatencyMetricsBuilder {
         self
     }
 
+    /// The most heap bytes one series may take, a hard bound. Beyond it the
+    /// oldest closed slots are dropped (their values counted in
+    /// [`LatencyMetrics::evicted`]), so retention shortens rather than
+    /// memory growing; quantile accuracy is unaffected.
+    ///
+    /// Default: 1 MiB, or four times the most the live stripes can take if
+    /// that is more (at an accuracy finer than about 0.25%). A series
+    /// reaches the default only under sustained traffic of many millions of
+    /// values per slot spread over the whole bucket range; a typical agent
+    /// step takes under 64 KiB. The smallest accepted value is what the
+    /// live stripes can take plus 16 KiB.
+    pub fn max_series_bytes(mut self, bytes: usize) -> Self {
+        self.max_series_bytes = Some(bytes);
+        self
+    }
+
     /// Called when a threshold limit is crossed or recovers, from the thread
     /// that runs the check, with no lock held.
     pub fn on_threshold(mut self, f: impl Fn(&ThresholdEvent) + Send + Sync + 'static) -> Self {
@@ -1014,10 +1123,12 @@ impl LatencyMetricsBuilder {
     /// Whether every recorded value also goes to the [`metrics`](::metrics) facade as
     /// the histogram [`OPERATION_DURATION_SECONDS`] (default `true`). Each
     /// series registers its handle with the recorder installed when the
-    /// series is created; without a recorder this costs one branch per
-    /// record. See the `prometheus` module docs.
+    /// series is created; a record then also counts the value in its
+    /// Prometheus bucket (two adds under the lock it already holds), and
+    /// [`publish`] hands the counts over in batches. See the crate docs.
     ///
     /// [`OPERATION_DURATION_SECONDS`]: crate::OPERATION_DURATION_SECONDS
+    /// [`publish`]: crate::publish
     pub fn metrics_facade(mut self, enabled: bool) -> Self {
         self.metrics_facade = enabled;
         self
@@ -1055,15 +1166,29 @@ impl LatencyMetricsBuilder {
                 found: max_buckets,
             });
         }
+        let live = SeriesConfig::live_bound(max_buckets);
+        let max_series_bytes = match self.max_series_bytes {
+            Some(b) if b < live + 16 * 1024 => {
+                return Err(MetricsError::LimitTooSmall {
+                    what: "max_series_bytes",
+                    min: live + 16 * 1024,
+                    found: b,
+                });
+            }
+            Some(b) => b,
+            None => (1 << 20).max(4 * live),
+        };
         Ok(LatencyMetrics {
+            id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
             shared: Arc::new(Shared {
                 config: SeriesConfig {
                     mapping,
                     specs,
                     max_buckets,
+                    bridged: self.metrics_facade,
+                    history_budget: max_series_bytes - live,
                 },
                 clock: self.clock,
-                metrics_facade: self.metrics_facade,
             }),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             max_series: self.max_series,

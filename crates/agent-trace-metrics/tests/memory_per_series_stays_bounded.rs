@@ -1,13 +1,15 @@
-//! A series' memory stays bounded by its slots whatever the traffic: a
-//! typical week fits in 64 KiB, and ten million values over the widest
-//! latency range stay under 1 MiB.
+//! A series' memory stays bounded whatever the traffic: a typical week fits
+//! in 64 KiB, ten million values over the widest latency range stay under
+//! the default 1 MiB, and a tighter `max_series_bytes` is a hard bound that
+//! drops (and counts) the oldest slots instead of growing.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use agent_trace_metrics::MetricsError;
 use agent_trace_metrics::SeriesHandle;
-use support::{Rng, manual_metrics};
+use support::{Rng, manual, manual_metrics};
 
 const KIB: usize = 1024;
 const WEEK_SECS: u64 = 7 * 86_400;
@@ -84,4 +86,45 @@ fn a_burst_in_one_slot_is_as_small_as_its_bucket_range() {
     println!("1M values in one 5 s slot: {bytes} bytes");
     // One live slot: a dense range of ~1,000 u64 counts (plus growth slack).
     assert!(bytes < 24 * KIB, "{bytes} bytes");
+}
+
+#[test]
+fn a_byte_budget_is_a_hard_bound_and_every_dropped_value_is_counted() {
+    let budget = 256 * KIB;
+    let (builder, clock) = manual();
+    let metrics = builder.max_series_bytes(budget).build().unwrap();
+    let handle = metrics.series("anything", &[]);
+    let mut rng = Rng::new(5);
+    let n = 10_000_000;
+    let peak = fill(&handle, &clock, n, || rng.log_range(1e-6, 600.0));
+    let kept = metrics.stats("anything", None).unwrap().count;
+    let evicted = metrics.evicted("anything");
+    println!("budget {budget}: peak {peak} bytes, {kept} kept, {evicted} evicted");
+    assert!(peak <= budget, "peak {peak} bytes over the {budget} budget");
+    assert!(evicted > 0, "this traffic does not fit in {budget} bytes");
+    assert_eq!(handle.evicted(), evicted);
+    // Kept plus evicted is everything but what the retention let go (at
+    // most one 3 h slot of the week).
+    assert!(kept + evicted <= n);
+    assert!(kept + evicted >= n - n / 50, "{kept} + {evicted}");
+    // The newest values are the ones kept: the last hour is all there.
+    let hour = metrics.stats(
+        "anything",
+        "1h".parse::<agent_trace_metrics::Window>().unwrap(),
+    );
+    let per_hour = n / (7 * 24);
+    assert!(hour.unwrap().count >= per_hour - per_hour / 20);
+}
+
+#[test]
+fn a_budget_smaller_than_the_live_slots_is_refused() {
+    let (builder, _clock) = manual();
+    match builder.max_series_bytes(1_000).build() {
+        Err(MetricsError::LimitTooSmall {
+            what: "max_series_bytes",
+            min,
+            found: 1_000,
+        }) => assert!(min > 16 * KIB),
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,6 +1,8 @@
 //! Every value `LatencyMetrics` accepts reaches the `metrics` facade as
 //! `agent_trace_operation_duration_seconds{operation=..., <labels>}`,
-//! through a handle registered once per series.
+//! through a handle registered once per series, handed over by `publish()`
+//! in batches: one `record_many(mean, count)` per Prometheus bucket, which
+//! keeps each bucket's count and the sum exact.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,30 +23,43 @@ struct Capture {
     descriptions: Mutex<Vec<(String, String)>>,
 }
 
+/// Every value handed over, and how many `record_many` calls it took.
 #[derive(Debug, Default)]
-struct Values(Mutex<Vec<f64>>);
+struct Values(Mutex<(Vec<f64>, usize)>);
 
 impl HistogramFn for Values {
     fn record(&self, value: f64) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(value);
+        self.record_many(value, 1);
+    }
+
+    fn record_many(&self, value: f64, count: usize) {
+        let mut v = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        v.0.extend(std::iter::repeat_n(value, count));
+        v.1 += 1;
     }
 }
 
 impl Capture {
+    /// The values handed over for one series, sorted (batches arrive by
+    /// bucket, not in recording order).
     fn values(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+        self.values_and_calls(name, labels).0
+    }
+
+    fn values_and_calls(&self, name: &str, labels: &[(&str, &str)]) -> (Vec<f64>, usize) {
         let id = id(
             name,
             labels.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())),
         );
-        self.values
+        let (mut values, calls) = self
+            .values
             .lock()
             .unwrap()
             .get(&id)
             .map(|v| v.0.lock().unwrap().clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        values.sort_by(f64::total_cmp);
+        (values, calls)
     }
 
     fn ids(&self) -> Vec<Id> {
@@ -112,6 +127,7 @@ fn values_reach_the_facade_with_the_operation_and_the_series_labels() {
     metrics.record("llm_call", 2.5).unwrap();
     let handle = metrics.series("tool_call", &[("tool", "search"), ("agent", "a")]);
     handle.record(0.75).unwrap();
+    agent_trace_metrics::publish();
 
     let name = OPERATION_DURATION_SECONDS;
     assert_eq!(name, "agent_trace_operation_duration_seconds");
@@ -155,6 +171,7 @@ fn the_overflow_series_reports_under_its_own_label() {
         m.record_labelled("tool_call", &[("tool", "c")], 0.3)
             .unwrap();
     });
+    agent_trace_metrics::publish();
     let name = OPERATION_DURATION_SECONDS;
     assert_eq!(
         capture.values(name, &[("operation", "tool_call"), ("tool", "a")]),
@@ -164,6 +181,49 @@ fn the_overflow_series_reports_under_its_own_label() {
         capture.values(name, &[("operation", "tool_call"), ("series", "other")]),
         [0.2, 0.3]
     );
+}
+
+#[test]
+fn a_batch_keeps_every_bucket_count_and_the_exact_sum() {
+    let capture = Capture::default();
+    let handle = metrics::with_local_recorder(&capture, || {
+        LatencyMetrics::new().series("llm_call", &[("model", "m")])
+    });
+    // 10,000 values in (0.5, 1], 5,000 in (2, 5], and two in +Inf.
+    let mut exact = 0.0;
+    let mut n = 0;
+    for i in 0..10_000 {
+        let x = 0.5001 + 0.4999 * f64::from(i) / 9_999.0;
+        handle.record(x).unwrap();
+        exact += x;
+        n += 1;
+    }
+    for i in 0..5_000 {
+        let x = 2.0001 + f64::from(i) * 0.0005;
+        handle.record(x).unwrap();
+        exact += x;
+        n += 1;
+    }
+    for x in [500.0, 1_000.0] {
+        handle.record(x).unwrap();
+        exact += x;
+        n += 1;
+    }
+    agent_trace_metrics::publish();
+    let (values, calls) = capture.values_and_calls(
+        OPERATION_DURATION_SECONDS,
+        &[("model", "m"), ("operation", "llm_call")],
+    );
+    assert_eq!(values.len(), n);
+    let in_bucket = |lo: f64, hi: f64| values.iter().filter(|&&v| v > lo && v <= hi).count();
+    assert_eq!(in_bucket(0.5, 1.0), 10_000);
+    assert_eq!(in_bucket(2.0, 5.0), 5_000);
+    assert_eq!(in_bucket(120.0, f64::INFINITY), 2);
+    let sum: f64 = values.iter().sum();
+    assert!((sum - exact).abs() <= 1e-9 * exact, "{sum} vs {exact}");
+    // A handful of calls (three buckets per publication; the background
+    // publisher may have split the run), not one per value.
+    assert!(calls < 100, "{calls} calls for {n} values");
 }
 
 #[test]

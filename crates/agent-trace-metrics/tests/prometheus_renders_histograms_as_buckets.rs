@@ -1,9 +1,10 @@
 //! With the `prometheus` feature: the recorder renders our histograms as
-//! Prometheus buckets with the right counts, for one series and for 100.
+//! Prometheus buckets with the right counts and sums, for one series and
+//! for 100, and passes the application's own metrics through.
 //! (How fast rendering is belongs to a benchmark, not to a timed test.)
 #![cfg(feature = "prometheus")]
 
-use agent_trace_metrics::{LatencyMetrics, prometheus_builder};
+use agent_trace_metrics::{LatencyMetrics, PrometheusRecorder};
 
 /// The value of the sample line `series` (name and labels, exactly as
 /// rendered) in `text`.
@@ -14,7 +15,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[test]
 fn histograms_render_as_buckets_with_every_value_counted() {
-    let recorder = prometheus_builder().build_recorder();
+    let recorder = PrometheusRecorder::new();
     let handle = recorder.handle();
     let metrics = metrics::with_local_recorder(&recorder, || {
         agent_trace_metrics::describe_tracer_metrics();
@@ -43,6 +44,9 @@ fn histograms_render_as_buckets_with_every_value_counted() {
         sample(&text, &format!("{name}_count{{{labels}}}")),
         Some(101.0)
     );
+    // 0.01 + ... + 1.00 = 50.5, plus 3.
+    let sum = sample(&text, &format!("{name}_sum{{{labels}}}")).unwrap();
+    assert!((sum - 53.5).abs() < 1e-9, "{sum}");
     assert!(text.contains(&format!("# TYPE {name} histogram")));
     assert!(text.contains(&format!("# HELP {name} ")));
     assert_eq!(metrics.stats("llm_call", None).unwrap().count, 101);
@@ -50,7 +54,7 @@ fn histograms_render_as_buckets_with_every_value_counted() {
 
 #[test]
 fn a_hundred_series_render_with_every_bucket() {
-    let recorder = prometheus_builder().build_recorder();
+    let recorder = PrometheusRecorder::new();
     let handle = recorder.handle();
     let metrics = metrics::with_local_recorder(&recorder, || {
         let m = LatencyMetrics::new();
@@ -74,4 +78,32 @@ fn a_hundred_series_render_with_every_bucket() {
     let buckets = text.lines().filter(|l| l.contains("_bucket{")).count();
     assert_eq!(buckets, 1_300);
     assert_eq!(metrics.operations().len(), 10);
+}
+
+#[test]
+fn the_applications_own_metrics_render_next_to_ours() {
+    let recorder = PrometheusRecorder::new();
+    let handle = recorder.handle();
+    let metrics = metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("my_app_requests_total", "route" => "/chat").increment(3);
+        metrics::histogram!("my_app_payload_bytes").record(512.0);
+        let m = LatencyMetrics::new();
+        m.record("llm_call", 0.4).unwrap();
+        m
+    });
+    let text = handle.render();
+    assert_eq!(
+        sample(&text, r#"my_app_requests_total{route="/chat"}"#),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(text.contains("my_app_payload_bytes"), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"agent_trace_operation_duration_seconds_count{operation="llm_call"}"#
+        ),
+        Some(1.0)
+    );
+    drop(metrics);
 }
