@@ -14,7 +14,13 @@
 
 use std::net::SocketAddr;
 
-use agent_trace_metrics::{LatencyMetrics, PrometheusHandle, install_prometheus_recorder};
+use std::sync::Arc;
+
+use agent_trace::AgentStepTracer;
+use agent_trace::export::MetricsProcessor;
+use agent_trace_metrics::{
+    LatencyMetrics, PrometheusHandle, TracerMetrics, install_prometheus_recorder,
+};
 use anyhow::Context;
 use axum::Router;
 use axum::http::header;
@@ -87,6 +93,21 @@ fn record_workload(metrics: &LatencyMetrics) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs a few traced agent tasks through a tracer whose own metrics
+/// (spans, traces, active spans, span durations) go to Prometheus too.
+fn trace_workload(tracer: &AgentStepTracer, metrics: &TracerMetrics) {
+    for task in 0..20 {
+        let root = tracer.start_trace("agent_task");
+        for step in ["plan", "llm_call", "tool_call"] {
+            tracer.span_builder(step).parent(&root).start().end();
+        }
+        if task % 10 == 0 {
+            // What the export pipeline reports when its queue is full.
+            metrics.spans_dropped("queue_full").add(1);
+        }
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut once = false;
@@ -108,6 +129,11 @@ async fn main() -> anyhow::Result<()> {
     let handle = install_prometheus_recorder()?;
     let metrics = LatencyMetrics::new();
     record_workload(&metrics)?;
+    let tracer_metrics = TracerMetrics::new();
+    let tracer = AgentStepTracer::builder()
+        .processor(Arc::new(MetricsProcessor::new(tracer_metrics.clone())))
+        .build();
+    trace_workload(&tracer, &tracer_metrics);
     for operation in metrics.operations() {
         if let Some(p) = metrics.percentiles(&operation) {
             eprintln!(

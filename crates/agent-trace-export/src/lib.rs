@@ -13,9 +13,11 @@
 //! - `prometheus`: [`install_prometheus_listener`].
 
 mod error;
+mod metrics_processor;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 
 pub use error::ExportError;
+pub use metrics_processor::MetricsProcessor;
 #[cfg(feature = "prometheus")]
 pub use prometheus::install_prometheus_listener;

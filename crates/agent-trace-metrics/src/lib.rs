@@ -59,8 +59,9 @@
 //! [`describe_tracer_metrics`] gives the tracer's own metrics
 //! ([`TRACES_TOTAL`], [`SPANS_TOTAL`], [`SPAN_DURATION_SECONDS`],
 //! [`ACTIVE_SPANS`], [`EXPORT_SUCCESS_TOTAL`], [`EXPORT_FAILURE_TOTAL`],
-//! [`SPANS_DROPPED_TOTAL`]) their help text; the core and export crates
-//! emit them under these names.
+//! [`SPANS_DROPPED_TOTAL`]) their help text, and [`TracerMetrics`] counts
+//! them locally and publishes them with the latencies; the export crate's
+//! metrics processor feeds it from the tracer.
 //!
 //! With the `prometheus` feature, `install_prometheus_recorder` installs a
 //! `PrometheusRecorder`: `metrics-exporter-prometheus` for counters, gauges
@@ -177,6 +178,7 @@ mod quantile;
 mod series;
 mod sketch;
 mod threshold;
+mod tracer_metrics;
 mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -199,4 +201,5 @@ pub use prometheus::{
 };
 pub use quantile::Quantile;
 pub use threshold::{Statistic, Threshold, ThresholdEvent, Violation};
+pub use tracer_metrics::{LocalCounter, TracerCounts, TracerMetrics};
 pub use window::Window;

@@ -76,7 +76,7 @@ struct Live {
 
 /// A spin-then-yield lock for one stripe (see the module docs).
 #[derive(Default)]
-struct StripeLock<T> {
+pub(crate) struct StripeLock<T> {
     locked: AtomicBool,
     value: UnsafeCell<T>,
 }
@@ -89,7 +89,7 @@ unsafe impl<T: Send> Sync for StripeLock<T> {}
 
 impl<T> StripeLock<T> {
     #[inline]
-    fn lock(&self) -> StripeGuard<'_, T> {
+    pub(crate) fn lock(&self) -> StripeGuard<'_, T> {
         if self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -131,7 +131,7 @@ impl<T: fmt::Debug> fmt::Debug for StripeLock<T> {
 }
 
 /// Holds a [`StripeLock`]; unlocks on drop (also when unwinding).
-struct StripeGuard<'a, T> {
+pub(crate) struct StripeGuard<'a, T> {
     lock: &'a StripeLock<T>,
 }
 
@@ -180,7 +180,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 #[inline]
-fn stripe_index() -> usize {
+pub(crate) fn stripe_index() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     // A `const` thread local without drop glue is a plain load from the
     // thread's block; a lazily initialised one checks its state first.
