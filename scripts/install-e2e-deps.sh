@@ -1,25 +1,83 @@
 #!/usr/bin/env bash
-# Installs what `cargo xtask e2e` needs beyond the Rust toolchain: the
-# Prometheus server and `promtool`, from the Debian package `prometheus`.
+# Installs what `cargo xtask e2e` needs beyond the Rust toolchain:
 #
-# Idempotent: does nothing when `promtool` and `prometheus` are already on the
-# PATH. Needs root (CI runs as root) and `apt-get`; reads no stdin.
+# - `prometheus`: the Prometheus server and `promtool`, from the Debian
+#   package `prometheus`;
+# - `python`: a virtual environment at `.venv-e2e` in the repository with
+#   the PyPI package `thriftpy2`, which
+#   `crates/agent-trace-export/tests/jaeger/decode.py` uses to decode the
+#   Jaeger agent exporter's UDP packets with the official Jaeger IDL.
+#
+# Usage: scripts/install-e2e-deps.sh [prometheus] [python]   (default: both)
+#
+# Idempotent: each part does nothing when what it installs is already there.
+# The Debian part needs root (CI runs as root) and `apt-get`; reads no stdin.
 set -euo pipefail
 
-if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
-    echo "install-e2e-deps: promtool and prometheus already installed"
-    exit 0
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-e2e-deps: apt-get not found; install Prometheus (promtool, prometheus) by hand" >&2
-    exit 1
-fi
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Pinned so that every machine decodes with the same library.
+thriftpy2_requirement="thriftpy2==0.7.1"
 
-export DEBIAN_FRONTEND=noninteractive
-# The package's maintainer scripts may try to start a service; nothing here
-# relies on it (`cargo xtask e2e` runs its own server on a loopback port).
-apt-get update </dev/null
-apt-get install -y --no-install-recommends prometheus </dev/null
-command -v promtool >/dev/null
-command -v prometheus >/dev/null
-echo "install-e2e-deps: installed $(prometheus --version 2>&1 | head -n 1)"
+apt_updated=false
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "install-e2e-deps: apt-get not found; install $* by hand" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$apt_updated" = false ]; then
+        apt-get update </dev/null
+        apt_updated=true
+    fi
+    apt-get install -y --no-install-recommends "$@" </dev/null
+}
+
+install_prometheus() {
+    if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
+        echo "install-e2e-deps: promtool and prometheus already installed"
+        return 0
+    fi
+    # The package's maintainer scripts may try to start a service; nothing here
+    # relies on it (`cargo xtask e2e` runs its own server on a loopback port).
+    apt_install prometheus
+    command -v promtool >/dev/null
+    command -v prometheus >/dev/null
+    echo "install-e2e-deps: installed $(prometheus --version 2>&1 | head -n 1)"
+}
+
+install_python() {
+    local venv="$repo_root/.venv-e2e"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import thriftpy2' >/dev/null 2>&1; then
+        echo "install-e2e-deps: thriftpy2 already installed in $venv"
+        return 0
+    fi
+    if ! command -v python3 >/dev/null 2>&1; then
+        apt_install python3 python3-venv
+    fi
+    # Debian's python3 ships `venv` (and `ensurepip`) in a separate package.
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        rm -rf "$venv"
+        apt_install python3-venv
+        python3 -m venv "$venv"
+    fi
+    # Keeps the environment out of `git status` without touching .gitignore.
+    printf '*\n' >"$venv/.gitignore"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$thriftpy2_requirement" </dev/null
+    "$venv/bin/python" -c 'import thriftpy2'
+    echo "install-e2e-deps: installed $thriftpy2_requirement in $venv"
+}
+
+parts=("$@")
+if [ ${#parts[@]} -eq 0 ]; then
+    parts=(prometheus python)
+fi
+for part in "${parts[@]}"; do
+    case "$part" in
+        prometheus) install_prometheus ;;
+        python) install_python ;;
+        *)
+            echo "install-e2e-deps: unknown part '$part' (expected: prometheus, python)" >&2
+            exit 2
+            ;;
+    esac
+done

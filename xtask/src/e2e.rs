@@ -14,8 +14,12 @@
 //! cumulative bucket counts of one scrape are the whole distribution, which
 //! is what the example's p95 describes.
 //!
-//! Needs `promtool` and `prometheus` on the `PATH`
-//! (`scripts/install-e2e-deps.sh` installs the Debian package). Every
+//! 3. The Jaeger agent exporter's UDP packets, decoded by `thriftpy2` with
+//!    the official Jaeger IDL (`crates/agent-trace-export/tests/jaeger/`):
+//!    the tests marked ignored in `jaeger_agent_packets_decode.rs`.
+//!
+//! Needs `promtool` and `prometheus` on the `PATH`, and `.venv-e2e` with
+//! `thriftpy2` (`scripts/install-e2e-deps.sh` installs both). Every
 //! process it starts is killed when it returns, also on failure.
 
 use std::io::{Read, Write};
@@ -153,7 +157,23 @@ pub(crate) fn run() -> Result<(), String> {
     // Stop the server before its data directory goes.
     drop(prometheus);
     drop(dir);
-    result
+    result?;
+    jaeger_packets()
+}
+
+/// 3. The Jaeger agent packets against `thriftpy2` (the ignored tests).
+fn jaeger_packets() -> Result<(), String> {
+    crate::cargo(&[
+        "test",
+        "-p",
+        "agent-trace-export",
+        "--features",
+        "jaeger",
+        "--test",
+        "jaeger_agent_packets_decode",
+        "--",
+        "--include-ignored",
+    ])
 }
 
 /// Builds the example and returns its executable.

@@ -6,7 +6,8 @@
 //!   checked over the tree. Also runs as a `#[test]`, so `cargo test` alone
 //!   catches a broken invariant.
 //! - `cargo xtask e2e`: the Prometheus bridge against the real `promtool`
-//!   and a real Prometheus server (see `e2e.rs`; needs
+//!   and a real Prometheus server, and the Jaeger agent packets against an
+//!   independent Thrift decoder (see `e2e.rs`; needs
 //!   `scripts/install-e2e-deps.sh`).
 
 mod e2e;
@@ -55,6 +56,9 @@ fn cargo_with_env(env: &[(&str, &str)], args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Every optional feature of `agent-trace-export`.
+const EXPORT_FEATURES: &str = "otlp-grpc,zipkin,jaeger,prometheus,tls";
+
 /// The whole CI: the same test command the README gives, plus the checks.
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"])?;
@@ -67,6 +71,36 @@ fn ci() -> Result<(), String> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace"])?;
+    // The exporters behind non-default features, against their receivers,
+    // and each exporter feature alone (so none leans on another by accident).
+    cargo(&[
+        "clippy",
+        "-p",
+        "agent-trace-export",
+        "--all-targets",
+        "--features",
+        EXPORT_FEATURES,
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&[
+        "test",
+        "-p",
+        "agent-trace-export",
+        "--features",
+        EXPORT_FEATURES,
+    ])?;
+    for feature in ["", "otlp-http", "otlp-grpc", "zipkin", "jaeger", "file"] {
+        cargo(&[
+            "check",
+            "-p",
+            "agent-trace-export",
+            "--no-default-features",
+            "--features",
+            feature,
+        ])?;
+    }
     // Broken intra-doc links and malformed docs fail the build, as warnings
     // do everywhere else.
     cargo_with_env(

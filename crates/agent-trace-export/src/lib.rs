@@ -1,23 +1,108 @@
-//! Exporters for agent-trace: the only crate of the workspace that does
-//! network I/O.
+//! Exporters for agent-trace, and the batch pipeline in front of them: the
+//! only crate of the workspace that does network I/O.
 //!
-//! Today it holds the Prometheus listener (feature `prometheus`): the
-//! recorder of `agent-trace-metrics`, configured with our bucket histograms,
-//! served over HTTP by a small std-only responder. The span exporters
-//! (OTLP, Jaeger, Zipkin, custom, file) and their batch pipeline come with
-//! the export issue; until then, spans reach code of your own through
-//! `agent_trace_core::SpanProcessor`.
+//! # Shape
+//!
+//! A [`BatchSpanProcessor`] is the tracer's processor: the application
+//! thread pushes each finished span into a bounded lock-free queue and
+//! returns; a worker thread of its own exports batches through one
+//! [`SpanExporter`], retrying transient failures with backoff, and counts
+//! every span it does not deliver ([`BatchStats`], and with
+//! [`TracerMetrics`](agent_trace_metrics::TracerMetrics) the
+//! `agent_trace_spans_dropped_total{reason}` and export success/failure
+//! counters). Several exporters means several pipelines, so a slow one
+//! never holds up the others.
+//!
+//! Exporters (each behind a feature):
+//!
+//! - [`OtlpExporter`]: OTLP over HTTP/protobuf, HTTP/JSON (`otlp-http`,
+//!   default) or gRPC (`otlp-grpc`), built on the official protobuf types
+//!   of `opentelemetry-proto`; custom headers, gzip, timeouts, TLS
+//!   (`tls`), partial success counted.
+//! - Jaeger (`jaeger`): [`OtlpExporterBuilder::jaeger`] sends OTLP to a
+//!   Jaeger collector; `JaegerAgentExporter` sends Thrift compact
+//!   `emitBatch` over UDP to a Jaeger v1 agent.
+//! - `ZipkinExporter` (`zipkin`): Zipkin v2 JSON.
+//! - [`FileExporter`] (`file`, default): OTLP JSON lines to a file (one per
+//!   run, or rotating) or stdout; the embedded default.
+//! - [`FnExporter`], or your own [`SpanExporter`].
+//!
+//! [`exporters_from_env`] builds the exporters `OTEL_TRACES_EXPORTER`
+//! names, configured by the standard `OTEL_EXPORTER_*` variables.
+//! [`MetricsProcessor`] feeds the tracer's own metrics, and
+//! `install_prometheus_listener` (`prometheus`) serves them with the
+//! latency metrics on `/metrics`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use agent_trace_core::AgentStepTracer;
+//! use agent_trace_export::{BatchSpanProcessor, OtlpExporter, Resource};
+//!
+//! let otlp = OtlpExporter::builder()
+//!     .endpoint("http://localhost:4318/v1/traces")
+//!     .resource(Resource::new("research-agent"))
+//!     .build()?;
+//! let pipeline = Arc::new(BatchSpanProcessor::builder(otlp).build()?);
+//! let tracer = AgentStepTracer::builder().processor(pipeline.clone()).build();
+//! tracer.start_trace("agent_task").end();
+//! // At exit: deliver what is queued, waiting at most 5 s (no collector
+//! // runs here, so this reports the failure instead of hanging).
+//! let _ = tracer.shutdown(Duration::from_secs(5));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Features
 //!
-//! - `prometheus`: [`install_prometheus_listener`].
+//! - `otlp-http` (default), `otlp-grpc`, `zipkin`, `jaeger`, `file`
+//!   (default): the exporters above.
+//! - `tls`: `https://` endpoints through rustls.
+//! - `prometheus`: `install_prometheus_listener`.
 
+mod batch;
+mod env;
 mod error;
+mod exporter;
+#[cfg(feature = "file")]
+mod file;
+mod headers;
+#[cfg(feature = "http-transport")]
+mod http;
+#[cfg(feature = "jaeger")]
+mod jaeger_thrift;
 mod metrics_processor;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "prometheus")]
 mod prometheus;
+mod resource;
+#[cfg(feature = "zipkin")]
+mod zipkin;
 
+pub use batch::{
+    BatchConfig, BatchSpanProcessor, BatchSpanProcessorBuilder, BatchStats, RetryPolicy,
+};
+pub use env::exporters_from_env;
 pub use error::ExportError;
+pub use exporter::{ExportOutcome, FnExporter, SpanExporter};
+#[cfg(feature = "file")]
+pub use file::{FileExporter, FileExporterBuilder};
+pub use headers::Headers;
+#[cfg(feature = "jaeger")]
+pub use jaeger_thrift::{JaegerAgentExporter, JaegerAgentExporterBuilder};
 pub use metrics_processor::MetricsProcessor;
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpProtocol};
 #[cfg(feature = "prometheus")]
 pub use prometheus::install_prometheus_listener;
+pub use resource::{Resource, SCOPE_NAME, SCOPE_VERSION};
+#[cfg(feature = "zipkin")]
+pub use zipkin::{ZipkinExporter, ZipkinExporterBuilder};
+
+/// Makes ring the process's rustls crypto provider, unless the application
+/// installed one already (then that one is used).
+#[cfg(feature = "tls")]
+pub(crate) fn install_crypto_provider() {
+    // An error means a provider is installed already: keep it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -59,7 +59,7 @@
 //! [`describe_tracer_metrics`] gives the tracer's own metrics
 //! ([`TRACES_TOTAL`], [`SPANS_TOTAL`], [`SPAN_DURATION_SECONDS`],
 //! [`ACTIVE_SPANS`], [`EXPORT_SUCCESS_TOTAL`], [`EXPORT_FAILURE_TOTAL`],
-//! [`SPANS_DROPPED_TOTAL`]) their help text, and [`TracerMetrics`] counts
+//! [`SPANS_DROPPED_TOTAL`], [`EXPORT_QUEUE_LENGTH`]) their help text, and [`TracerMetrics`] counts
 //! them locally and publishes them with the latencies; the export crate's
 //! metrics processor feeds it from the tracer.
 //!
@@ -189,10 +189,10 @@ pub use metrics::{
     SeriesHandle, Stats,
 };
 pub use prometheus::{
-    ACTIVE_SPANS, DURATION_BUCKETS, EXPORT_FAILURE_TOTAL, EXPORT_SUCCESS_TOTAL, EXPORTER_LABEL,
-    HISTOGRAM_NAMES, OPERATION_DURATION_SECONDS, OPERATION_LABEL, REASON_LABEL,
-    SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL, SPANS_TOTAL, TRACES_TOTAL, describe_tracer_metrics,
-    publish,
+    ACTIVE_SPANS, DURATION_BUCKETS, EXPORT_FAILURE_TOTAL, EXPORT_QUEUE_LENGTH,
+    EXPORT_SUCCESS_TOTAL, EXPORTER_LABEL, HISTOGRAM_NAMES, OPERATION_DURATION_SECONDS,
+    OPERATION_LABEL, REASON_LABEL, SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL, SPANS_TOTAL,
+    TRACES_TOTAL, describe_tracer_metrics, publish,
 };
 #[cfg(feature = "prometheus")]
 pub use prometheus::{
@@ -201,5 +201,5 @@ pub use prometheus::{
 };
 pub use quantile::Quantile;
 pub use threshold::{Statistic, Threshold, ThresholdEvent, Violation};
-pub use tracer_metrics::{LocalCounter, TracerCounts, TracerMetrics};
+pub use tracer_metrics::{LocalCounter, LocalGauge, TracerCounts, TracerMetrics};
 pub use window::Window;

@@ -62,6 +62,8 @@ pub const EXPORT_SUCCESS_TOTAL: &str = "agent_trace_export_success_total";
 pub const EXPORT_FAILURE_TOTAL: &str = "agent_trace_export_failure_total";
 /// Counter of spans dropped before export; label `reason`.
 pub const SPANS_DROPPED_TOTAL: &str = "agent_trace_spans_dropped_total";
+/// Gauge of spans waiting in an export queue; label `exporter`.
+pub const EXPORT_QUEUE_LENGTH: &str = "agent_trace_export_queue_length";
 
 /// The label that carries the operation name on
 /// [`OPERATION_DURATION_SECONDS`].
@@ -119,6 +121,10 @@ pub fn describe_tracer_metrics() {
     describe_counter!(
         SPANS_DROPPED_TOTAL,
         "Spans dropped before export (queue full, limits, shutdown), by reason."
+    );
+    describe_gauge!(
+        EXPORT_QUEUE_LENGTH,
+        "Spans waiting in the export queue, by exporter."
     );
 }
 

@@ -28,9 +28,9 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Label};
 
 use crate::prometheus::{
-    ACTIVE_SPANS, EXPORT_FAILURE_TOTAL, EXPORT_SUCCESS_TOTAL, EXPORTER_LABEL, PendingBuckets,
-    Publish, REASON_LABEL, SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL, SPANS_TOTAL, TRACES_TOTAL,
-    register_publisher,
+    ACTIVE_SPANS, EXPORT_FAILURE_TOTAL, EXPORT_QUEUE_LENGTH, EXPORT_SUCCESS_TOTAL, EXPORTER_LABEL,
+    PendingBuckets, Publish, REASON_LABEL, SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL, SPANS_TOTAL,
+    TRACES_TOTAL, register_publisher,
 };
 use crate::series::{STRIPES, StripeLock, stripe_index};
 
@@ -64,6 +64,13 @@ struct Labelled {
     published: u64,
 }
 
+/// A labelled gauge: the last value set, handed over as is.
+#[derive(Debug)]
+struct LabelledGauge {
+    handle: Gauge,
+    value: Arc<AtomicU64>,
+}
+
 struct Inner {
     stripes: [Stripe; STRIPES],
     spans: Counter,
@@ -72,6 +79,7 @@ struct Inner {
     duration: Histogram,
     published: Mutex<Published>,
     labelled: Mutex<HashMap<(&'static str, String), Labelled>>,
+    gauges: Mutex<HashMap<(&'static str, String), LabelledGauge>>,
 }
 
 impl fmt::Debug for Inner {
@@ -117,10 +125,29 @@ impl LocalCounter {
     }
 }
 
+/// A gauge of the tracer's metrics that carries a label (the queue length
+/// of an exporter). Cheap to clone; one relaxed atomic store per
+/// [`set`](Self::set).
+#[derive(Debug, Clone)]
+pub struct LocalGauge(Arc<AtomicU64>);
+
+impl LocalGauge {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// The value last set.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// The tracer's own metrics: [`SPANS_TOTAL`], [`TRACES_TOTAL`],
 /// [`ACTIVE_SPANS`], [`SPAN_DURATION_SECONDS`], and the labelled
-/// [`EXPORT_SUCCESS_TOTAL`], [`EXPORT_FAILURE_TOTAL`] and
-/// [`SPANS_DROPPED_TOTAL`], summed locally and handed to the `metrics`
+/// [`EXPORT_SUCCESS_TOTAL`], [`EXPORT_FAILURE_TOTAL`],
+/// [`SPANS_DROPPED_TOTAL`] and [`EXPORT_QUEUE_LENGTH`], summed locally and handed to the `metrics`
 /// facade by [`publish`](crate::publish) (see the module docs).
 ///
 /// Like a latency series, it registers its handles with the recorder
@@ -160,6 +187,7 @@ impl TracerMetrics {
             duration: metrics::histogram!(SPAN_DURATION_SECONDS),
             published: Mutex::default(),
             labelled: Mutex::default(),
+            gauges: Mutex::default(),
         });
         let weak: Weak<dyn Publish> = Arc::downgrade(&inner) as Weak<dyn Publish>;
         register_publisher(weak);
@@ -201,6 +229,22 @@ impl TracerMetrics {
     /// for example `queue_full`, `export_failed`, `shutdown`.
     pub fn spans_dropped(&self, reason: &str) -> LocalCounter {
         self.labelled(SPANS_DROPPED_TOTAL, REASON_LABEL, reason)
+    }
+
+    /// The gauge of spans waiting in `exporter`'s queue
+    /// ([`EXPORT_QUEUE_LENGTH`]).
+    pub fn queue_length(&self, exporter: &str) -> LocalGauge {
+        let mut all = lock(&self.inner.gauges);
+        let entry = all
+            .entry((EXPORT_QUEUE_LENGTH, exporter.to_owned()))
+            .or_insert_with(|| LabelledGauge {
+                handle: metrics::gauge!(
+                    EXPORT_QUEUE_LENGTH,
+                    vec![Label::new(EXPORTER_LABEL, exporter.to_owned())]
+                ),
+                value: Arc::default(),
+            });
+        LocalGauge(entry.value.clone())
     }
 
     fn labelled(&self, name: &'static str, label: &'static str, value: &str) -> LocalCounter {
@@ -259,6 +303,9 @@ impl Publish for Inner {
             let now = l.value.load(Ordering::Relaxed);
             l.handle.increment(now.saturating_sub(l.published));
             l.published = now;
+        }
+        for g in lock(&self.gauges).values() {
+            g.handle.set(g.value.load(Ordering::Relaxed) as f64);
         }
     }
 }

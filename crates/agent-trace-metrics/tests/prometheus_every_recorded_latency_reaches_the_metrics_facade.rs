@@ -254,12 +254,13 @@ fn every_tracer_metric_is_described_with_help_text() {
         agent_trace_metrics::SPAN_DURATION_SECONDS,
         agent_trace_metrics::ACTIVE_SPANS,
         agent_trace_metrics::EXPORT_SUCCESS_TOTAL,
+        agent_trace_metrics::EXPORT_QUEUE_LENGTH,
         agent_trace_metrics::EXPORT_FAILURE_TOTAL,
         agent_trace_metrics::SPANS_DROPPED_TOTAL,
         agent_trace_metrics::OPERATION_DURATION_SECONDS,
     ] {
         assert!(names.contains(&name), "{name} is not described");
     }
-    assert_eq!(names.len(), 8);
+    assert_eq!(names.len(), 9);
     assert!(described.iter().all(|(_, help)| !help.is_empty()));
 }

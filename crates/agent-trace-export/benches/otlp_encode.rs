@@ -1,0 +1,185 @@
+//! OTLP encoding throughput: a batch of 512 realistic agent spans turned
+//! into the protobuf bytes of one `ExportTraceServiceRequest`, ours next to
+//! `opentelemetry-otlp`'s encoding of the same spans in the same run.
+//!
+//! `opentelemetry-otlp` encodes with `opentelemetry-proto`'s transform
+//! (`group_spans_by_resource_and_scope` over `opentelemetry_sdk` span data)
+//! and prost; the peer bench calls exactly that. Its transform consumes the
+//! batch, so each iteration gets a fresh clone made outside the timing
+//! (`iter_batched`); ours borrows the batch.
+//!
+//! ```text
+//! cargo bench -p agent-trace-export --bench otlp_encode
+//! ```
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use agent_trace_core::{AgentStepTracer, FinishedSpan, KeyValue, SpanKind, SpanProcessor};
+use agent_trace_export::Resource;
+use agent_trace_export::otlp::to_request;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind as OKind, Status as OStatus, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue as OKeyValue};
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use prost::Message as _;
+
+const BATCH: usize = 512;
+
+#[derive(Debug, Default, Clone)]
+struct Keep(Arc<std::sync::Mutex<Vec<FinishedSpan>>>);
+
+impl SpanProcessor for Keep {
+    fn on_end(&self, span: FinishedSpan) {
+        self.0.lock().unwrap().push(span);
+    }
+}
+
+/// 512 spans of agent steps: tasks, LLM calls with GenAI attributes and a
+/// first-token event, tool calls.
+fn ours() -> Vec<FinishedSpan> {
+    let keep = Keep::default();
+    let tracer = AgentStepTracer::builder()
+        .processor(Arc::new(keep.clone()))
+        .without_store()
+        .build();
+    while keep.0.lock().unwrap().len() < BATCH {
+        let task = tracer.start_trace("invoke_agent researcher");
+        for i in 0..3 {
+            let mut llm = tracer
+                .span_builder("chat gpt-4o")
+                .parent(&task)
+                .kind(SpanKind::Client)
+                .start();
+            llm.set_attribute("gen_ai.operation.name", "chat");
+            llm.set_attribute("gen_ai.provider.name", "openai");
+            llm.set_attribute("gen_ai.request.model", "gpt-4o");
+            llm.set_attribute("gen_ai.usage.input_tokens", 1_200 + i);
+            llm.set_attribute("gen_ai.usage.output_tokens", 350 + i);
+            llm.set_attribute("gen_ai.request.temperature", 0.2);
+            llm.add_event("gen_ai.first_token", [KeyValue::new("chunk", 1)]);
+            drop(llm);
+            let mut tool = tracer
+                .span_builder("execute_tool web_search")
+                .parent(&task)
+                .start();
+            tool.set_attribute("gen_ai.tool.name", "web_search");
+            tool.set_attribute("gen_ai.tool.call.id", "call_7f3a");
+        }
+    }
+    let mut spans = keep.0.lock().unwrap().clone();
+    spans.truncate(BATCH);
+    spans
+}
+
+/// The same spans as `opentelemetry_sdk` span data.
+fn theirs(ours: &[FinishedSpan]) -> Vec<SpanData> {
+    let scope = InstrumentationScope::builder("agent-trace")
+        .with_version("0.1.0")
+        .build();
+    let time =
+        |t: agent_trace_core::Timestamp| UNIX_EPOCH + Duration::from_nanos(t.as_unix_nanos());
+    ours.iter()
+        .map(|s| SpanData {
+            span_context: SpanContext::new(
+                TraceId::from_bytes(s.context.trace_id.to_bytes()),
+                SpanId::from_bytes(s.context.span_id.to_bytes()),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: s
+                .parent_span_id
+                .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.to_bytes())),
+            parent_span_is_remote: false,
+            span_kind: if s.kind == SpanKind::Client {
+                OKind::Client
+            } else {
+                OKind::Internal
+            },
+            name: s.name.as_str().to_owned().into(),
+            start_time: time(s.start_time),
+            end_time: time(s.end_time),
+            attributes: s
+                .attributes
+                .iter()
+                .map(|kv| match &kv.value {
+                    agent_trace_core::Value::I64(i) => {
+                        OKeyValue::new(kv.key.as_str().to_owned(), *i)
+                    }
+                    agent_trace_core::Value::F64(f) => {
+                        OKeyValue::new(kv.key.as_str().to_owned(), *f)
+                    }
+                    other => OKeyValue::new(
+                        kv.key.as_str().to_owned(),
+                        other.as_str().unwrap_or_default().to_owned(),
+                    ),
+                })
+                .collect(),
+            dropped_attributes_count: 0,
+            events: {
+                let mut e = SpanEvents::default();
+                e.events = s
+                    .events
+                    .iter()
+                    .map(|ev| {
+                        opentelemetry::trace::Event::new(
+                            ev.name.as_str().to_owned(),
+                            time(ev.timestamp),
+                            vec![OKeyValue::new("chunk", 1)],
+                            0,
+                        )
+                    })
+                    .collect();
+                e
+            },
+            links: SpanLinks::default(),
+            status: OStatus::Unset,
+            instrumentation_scope: scope.clone(),
+        })
+        .collect()
+}
+
+fn otlp_encode_512(c: &mut Criterion) {
+    let batch = ours();
+    let resource = Resource::new("research-agent").with_version("1.0.0");
+    let sdk_batch = theirs(&batch);
+    let sdk_resource = opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name("research-agent")
+        .build();
+    let sdk_resource = ResourceAttributesWithSchema::from(&sdk_resource);
+    // Same spans, comparable sizes.
+    let a = to_request(&batch, &resource).encode_to_vec().len();
+    let b = group_spans_by_resource_and_scope(sdk_batch.clone(), &sdk_resource);
+    assert_eq!(b[0].scope_spans[0].spans.len(), BATCH);
+    let _ = SystemTime::now();
+
+    let mut g = c.benchmark_group("otlp_encode_512_spans");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("ours", |bench| {
+        bench.iter(|| to_request(black_box(&batch), &resource).encode_to_vec())
+    });
+    g.bench_function("opentelemetry_otlp", |bench| {
+        bench.iter_batched(
+            || sdk_batch.clone(),
+            |spans| {
+                let resource_spans = group_spans_by_resource_and_scope(spans, &sdk_resource);
+                opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+                    resource_spans,
+                }
+                .encode_to_vec()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    eprintln!("encoded sizes: ours {a} bytes");
+}
+
+criterion_group!(benches, otlp_encode_512);
+criterion_main!(benches);

@@ -1,0 +1,694 @@
+//! The batch pipeline: a bounded queue in front of a worker thread that
+//! exports in batches, retries transient failures, and counts every span it
+//! does not deliver.
+//!
+//! # Shape, and why
+//!
+//! The application thread's part is [`SpanProcessor::on_end`]: one push
+//! into a lock-free bounded queue (`crossbeam` `ArrayQueue`) and, once per
+//! full batch, an unpark of the worker. It never blocks and never waits for
+//! the network: when the queue is full the new span is dropped and counted
+//! (`queue_full`). Everything else happens on the worker, a thread of its
+//! own that owns the [`SpanExporter`]: it wakes when a batch is full, when
+//! the scheduled delay has passed with spans waiting, or when asked to
+//! flush or shut down; exports batches of at most `max_export_batch_size`;
+//! and retries retryable failures with exponential backoff, full jitter,
+//! the receiver's `Retry-After` as a floor, and a cap on the total time one
+//! batch may spend retrying. Flush and shutdown requests travel through a
+//! lock-free queue too, and the caller waits for the worker's answer with
+//! its own deadline, so a stuck exporter makes `force_flush` return a
+//! timeout error instead of hanging the caller.
+//!
+//! # Nothing lost silently
+//!
+//! Every span that reaches [`on_end`](SpanProcessor::on_end) ends up in
+//! exactly one of: exported, dropped because the queue was full, dropped
+//! because the pipeline was shut down, dropped because its batch failed for
+//! good, rejected by the receiver (OTLP partial success), or still queued.
+//! [`BatchSpanProcessor::stats`] reads those counters, and with
+//! [`TracerMetrics`] they are also `agent_trace_spans_dropped_total{reason}`
+//! and the per-exporter success and failure counters.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use agent_trace_core::{FinishedSpan, SpanProcessor, TraceError};
+use agent_trace_metrics::{LocalCounter, LocalGauge, TracerMetrics};
+use crossbeam_queue::{ArrayQueue, SegQueue};
+
+use crate::{ExportError, SpanExporter};
+
+/// The name of the worker thread.
+const THREAD: &str = "agent-trace-export";
+
+/// Retry settings for transient export failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// The first backoff (default 100 ms); each retry doubles it.
+    pub initial_backoff: Duration,
+    /// The longest single backoff (default 5 s).
+    pub max_backoff: Duration,
+    /// The most time one batch may spend being retried before it is
+    /// dropped and counted (default 30 s).
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        Self {
+            max_elapsed: Duration::ZERO,
+            ..Self::default()
+        }
+    }
+
+    /// The settings with other backoff bounds.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// The settings with another cap on the total retry time of a batch.
+    pub fn with_max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        self.max_elapsed = max_elapsed;
+        self
+    }
+}
+
+/// Settings of a [`BatchSpanProcessor`]; the defaults are OpenTelemetry's.
+///
+/// ```
+/// use std::time::Duration;
+/// use agent_trace_export::BatchConfig;
+///
+/// let config = BatchConfig::default()
+///     .with_max_queue_size(4096)
+///     .with_scheduled_delay(Duration::from_millis(500));
+/// assert_eq!(config.max_export_batch_size(), 512);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    max_queue_size: usize,
+    max_export_batch_size: usize,
+    scheduled_delay: Duration,
+    retry: RetryPolicy,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The defaults, overridden by the OpenTelemetry environment variables
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and
+    /// `OTEL_BSP_SCHEDULE_DELAY` (milliseconds) where set.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Config`] naming a variable that is set but not a
+    /// positive whole number.
+    pub fn from_env() -> Result<Self, ExportError> {
+        let read = |name: &str| -> Result<Option<u64>, ExportError> {
+            match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ExportError::Config(format!("{name}={v:?} is not a positive whole number"))
+                    }),
+                _ => Ok(None),
+            }
+        };
+        let mut c = Self::default();
+        if let Some(n) = read("OTEL_BSP_MAX_QUEUE_SIZE")? {
+            c = c.with_max_queue_size(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(n) = read("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")? {
+            c = c.with_max_export_batch_size(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(ms) = read("OTEL_BSP_SCHEDULE_DELAY")? {
+            c = c.with_scheduled_delay(Duration::from_millis(ms));
+        }
+        Ok(c)
+    }
+
+    /// The most spans waiting for export (default 2048); more are dropped
+    /// and counted. At least 1.
+    pub fn with_max_queue_size(mut self, n: usize) -> Self {
+        self.max_queue_size = n.max(1);
+        self.max_export_batch_size = self.max_export_batch_size.min(self.max_queue_size);
+        self
+    }
+
+    /// The most spans per export call (default 512; at most the queue
+    /// size). At least 1.
+    pub fn with_max_export_batch_size(mut self, n: usize) -> Self {
+        self.max_export_batch_size = n.clamp(1, self.max_queue_size);
+        self
+    }
+
+    /// How long a span may wait for its batch to fill (default 5 s).
+    pub fn with_scheduled_delay(mut self, d: Duration) -> Self {
+        self.scheduled_delay = d;
+        self
+    }
+
+    /// The retry settings (default [`RetryPolicy::default`]).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The queue size.
+    pub fn max_queue_size(&self) -> usize {
+        self.max_queue_size
+    }
+
+    /// The batch size.
+    pub fn max_export_batch_size(&self) -> usize {
+        self.max_export_batch_size
+    }
+
+    /// The scheduled delay.
+    pub fn scheduled_delay(&self) -> Duration {
+        self.scheduled_delay
+    }
+
+    /// The retry settings.
+    pub fn retry(&self) -> RetryPolicy {
+        self.retry
+    }
+}
+
+/// Where every span handed to a [`BatchSpanProcessor`] went.
+///
+/// After a successful [`force_flush`](SpanProcessor::force_flush) with no
+/// span arriving meanwhile, `received == exported + dropped()`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchStats {
+    /// Spans handed to the processor.
+    pub received: u64,
+    /// Spans the exporter delivered.
+    pub exported: u64,
+    /// Dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Dropped because their batch failed for good (permanent error, or
+    /// retries exhausted).
+    pub dropped_export_failed: u64,
+    /// Rejected by the receiver in an accepted request (OTLP partial
+    /// success).
+    pub rejected: u64,
+    /// Dropped because they arrived after shutdown.
+    pub dropped_shutdown: u64,
+    /// Spans waiting in the queue now.
+    pub queued: u64,
+    /// Export calls that succeeded.
+    pub batches_exported: u64,
+    /// Batches given up on.
+    pub batches_failed: u64,
+    /// Export calls repeated after a retryable failure.
+    pub retries: u64,
+}
+
+impl BatchStats {
+    /// Every span not delivered, for whatever reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_export_failed + self.rejected + self.dropped_shutdown
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    received: AtomicU64,
+    exported: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_export_failed: AtomicU64,
+    rejected: AtomicU64,
+    dropped_shutdown: AtomicU64,
+    batches_exported: AtomicU64,
+    batches_failed: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// The tracer-metrics counters of one pipeline.
+#[derive(Debug)]
+struct Published {
+    success: LocalCounter,
+    failure: LocalCounter,
+    queue_full: LocalCounter,
+    export_failed: LocalCounter,
+    rejected: LocalCounter,
+    shutdown: LocalCounter,
+    queue_length: LocalGauge,
+}
+
+enum Control {
+    Flush(mpsc::Sender<Result<(), ExportError>>),
+    Shutdown(mpsc::Sender<Result<(), ExportError>>),
+}
+
+struct Shared {
+    name: &'static str,
+    queue: ArrayQueue<FinishedSpan>,
+    control: SegQueue<Control>,
+    worker: OnceLock<Thread>,
+    /// Set when the worker was woken for a full batch and has not looked
+    /// yet, so that the spans after it do not unpark it again.
+    woken: AtomicBool,
+    shut_down: AtomicBool,
+    counters: Counters,
+    published: Option<Published>,
+    batch_size: usize,
+}
+
+impl Shared {
+    fn wake(&self) {
+        if let Some(t) = self.worker.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// The batch pipeline in front of one [`SpanExporter`]: add it to the
+/// tracer as a processor.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use agent_trace_core::{AgentStepTracer, SpanProcessor};
+/// use agent_trace_export::{BatchConfig, BatchSpanProcessor, FnExporter};
+///
+/// let exporter = FnExporter::new("stderr", |batch| {
+///     eprintln!("{} spans", batch.len());
+///     Ok::<(), std::io::Error>(())
+/// });
+/// let batch = Arc::new(BatchSpanProcessor::builder(exporter).build()?);
+/// let tracer = AgentStepTracer::builder().processor(batch.clone()).build();
+/// tracer.start_trace("agent_task").end();
+/// batch.force_flush(Duration::from_secs(5))?;
+/// assert_eq!(batch.stats().exported, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BatchSpanProcessor {
+    shared: Arc<Shared>,
+    /// Used for the shutdown on drop.
+    drop_timeout: Duration,
+}
+
+impl fmt::Debug for BatchSpanProcessor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchSpanProcessor")
+            .field("exporter", &self.shared.name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Builds a [`BatchSpanProcessor`].
+#[derive(Debug)]
+pub struct BatchSpanProcessorBuilder<E> {
+    exporter: E,
+    config: BatchConfig,
+    metrics: Option<TracerMetrics>,
+}
+
+impl<E: SpanExporter + 'static> BatchSpanProcessorBuilder<E> {
+    /// Other batch settings (default [`BatchConfig::default`]).
+    pub fn config(mut self, config: BatchConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Also counts into the tracer's metrics: export success and failure
+    /// for this exporter, dropped spans by reason, and the queue length.
+    pub fn metrics(mut self, metrics: &TracerMetrics) -> Self {
+        self.metrics = Some(metrics.clone());
+        self
+    }
+
+    /// Starts the worker thread.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::ThreadSpawn`] when the thread cannot start.
+    pub fn build(self) -> Result<BatchSpanProcessor, ExportError> {
+        let name = self.exporter.name();
+        let published = self.metrics.as_ref().map(|m| Published {
+            success: m.export_success(name),
+            failure: m.export_failure(name),
+            queue_full: m.spans_dropped("queue_full"),
+            export_failed: m.spans_dropped("export_failed"),
+            rejected: m.spans_dropped("rejected"),
+            shutdown: m.spans_dropped("shutdown"),
+            queue_length: m.queue_length(name),
+        });
+        let shared = Arc::new(Shared {
+            name,
+            queue: ArrayQueue::new(self.config.max_queue_size),
+            control: SegQueue::new(),
+            worker: OnceLock::new(),
+            woken: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
+            counters: Counters::default(),
+            published,
+            batch_size: self.config.max_export_batch_size,
+        });
+        let worker = Worker {
+            shared: shared.clone(),
+            exporter: Box::new(self.exporter),
+            config: self.config,
+            rng: seed(),
+        };
+        let handle = std::thread::Builder::new()
+            .name(THREAD.into())
+            .spawn(move || worker.run())
+            .map_err(|source| ExportError::ThreadSpawn {
+                thread: THREAD,
+                source,
+            })?;
+        let _ = shared.worker.set(handle.thread().clone());
+        // The worker may have parked before its handle was known: wake it
+        // once so that it sees any early span.
+        handle.thread().unpark();
+        Ok(BatchSpanProcessor {
+            shared,
+            drop_timeout: Duration::from_secs(5),
+        })
+    }
+}
+
+impl BatchSpanProcessor {
+    /// A builder for a pipeline in front of `exporter`.
+    pub fn builder<E: SpanExporter + 'static>(exporter: E) -> BatchSpanProcessorBuilder<E> {
+        BatchSpanProcessorBuilder {
+            exporter,
+            config: BatchConfig::default(),
+            metrics: None,
+        }
+    }
+
+    /// The exporter's name.
+    pub fn exporter_name(&self) -> &'static str {
+        self.shared.name
+    }
+
+    /// Where the spans went so far.
+    pub fn stats(&self) -> BatchStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BatchStats {
+            received: get(&c.received),
+            exported: get(&c.exported),
+            dropped_queue_full: get(&c.dropped_queue_full),
+            dropped_export_failed: get(&c.dropped_export_failed),
+            rejected: get(&c.rejected),
+            dropped_shutdown: get(&c.dropped_shutdown),
+            queued: self.shared.queue.len() as u64,
+            batches_exported: get(&c.batches_exported),
+            batches_failed: get(&c.batches_failed),
+            retries: get(&c.retries),
+        }
+    }
+
+    fn request(
+        &self,
+        make: fn(mpsc::Sender<Result<(), ExportError>>) -> Control,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<(), TraceError> {
+        let (tx, rx) = mpsc::channel();
+        self.shared.control.push(make(tx));
+        self.shared.wake();
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(TraceError::Processor {
+                processor: what,
+                source: Box::new(e),
+            }),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(TraceError::Timeout {
+                processor: what,
+                timeout,
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(TraceError::AlreadyShutdown("batch span processor"))
+            }
+        }
+    }
+}
+
+impl SpanProcessor for BatchSpanProcessor {
+    #[inline]
+    fn on_end(&self, span: FinishedSpan) {
+        let s = &*self.shared;
+        s.counters.received.fetch_add(1, Ordering::Relaxed);
+        if s.shut_down.load(Ordering::Relaxed) {
+            s.counters.dropped_shutdown.fetch_add(1, Ordering::Relaxed);
+            if let Some(p) = &s.published {
+                p.shutdown.add(1);
+            }
+            return;
+        }
+        if s.queue.push(span).is_err() {
+            s.counters
+                .dropped_queue_full
+                .fetch_add(1, Ordering::Relaxed);
+            if let Some(p) = &s.published {
+                p.queue_full.add(1);
+            }
+            return;
+        }
+        if s.queue.len() >= s.batch_size && !s.woken.load(Ordering::Relaxed) {
+            s.woken.store(true, Ordering::Relaxed);
+            s.wake();
+        }
+    }
+
+    fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
+        if self.shared.shut_down.load(Ordering::Relaxed) {
+            return Err(TraceError::AlreadyShutdown("batch span processor"));
+        }
+        self.request(Control::Flush, timeout, "batch span processor flush")
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
+        if self.shared.shut_down.swap(true, Ordering::AcqRel) {
+            return Err(TraceError::AlreadyShutdown("batch span processor"));
+        }
+        self.request(Control::Shutdown, timeout, "batch span processor shutdown")
+    }
+}
+
+impl Drop for BatchSpanProcessor {
+    /// Shuts down (delivering what is queued) unless that was done already,
+    /// waiting at most 5 s.
+    fn drop(&mut self) {
+        if !self.shared.shut_down.load(Ordering::Relaxed) {
+            let _ = self.shutdown(self.drop_timeout);
+        }
+    }
+}
+
+/// SplitMix64 state for backoff jitter, seeded from the clock and the
+/// address of a local.
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let local = 0u8;
+    t ^ (std::ptr::from_ref(&local) as u64).rotate_left(32)
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    exporter: Box<dyn SpanExporter>,
+    config: BatchConfig,
+    rng: u64,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut next_export = Instant::now() + self.config.scheduled_delay;
+        let mut batch: Vec<FinishedSpan> = Vec::with_capacity(self.config.max_export_batch_size);
+        loop {
+            // Wait for a full batch, the scheduled delay, or a request.
+            loop {
+                let s = &*self.shared;
+                if s.queue.len() >= s.batch_size || !s.control.is_empty() {
+                    break;
+                }
+                let now = Instant::now();
+                if now >= next_export {
+                    break;
+                }
+                std::thread::park_timeout(next_export - now);
+            }
+            self.shared.woken.store(false, Ordering::Relaxed);
+            self.publish_queue_length();
+
+            let mut flushes = Vec::new();
+            let mut shutdown = None;
+            while let Some(c) = self.shared.control.pop() {
+                match c {
+                    Control::Flush(tx) => flushes.push(tx),
+                    Control::Shutdown(tx) => shutdown = Some(tx),
+                }
+            }
+            let drain_all =
+                !flushes.is_empty() || shutdown.is_some() || Instant::now() >= next_export;
+            // Export full batches, then (when due) the rest.
+            let mut result = Ok(());
+            loop {
+                let full = self.shared.queue.len() >= self.shared.batch_size;
+                if !full && (!drain_all || self.shared.queue.is_empty()) {
+                    break;
+                }
+                batch.clear();
+                while batch.len() < self.shared.batch_size {
+                    match self.shared.queue.pop() {
+                        Some(span) => batch.push(span),
+                        None => break,
+                    }
+                }
+                if let Err(e) = self.export(&batch, shutdown.is_some()) {
+                    result = Err(e);
+                }
+            }
+            batch.clear();
+            if drain_all {
+                next_export = Instant::now() + self.config.scheduled_delay;
+            }
+            self.publish_queue_length();
+            if !flushes.is_empty() {
+                let flushed = self.exporter.force_flush();
+                for tx in flushes {
+                    let r = match (&result, &flushed) {
+                        (Err(e), _) | (Ok(()), Err(e)) => Err(clone_error(e)),
+                        _ => Ok(()),
+                    };
+                    let _ = tx.send(r);
+                }
+            }
+            if let Some(tx) = shutdown {
+                let closed = self.exporter.shutdown();
+                let r = result.and(closed);
+                let _ = tx.send(r);
+                return;
+            }
+        }
+    }
+
+    fn publish_queue_length(&self) {
+        if let Some(p) = &self.shared.published {
+            p.queue_length.set(self.shared.queue.len() as u64);
+        }
+    }
+
+    /// Exports one batch, retrying retryable failures; counts the outcome.
+    fn export(&mut self, batch: &[FinishedSpan], shutting_down: bool) -> Result<(), ExportError> {
+        let n = batch.len() as u64;
+        let shared = self.shared.clone();
+        let c = &shared.counters;
+        let started = Instant::now();
+        let retry = self.config.retry;
+        let mut backoff = retry.initial_backoff;
+        loop {
+            match self.exporter.export(batch) {
+                Ok(outcome) => {
+                    let rejected = outcome.rejected_spans.min(n);
+                    c.exported.fetch_add(n - rejected, Ordering::Relaxed);
+                    c.rejected.fetch_add(rejected, Ordering::Relaxed);
+                    c.batches_exported.fetch_add(1, Ordering::Relaxed);
+                    if let Some(p) = &shared.published {
+                        p.success.add(1);
+                        p.rejected.add(rejected);
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    // Full jitter, with the receiver's wish as a floor.
+                    let wait = self
+                        .jitter(backoff)
+                        .max(e.retry_after().unwrap_or(Duration::ZERO));
+                    let in_time = started.elapsed() + wait <= retry.max_elapsed;
+                    // During shutdown, one attempt more at most: the caller
+                    // waits with a deadline of its own.
+                    if e.is_retryable()
+                        && in_time
+                        && !(shutting_down && backoff > retry.initial_backoff)
+                    {
+                        c.retries.fetch_add(1, Ordering::Relaxed);
+                        sleep_until(Instant::now() + wait);
+                        backoff = (backoff * 2).min(retry.max_backoff);
+                        continue;
+                    }
+                    c.dropped_export_failed.fetch_add(n, Ordering::Relaxed);
+                    c.batches_failed.fetch_add(1, Ordering::Relaxed);
+                    if let Some(p) = &shared.published {
+                        p.failure.add(1);
+                        p.export_failed.add(n);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// A uniformly random duration in `[0, d]` (SplitMix64).
+    fn jitter(&mut self, d: Duration) -> Duration {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(if nanos == 0 { 0 } else { z % (nanos + 1) })
+    }
+}
+
+/// Sleeps until `t`, through the unparks that full batches send meanwhile.
+fn sleep_until(t: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= t {
+            return;
+        }
+        std::thread::park_timeout(t - now);
+    }
+}
+
+/// `ExportError` holds sources that are not `Clone`; a flush answer to
+/// several callers gets the message.
+fn clone_error(e: &ExportError) -> ExportError {
+    ExportError::custom(
+        "batch span processor",
+        e.is_retryable(),
+        std::io::Error::other(e.to_string()),
+    )
+}

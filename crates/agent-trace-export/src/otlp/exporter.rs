@@ -1,0 +1,375 @@
+//! The OTLP exporter: gRPC, HTTP/protobuf or HTTP/JSON.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use agent_trace_core::FinishedSpan;
+#[cfg(feature = "otlp-http")]
+use prost::Message as _;
+
+use super::encode::to_request;
+#[cfg(feature = "otlp-grpc")]
+use super::grpc;
+#[cfg(feature = "otlp-http")]
+use crate::http::HttpTransport;
+use crate::{ExportError, ExportOutcome, Headers, Resource, SpanExporter};
+
+/// The default OTLP/gRPC endpoint.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
+/// The default OTLP/HTTP traces endpoint.
+pub const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+
+/// How OTLP travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// gRPC (`grpc`), to port 4317 by default. Needs the `otlp-grpc`
+    /// feature.
+    Grpc,
+    /// Protobuf over HTTP (`http/protobuf`), to port 4318 by default.
+    #[default]
+    HttpProtobuf,
+    /// JSON over HTTP (`http/json`).
+    HttpJson,
+}
+
+impl FromStr for OtlpProtocol {
+    type Err = ExportError;
+
+    /// The values of `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    fn from_str(s: &str) -> Result<Self, ExportError> {
+        match s.trim() {
+            "grpc" => Ok(Self::Grpc),
+            "http/protobuf" => Ok(Self::HttpProtobuf),
+            "http/json" => Ok(Self::HttpJson),
+            other => Err(ExportError::Config(format!(
+                "unknown OTLP protocol {other:?} (expected grpc, http/protobuf or http/json)"
+            ))),
+        }
+    }
+}
+
+/// Sends spans to an OpenTelemetry Collector (or Jaeger, Tempo, any OTLP
+/// receiver).
+///
+/// ```
+/// use std::time::Duration;
+/// use agent_trace_export::{OtlpExporter, OtlpProtocol, Resource};
+///
+/// let exporter = OtlpExporter::builder()
+///     .protocol(OtlpProtocol::HttpProtobuf)
+///     .endpoint("http://collector.example.com:4318/v1/traces")
+///     .header("Authorization", "Bearer secret-token")
+///     .timeout(Duration::from_secs(5))
+///     .gzip(true)
+///     .resource(Resource::new("research-agent").with_version("1.0.0"))
+///     .build()?;
+/// // Header values never show.
+/// assert!(!format!("{exporter:?}").contains("secret-token"));
+/// # Ok::<(), agent_trace_export::ExportError>(())
+/// ```
+pub struct OtlpExporter {
+    name: &'static str,
+    resource: Resource,
+    transport: Transport,
+}
+
+enum Transport {
+    #[cfg(feature = "otlp-http")]
+    Http { http: HttpTransport, json: bool },
+    #[cfg(feature = "otlp-grpc")]
+    Grpc(grpc::GrpcTransport),
+}
+
+impl fmt::Debug for OtlpExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("OtlpExporter");
+        d.field("name", &self.name)
+            .field("service", &self.resource.service_name());
+        match &self.transport {
+            #[cfg(feature = "otlp-http")]
+            Transport::Http { http, json } => d.field("http", http).field("json", json),
+            #[cfg(feature = "otlp-grpc")]
+            Transport::Grpc(g) => d.field("grpc", g),
+        };
+        d.finish()
+    }
+}
+
+/// Builds an [`OtlpExporter`]. Settings left unset come from the standard
+/// environment variables with [`from_env`](Self::from_env), else from the
+/// defaults; explicit settings always win.
+#[derive(Debug, Clone)]
+pub struct OtlpExporterBuilder {
+    name: &'static str,
+    protocol: Option<OtlpProtocol>,
+    endpoint: Option<String>,
+    /// Whether `endpoint` came from `OTEL_EXPORTER_OTLP_ENDPOINT` (a base
+    /// to which HTTP appends `/v1/traces`).
+    endpoint_is_base: bool,
+    headers: Option<Headers>,
+    timeout: Option<Duration>,
+    gzip: Option<bool>,
+    resource: Option<Resource>,
+}
+
+impl Default for OtlpExporterBuilder {
+    fn default() -> Self {
+        Self {
+            name: "otlp",
+            protocol: None,
+            endpoint: None,
+            endpoint_is_base: false,
+            headers: None,
+            timeout: None,
+            gzip: None,
+            resource: None,
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl OtlpExporterBuilder {
+    /// OTLP to a Jaeger collector (Jaeger ingests OTLP natively): named
+    /// `jaeger`, HTTP/protobuf to `http://localhost:4318/v1/traces` unless
+    /// told otherwise, with `resource`'s service name.
+    ///
+    /// ```
+    /// use agent_trace_export::{OtlpExporterBuilder, Resource, SpanExporter};
+    ///
+    /// let jaeger = OtlpExporterBuilder::jaeger(Resource::new("research-agent"))
+    ///     .endpoint("http://jaeger:4318/v1/traces")
+    ///     .build()?;
+    /// assert_eq!(jaeger.name(), "jaeger");
+    /// # Ok::<(), agent_trace_export::ExportError>(())
+    /// ```
+    pub fn jaeger(resource: Resource) -> Self {
+        Self::default().name("jaeger").resource(resource)
+    }
+
+    /// The transport (default HTTP/protobuf, or `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub fn protocol(mut self, p: OtlpProtocol) -> Self {
+        self.protocol = Some(p);
+        self
+    }
+
+    /// The full endpoint URL (for HTTP, including the path `/v1/traces`).
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self.endpoint_is_base = false;
+        self
+    }
+
+    /// Adds a header (gRPC metadata for gRPC), for example
+    /// `Authorization: Bearer ...`. Never shown in `Debug` or errors.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.get_or_insert_default().insert(name, value);
+        self
+    }
+
+    /// The per-request timeout (default 10 s).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// Whether requests are gzip-compressed (default off).
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = Some(on);
+        self
+    }
+
+    /// The service the spans come from (default [`Resource::default`]).
+    pub fn resource(mut self, r: Resource) -> Self {
+        self.resource = Some(r);
+        self
+    }
+
+    /// The name in metrics labels and errors (default `otlp`; the Jaeger
+    /// exporter sends OTLP as `jaeger`).
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Fills every setting not given explicitly from the standard
+    /// OpenTelemetry variables: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used
+    /// as is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (HTTP appends `/v1/traces`),
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`, `..._HEADERS`,
+    /// `..._TIMEOUT` (milliseconds), `..._COMPRESSION` (`gzip`), and
+    /// `OTEL_SERVICE_NAME` through [`Resource::default`].
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Config`] naming a malformed variable.
+    pub fn from_env(mut self) -> Result<Self, ExportError> {
+        let pick = |specific: &str, general: &str| env(specific).or_else(|| env(general));
+        if self.protocol.is_none()
+            && let Some(p) = pick(
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            )
+        {
+            self.protocol = Some(p.parse()?);
+        }
+        if self.endpoint.is_none() {
+            if let Some(e) = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+                self.endpoint = Some(e);
+            } else if let Some(e) = env("OTEL_EXPORTER_OTLP_ENDPOINT") {
+                self.endpoint = Some(e);
+                self.endpoint_is_base = true;
+            }
+        }
+        if self.headers.is_none()
+            && let Some(h) = pick(
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+            )
+        {
+            self.headers = Some(Headers::parse_otel_list(&h)?);
+        }
+        if self.timeout.is_none()
+            && let Some(t) = pick(
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            )
+        {
+            let ms: u64 = t.trim().parse().map_err(|_| {
+                ExportError::Config(format!(
+                    "OTEL_EXPORTER_OTLP_TIMEOUT={t:?} is not a whole number of milliseconds"
+                ))
+            })?;
+            self.timeout = Some(Duration::from_millis(ms));
+        }
+        if self.gzip.is_none()
+            && let Some(c) = pick(
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            )
+        {
+            self.gzip = Some(match c.trim() {
+                "gzip" => true,
+                "none" => false,
+                other => {
+                    return Err(ExportError::Config(format!(
+                        "OTEL_EXPORTER_OTLP_COMPRESSION={other:?} (expected gzip or none)"
+                    )));
+                }
+            });
+        }
+        Ok(self)
+    }
+
+    /// The endpoint the exporter will use.
+    fn resolved_endpoint(&self, protocol: OtlpProtocol) -> String {
+        match (&self.endpoint, protocol) {
+            (None, OtlpProtocol::Grpc) => DEFAULT_GRPC_ENDPOINT.to_owned(),
+            (None, _) => DEFAULT_HTTP_ENDPOINT.to_owned(),
+            (Some(e), OtlpProtocol::Grpc) => e.clone(),
+            (Some(e), _) if self.endpoint_is_base => {
+                format!("{}/v1/traces", e.trim_end_matches('/'))
+            }
+            (Some(e), _) => e.clone(),
+        }
+    }
+
+    /// Checks the settings and builds the exporter (no connection is made
+    /// until the first export).
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Config`] for a malformed endpoint or header, or a
+    /// protocol whose feature is not compiled in.
+    pub fn build(self) -> Result<OtlpExporter, ExportError> {
+        let protocol = self.protocol.unwrap_or_default();
+        let endpoint = self.resolved_endpoint(protocol);
+        let timeout = self.timeout.unwrap_or(Duration::from_secs(10));
+        let gzip = self.gzip.unwrap_or(false);
+        let resource = self.resource.unwrap_or_default();
+        let headers = self.headers.unwrap_or_default();
+        let transport = match protocol {
+            #[cfg(feature = "otlp-http")]
+            OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => Transport::Http {
+                http: HttpTransport::new(self.name, &endpoint, &headers, timeout, gzip)?,
+                json: protocol == OtlpProtocol::HttpJson,
+            },
+            #[cfg(feature = "otlp-grpc")]
+            OtlpProtocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(
+                self.name, &endpoint, &headers, timeout, gzip,
+            )?),
+            #[allow(unreachable_patterns, reason = "depends on the features compiled in")]
+            other => {
+                let _ = (endpoint, timeout, gzip);
+                return Err(ExportError::Config(format!(
+                    "OTLP protocol {other:?} needs the agent-trace-export feature {}",
+                    if other == OtlpProtocol::Grpc {
+                        "otlp-grpc"
+                    } else {
+                        "otlp-http"
+                    }
+                )));
+            }
+        };
+        Ok(OtlpExporter {
+            name: self.name,
+            resource,
+            transport,
+        })
+    }
+}
+
+impl OtlpExporter {
+    /// A builder with every setting at its default.
+    pub fn builder() -> OtlpExporterBuilder {
+        OtlpExporterBuilder::default()
+    }
+}
+
+impl SpanExporter for OtlpExporter {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn export(&mut self, batch: &[FinishedSpan]) -> Result<ExportOutcome, ExportError> {
+        if batch.is_empty() {
+            return Ok(ExportOutcome::ACCEPTED);
+        }
+        let request = to_request(batch, &self.resource);
+        match &mut self.transport {
+            #[cfg(feature = "otlp-http")]
+            Transport::Http { http, json } => {
+                use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+                let response = if *json {
+                    let body = serde_json::to_vec(&request).map_err(|e| ExportError::Encode {
+                        exporter: self.name,
+                        message: e.to_string(),
+                    })?;
+                    let r = http.post(body, "application/json")?;
+                    if r.body.is_empty() {
+                        ExportTraceServiceResponse::default()
+                    } else {
+                        serde_json::from_slice(&r.body).unwrap_or_default()
+                    }
+                } else {
+                    let r = http.post(request.encode_to_vec(), "application/x-protobuf")?;
+                    ExportTraceServiceResponse::decode(r.body.as_slice()).unwrap_or_default()
+                };
+                Ok(outcome(response.partial_success))
+            }
+            #[cfg(feature = "otlp-grpc")]
+            Transport::Grpc(g) => g.export(request).map(|r| outcome(r.partial_success)),
+        }
+    }
+}
+
+fn outcome(
+    p: Option<opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess>,
+) -> ExportOutcome {
+    p.map_or(ExportOutcome::ACCEPTED, |p| {
+        ExportOutcome::partial(u64::try_from(p.rejected_spans).unwrap_or(0))
+    })
+}

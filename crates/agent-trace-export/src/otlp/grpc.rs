@@ -1,0 +1,262 @@
+//! OTLP over gRPC: tonic's client from `opentelemetry-proto`'s generated
+//! service, on a single-threaded runtime of the exporter's own (see the
+//! `http` module for why).
+
+use std::fmt;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message as _;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::error::redact_url;
+use crate::{ExportError, Headers};
+
+pub(crate) struct GrpcTransport {
+    exporter: &'static str,
+    redacted: String,
+    client: TraceServiceClient<Channel>,
+    metadata: MetadataMap,
+    runtime: tokio::runtime::Runtime,
+    timeout: Duration,
+}
+
+impl fmt::Debug for GrpcTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcTransport")
+            .field("endpoint", &self.redacted)
+            .field(
+                "metadata",
+                &self
+                    .metadata
+                    .keys()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>(),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl GrpcTransport {
+    pub(crate) fn new(
+        exporter: &'static str,
+        endpoint: &str,
+        headers: &Headers,
+        timeout: Duration,
+        gzip: bool,
+    ) -> Result<Self, ExportError> {
+        let redacted = redact_url(endpoint);
+        #[cfg(feature = "tls")]
+        crate::install_crypto_provider();
+        let ep = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| {
+                ExportError::Config(format!(
+                    "{exporter} endpoint {redacted:?} is not a URI: {e}"
+                ))
+            })?
+            .timeout(timeout)
+            .connect_timeout(timeout);
+        #[cfg(feature = "tls")]
+        let ep = if endpoint.starts_with("https://") {
+            ep.tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())
+                .map_err(|e| ExportError::Config(format!("{exporter} TLS: {e}")))?
+        } else {
+            ep
+        };
+        #[cfg(not(feature = "tls"))]
+        if endpoint.starts_with("https://") {
+            return Err(ExportError::Config(format!(
+                "{exporter} endpoint {redacted:?} is https://, which needs the agent-trace-export feature \"tls\""
+            )));
+        }
+        let mut metadata = MetadataMap::new();
+        for (k, v) in headers.pairs() {
+            let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .map_err(|_| ExportError::Config(format!("invalid gRPC metadata key {k:?}")))?;
+            let mut value = MetadataValue::try_from(v.as_str()).map_err(|_| {
+                ExportError::Config(format!(
+                    "metadata {k:?} has a value that is not valid ASCII"
+                ))
+            })?;
+            value.set_sensitive(true);
+            metadata.append(key, value);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| ExportError::ThreadSpawn {
+                thread: "exporter runtime",
+                source,
+            })?;
+        // `connect_lazy` needs a runtime context to spawn its connection
+        // task into; no connection is made until the first export.
+        let channel = {
+            let _guard = runtime.enter();
+            ep.connect_lazy()
+        };
+        let mut client = TraceServiceClient::new(channel)
+            .max_decoding_message_size(4 * 1024 * 1024)
+            .max_encoding_message_size(usize::MAX);
+        if gzip {
+            client = client.send_compressed(CompressionEncoding::Gzip);
+        }
+        Ok(Self {
+            exporter,
+            redacted,
+            client,
+            metadata,
+            runtime,
+            timeout,
+        })
+    }
+
+    pub(crate) fn export(
+        &mut self,
+        request: ExportTraceServiceRequest,
+    ) -> Result<ExportTraceServiceResponse, ExportError> {
+        let mut req = tonic::Request::new(request);
+        *req.metadata_mut() = self.metadata.clone();
+        req.set_timeout(self.timeout);
+        let client = &mut self.client;
+        let result = self
+            .runtime
+            .block_on(async { tokio::time::timeout(self.timeout, client.export(req)).await });
+        match result {
+            Err(_elapsed) => Err(ExportError::Timeout {
+                exporter: self.exporter,
+                timeout: self.timeout,
+            }),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(self.classify(&status)),
+        }
+    }
+
+    /// The OTLP specification's retryable codes; `RESOURCE_EXHAUSTED` only
+    /// when the server sent `RetryInfo`.
+    fn classify(&self, status: &Status) -> ExportError {
+        let retry_after = retry_info(status.details());
+        let retryable = match status.code() {
+            Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Aborted
+            | Code::OutOfRange
+            | Code::Unavailable
+            | Code::DataLoss => true,
+            Code::ResourceExhausted => retry_after.is_some(),
+            _ => false,
+        };
+        if status.code() == Code::Unavailable && status.message().contains("transport error") {
+            return ExportError::Unreachable {
+                exporter: self.exporter,
+                endpoint: self.redacted.clone(),
+                message: status.message().to_owned(),
+            };
+        }
+        if status.code() == Code::DeadlineExceeded {
+            return ExportError::Timeout {
+                exporter: self.exporter,
+                timeout: self.timeout,
+            };
+        }
+        ExportError::Rejected {
+            exporter: self.exporter,
+            status: format!("grpc {:?}", status.code()),
+            message: status.message().chars().take(200).collect(),
+            retryable,
+            retry_after,
+        }
+    }
+}
+
+/// `google.rpc.Status`, as carried in the `grpc-status-details-bin`
+/// trailer.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Any {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+/// The retry delay of a `RetryInfo` in the status details, if any.
+fn retry_info(details: &[u8]) -> Option<Duration> {
+    if details.is_empty() {
+        return None;
+    }
+    let status = RpcStatus::decode(details).ok()?;
+    status
+        .details
+        .iter()
+        .find(|a| a.type_url.ends_with("google.rpc.RetryInfo"))
+        .and_then(|a| RetryInfo::decode(a.value.as_slice()).ok())
+        .map(|r| {
+            r.retry_delay.map_or(Duration::ZERO, |d| {
+                Duration::new(
+                    u64::try_from(d.seconds).unwrap_or(0),
+                    u32::try_from(d.nanos).unwrap_or(0),
+                )
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_info_is_read_from_status_details() {
+        let info = RetryInfo {
+            retry_delay: Some(ProtoDuration {
+                seconds: 2,
+                nanos: 500_000_000,
+            }),
+        };
+        let status = RpcStatus {
+            code: Code::ResourceExhausted as i32,
+            message: "slow down".into(),
+            details: vec![Any {
+                type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                value: info.encode_to_vec(),
+            }],
+        };
+        assert_eq!(
+            retry_info(&status.encode_to_vec()),
+            Some(Duration::from_millis(2_500))
+        );
+        assert_eq!(retry_info(&[]), None);
+    }
+}

@@ -1,0 +1,345 @@
+//! The batch pipeline under faults, against a real OTLP/HTTP receiver on
+//! loopback whose answers the test scripts: down then up, 503 then 200,
+//! 400, a receiver that hangs, a burst that overflows the queue, and
+//! shutdown with a deadline. Each checks the exact number of spans
+//! received, exported and dropped, and that nothing goes uncounted.
+#![cfg(feature = "otlp-http")]
+
+mod support;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use agent_trace_core::{AgentStepTracer, FinishedSpan, SpanProcessor, TraceError};
+use agent_trace_export::{
+    BatchConfig, BatchSpanProcessor, BatchStats, FnExporter, OtlpExporter, RetryPolicy,
+};
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+
+/// What the receiver answers, request by request; after the script, 200.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Status(u16, Option<u64>),
+    /// Never answers (holds the request until the test ends).
+    Hang,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    script: Arc<Mutex<VecDeque<Answer>>>,
+    /// Spans in the requests answered 2xx.
+    accepted: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    /// Told about every request as it arrives.
+    seen: Arc<Mutex<Option<mpsc::Sender<()>>>>,
+}
+
+impl Receiver {
+    fn scripted(answers: impl IntoIterator<Item = Answer>) -> Self {
+        let r = Self::default();
+        r.script.lock().unwrap().extend(answers);
+        r
+    }
+}
+
+/// Serves `receiver` on `addr` (port 0 for any) from a runtime of its own.
+fn serve(receiver: Receiver, addr: SocketAddr) -> (tokio::runtime::Runtime, SocketAddr) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: Bytes| {
+            let r = receiver.clone();
+            async move {
+                r.requests.fetch_add(1, Ordering::SeqCst);
+                if let Some(tx) = r.seen.lock().unwrap().as_ref() {
+                    let _ = tx.send(());
+                }
+                let answer = r.script.lock().unwrap().pop_front();
+                match answer {
+                    Some(Answer::Hang) => {
+                        std::future::pending::<()>().await;
+                        unreachable!()
+                    }
+                    Some(Answer::Status(code, retry_after)) if code >= 300 => {
+                        let mut res = axum::response::Response::new(axum::body::Body::empty());
+                        *res.status_mut() = StatusCode::from_u16(code).unwrap();
+                        if let Some(s) = retry_after {
+                            res.headers_mut()
+                                .insert("retry-after", s.to_string().parse().unwrap());
+                        }
+                        res
+                    }
+                    _ => {
+                        let req = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+                        let n: usize = req
+                            .resource_spans
+                            .iter()
+                            .flat_map(|r| &r.scope_spans)
+                            .map(|s| s.spans.len())
+                            .sum();
+                        r.accepted.fetch_add(n, Ordering::SeqCst);
+                        axum::response::Response::new(axum::body::Body::empty())
+                    }
+                }
+            }
+        }),
+    );
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (rt, addr)
+}
+
+fn pipeline(
+    addr: SocketAddr,
+    timeout: Duration,
+    config: BatchConfig,
+) -> (Arc<BatchSpanProcessor>, AgentStepTracer) {
+    let exporter = OtlpExporter::builder()
+        .endpoint(format!("http://{addr}/v1/traces"))
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    let batch = Arc::new(
+        BatchSpanProcessor::builder(exporter)
+            .config(config)
+            .build()
+            .unwrap(),
+    );
+    let tracer = AgentStepTracer::builder()
+        .processor(batch.clone())
+        .without_store()
+        .build();
+    (batch, tracer)
+}
+
+fn spans(tracer: &AgentStepTracer, n: usize) {
+    for _ in 0..n {
+        tracer.start_trace("agent_step").end();
+    }
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default().with_backoff(Duration::from_millis(20), Duration::from_millis(100))
+}
+
+fn all_counted(s: &BatchStats) {
+    assert_eq!(
+        s.received,
+        s.exported + s.dropped() + s.queued,
+        "every span is exported, dropped (counted) or queued: {s:?}"
+    );
+}
+
+#[test]
+fn a_receiver_down_at_start_gets_the_spans_once_it_is_up() {
+    // A free port with nothing listening yet.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (batch, tracer) = pipeline(
+        addr,
+        Duration::from_secs(2),
+        BatchConfig::default()
+            .with_scheduled_delay(Duration::from_millis(10))
+            .with_retry(fast_retry()),
+    );
+    spans(&tracer, 10);
+    // Wait (bounded) until the worker has failed at least once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while batch.stats().retries == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no retry seen: {:?}",
+            batch.stats()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let receiver = Receiver::default();
+    let (_rt, _) = serve(receiver.clone(), addr);
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    let s = batch.stats();
+    assert_eq!(s.exported, 10, "{s:?}");
+    assert_eq!(s.dropped(), 0);
+    assert_eq!(receiver.accepted.load(Ordering::SeqCst), 10);
+    all_counted(&s);
+}
+
+#[test]
+fn a_503_is_retried_after_its_retry_after_and_then_delivered() {
+    let receiver = Receiver::scripted([Answer::Status(503, Some(1))]);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer) = pipeline(
+        addr,
+        Duration::from_secs(5),
+        BatchConfig::default().with_retry(fast_retry()),
+    );
+    spans(&tracer, 7);
+    let started = Instant::now();
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    let s = batch.stats();
+    assert_eq!((s.exported, s.retries, s.dropped()), (7, 1, 0), "{s:?}");
+    assert_eq!(receiver.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(receiver.accepted.load(Ordering::SeqCst), 7);
+    // `Retry-After: 1` is a floor under the (20 ms) backoff.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    all_counted(&s);
+}
+
+#[test]
+fn a_400_is_not_retried_and_its_spans_are_counted_as_failed() {
+    let receiver = Receiver::scripted([Answer::Status(400, None)]);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer) = pipeline(
+        addr,
+        Duration::from_secs(5),
+        BatchConfig::default().with_retry(fast_retry()),
+    );
+    spans(&tracer, 5);
+    let err = batch.force_flush(Duration::from_secs(30)).unwrap_err();
+    assert!(matches!(err, TraceError::Processor { .. }), "{err}");
+    let s = batch.stats();
+    assert_eq!(
+        (
+            s.exported,
+            s.dropped_export_failed,
+            s.retries,
+            s.batches_failed
+        ),
+        (0, 5, 0, 1),
+        "{s:?}"
+    );
+    assert_eq!(receiver.requests.load(Ordering::SeqCst), 1);
+    all_counted(&s);
+    // The pipeline goes on: the next batch is delivered.
+    spans(&tracer, 3);
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(batch.stats().exported, 3);
+}
+
+#[test]
+fn a_hanging_receiver_times_out_without_blocking_the_application() {
+    let receiver = Receiver::scripted([Answer::Hang]);
+    let (tx, rx) = mpsc::channel();
+    *receiver.seen.lock().unwrap() = Some(tx);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer) = pipeline(
+        addr,
+        Duration::from_millis(500),
+        BatchConfig::default()
+            .with_max_queue_size(100)
+            .with_max_export_batch_size(10)
+            .with_retry(RetryPolicy::none()),
+    );
+    spans(&tracer, 10);
+    // The worker is now inside the hanging request.
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    // Span creation goes on while the exporter is stuck: the queue takes
+    // 100, the rest are dropped and counted, nothing waits.
+    let started = Instant::now();
+    spans(&tracer, 1_000);
+    let took = started.elapsed();
+    // A generous bound: blocking on the export would take the 500 ms
+    // timeout per batch, a hundred times over.
+    assert!(took < Duration::from_secs(2), "span creation took {took:?}");
+    let s = batch.stats();
+    assert_eq!(s.received, 1_010);
+    assert_eq!(s.dropped_queue_full, 1_000 - 100, "{s:?}");
+    // A flush with a short deadline reports the timeout instead of hanging.
+    let err = batch.force_flush(Duration::from_millis(50)).unwrap_err();
+    assert!(matches!(err, TraceError::Timeout { .. }), "{err}");
+    // The stuck request times out and is counted; the queued 100 follow.
+    let _ = batch.force_flush(Duration::from_secs(30));
+    let s = batch.stats();
+    assert_eq!(s.dropped_export_failed, 10, "{s:?}");
+    assert_eq!(s.exported, 100, "{s:?}");
+    all_counted(&s);
+}
+
+#[test]
+fn a_burst_overflows_the_queue_and_every_drop_is_counted() {
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let d = delivered.clone();
+    let exporter = FnExporter::new("gated", move |batch: &[FinishedSpan]| {
+        // The first export waits for the test; later ones pass.
+        let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(30));
+        d.fetch_add(batch.len(), Ordering::SeqCst);
+        Ok::<(), std::io::Error>(())
+    });
+    let batch = Arc::new(
+        BatchSpanProcessor::builder(exporter)
+            .config(
+                BatchConfig::default()
+                    .with_max_queue_size(64)
+                    .with_max_export_batch_size(64),
+            )
+            .build()
+            .unwrap(),
+    );
+    let tracer = AgentStepTracer::builder()
+        .processor(batch.clone())
+        .without_store()
+        .build();
+    spans(&tracer, 5_000);
+    for _ in 0..200 {
+        let _ = release.send(());
+    }
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    let s = batch.stats();
+    assert_eq!(s.received, 5_000);
+    // At most one batch in the exporter and a full queue behind it.
+    assert!(s.dropped_queue_full >= 5_000 - 128, "{s:?}");
+    assert_eq!(s.exported as usize, delivered.load(Ordering::SeqCst));
+    assert_eq!(s.exported + s.dropped_queue_full, 5_000, "{s:?}");
+    all_counted(&s);
+}
+
+#[test]
+fn shutdown_delivers_everything_queued_before_its_deadline_then_refuses() {
+    let receiver = Receiver::default();
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer) = pipeline(
+        addr,
+        Duration::from_secs(5),
+        BatchConfig::default()
+            .with_max_export_batch_size(100)
+            .with_scheduled_delay(Duration::from_secs(3_600)),
+    );
+    spans(&tracer, 1_000);
+    batch.shutdown(Duration::from_secs(30)).unwrap();
+    assert_eq!(receiver.accepted.load(Ordering::SeqCst), 1_000);
+    // After shutdown: refused and counted.
+    spans(&tracer, 5);
+    let s = batch.stats();
+    assert_eq!((s.exported, s.dropped_shutdown), (1_000, 5), "{s:?}");
+    all_counted(&s);
+    assert!(matches!(
+        batch.shutdown(Duration::from_secs(1)),
+        Err(TraceError::AlreadyShutdown(_))
+    ));
+}
+
+#[test]
+fn shutdown_with_a_stuck_exporter_returns_at_its_deadline() {
+    let receiver = Receiver::scripted([Answer::Hang]);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer) = pipeline(
+        addr,
+        Duration::from_secs(60),
+        BatchConfig::default().with_retry(RetryPolicy::none()),
+    );
+    spans(&tracer, 3);
+    let started = Instant::now();
+    let err = batch.shutdown(Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(err, TraceError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
