@@ -61,6 +61,7 @@ impl HttpTransport {
         headers: &Headers,
         timeout: Duration,
         gzip: bool,
+        ca_pem: Option<&[u8]>,
     ) -> Result<Self, ExportError> {
         let url = reqwest::Url::parse(endpoint).map_err(|e| {
             ExportError::Config(format!(
@@ -83,8 +84,18 @@ impl HttpTransport {
                 redact_url(endpoint)
             )));
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
+        let builder = reqwest::Client::builder().timeout(timeout);
+        #[cfg(feature = "tls")]
+        let builder = match ca_pem {
+            Some(pem) => builder.tls_certs_merge(
+                reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| ExportError::Config(format!("{exporter} CA certificate: {e}")))?,
+            ),
+            None => builder,
+        };
+        #[cfg(not(feature = "tls"))]
+        let _ = ca_pem;
+        let client = builder
             .build()
             .map_err(|e| ExportError::Config(format!("{exporter} HTTP client: {e}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -154,6 +154,7 @@ pub struct ZipkinExporterBuilder {
     resource: Resource,
     headers: Headers,
     timeout: Duration,
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for ZipkinExporterBuilder {
@@ -176,6 +177,7 @@ impl Default for ZipkinExporterBuilder {
             resource: Resource::default(),
             headers: Headers::default(),
             timeout: ZipkinExporter::DEFAULT_TIMEOUT,
+            ca_pem: None,
         }
     }
 }
@@ -209,6 +211,14 @@ impl ZipkinExporterBuilder {
         self
     }
 
+    /// Also trusts the CA certificates in `pem` (a private CA) for an
+    /// `https://` endpoint, besides the system's roots.
+    #[cfg(feature = "tls")]
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
     /// Builds the exporter.
     ///
     /// # Errors
@@ -223,8 +233,14 @@ impl ZipkinExporterBuilder {
                 "{NAME} timeout must be greater than zero"
             )));
         }
-        let transport =
-            HttpTransport::new(NAME, &self.endpoint, &self.headers, self.timeout, false)?;
+        let transport = HttpTransport::new(
+            NAME,
+            &self.endpoint,
+            &self.headers,
+            self.timeout,
+            false,
+            self.ca_pem.as_deref(),
+        )?;
         Ok(ZipkinExporter {
             transport,
             resource: self.resource,

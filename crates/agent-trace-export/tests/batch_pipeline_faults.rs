@@ -17,6 +17,7 @@ use agent_trace_core::{AgentStepTracer, FinishedSpan, SpanProcessor, TraceError}
 use agent_trace_export::{
     BatchConfig, BatchSpanProcessor, BatchStats, FnExporter, OtlpExporter, RetryPolicy,
 };
+use agent_trace_metrics::TracerMetrics;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -197,11 +198,22 @@ fn a_503_is_retried_after_its_retry_after_and_then_delivered() {
 fn a_400_is_not_retried_and_its_spans_are_counted_as_failed() {
     let receiver = Receiver::scripted([Answer::Status(400, None)]);
     let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
-    let (batch, tracer) = pipeline(
-        addr,
-        Duration::from_secs(5),
-        BatchConfig::default().with_retry(fast_retry()),
+    let metrics = TracerMetrics::new();
+    let exporter = OtlpExporter::builder()
+        .endpoint(format!("http://{addr}/v1/traces"))
+        .build()
+        .unwrap();
+    let batch = Arc::new(
+        BatchSpanProcessor::builder(exporter)
+            .config(BatchConfig::default().with_retry(fast_retry()))
+            .metrics(&metrics)
+            .build()
+            .unwrap(),
     );
+    let tracer = AgentStepTracer::builder()
+        .processor(batch.clone())
+        .without_store()
+        .build();
     spans(&tracer, 5);
     let err = batch.force_flush(Duration::from_secs(30)).unwrap_err();
     assert!(matches!(err, TraceError::Processor { .. }), "{err}");
@@ -222,6 +234,12 @@ fn a_400_is_not_retried_and_its_spans_are_counted_as_failed() {
     spans(&tracer, 3);
     batch.force_flush(Duration::from_secs(30)).unwrap();
     assert_eq!(batch.stats().exported, 3);
+    // The tracer's metrics say the same, by exporter and by reason.
+    assert_eq!(metrics.spans_dropped("export_failed").get(), 5);
+    assert_eq!(metrics.export_failure("otlp").get(), 1);
+    assert_eq!(metrics.export_success("otlp").get(), 1);
+    assert_eq!(metrics.spans_dropped("queue_full").get(), 0);
+    assert_eq!(metrics.queue_length("otlp").get(), 0);
 }
 
 #[test]

@@ -112,6 +112,7 @@ pub struct OtlpExporterBuilder {
     timeout: Option<Duration>,
     gzip: Option<bool>,
     resource: Option<Resource>,
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for OtlpExporterBuilder {
@@ -125,6 +126,7 @@ impl Default for OtlpExporterBuilder {
             timeout: None,
             gzip: None,
             resource: None,
+            ca_pem: None,
         }
     }
 }
@@ -186,6 +188,14 @@ impl OtlpExporterBuilder {
     /// The service the spans come from (default [`Resource::default`]).
     pub fn resource(mut self, r: Resource) -> Self {
         self.resource = Some(r);
+        self
+    }
+
+    /// Also trusts the CA certificates in `pem` (a private CA) for an
+    /// `https://` endpoint, besides the system's roots.
+    #[cfg(feature = "tls")]
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
         self
     }
 
@@ -294,12 +304,24 @@ impl OtlpExporterBuilder {
         let transport = match protocol {
             #[cfg(feature = "otlp-http")]
             OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => Transport::Http {
-                http: HttpTransport::new(self.name, &endpoint, &headers, timeout, gzip)?,
+                http: HttpTransport::new(
+                    self.name,
+                    &endpoint,
+                    &headers,
+                    timeout,
+                    gzip,
+                    self.ca_pem.as_deref(),
+                )?,
                 json: protocol == OtlpProtocol::HttpJson,
             },
             #[cfg(feature = "otlp-grpc")]
             OtlpProtocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(
-                self.name, &endpoint, &headers, timeout, gzip,
+                self.name,
+                &endpoint,
+                &headers,
+                timeout,
+                gzip,
+                self.ca_pem.as_deref(),
             )?),
             #[allow(unreachable_patterns, reason = "depends on the features compiled in")]
             other => {

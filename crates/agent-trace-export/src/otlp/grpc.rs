@@ -51,6 +51,7 @@ impl GrpcTransport {
         headers: &Headers,
         timeout: Duration,
         gzip: bool,
+        ca_pem: Option<&[u8]>,
     ) -> Result<Self, ExportError> {
         let redacted = redact_url(endpoint);
         #[cfg(feature = "tls")]
@@ -65,11 +66,17 @@ impl GrpcTransport {
             .connect_timeout(timeout);
         #[cfg(feature = "tls")]
         let ep = if endpoint.starts_with("https://") {
-            ep.tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())
+            let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+            if let Some(pem) = ca_pem {
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            ep.tls_config(tls)
                 .map_err(|e| ExportError::Config(format!("{exporter} TLS: {e}")))?
         } else {
             ep
         };
+        #[cfg(not(feature = "tls"))]
+        let _ = ca_pem;
         #[cfg(not(feature = "tls"))]
         if endpoint.starts_with("https://") {
             return Err(ExportError::Config(format!(
