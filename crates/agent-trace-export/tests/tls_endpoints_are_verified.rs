@@ -59,8 +59,7 @@ fn spans() -> Vec<FinishedSpan> {
         .without_store()
         .build();
     tracer.start_trace("agent_task").end();
-    let spans = keep.0.lock().unwrap().clone();
-    spans
+    keep.0.lock().unwrap().clone()
 }
 
 /// An HTTPS OTLP receiver: TLS by tokio-rustls, one request per
