@@ -135,3 +135,32 @@ impl Drop for ContextGuard {
         pop(self.span_id);
     }
 }
+
+/// Makes `cx` the current context of this thread, without a guard: for
+/// integrations whose enter and exit arrive as separate callbacks (the
+/// facade's `tracing` layer, an executor's poll hooks). Pair each call with
+/// [`exit_context`] for the same span id on the same thread; prefer
+/// [`ContextGuard`] everywhere else.
+///
+/// ```
+/// use agent_trace_core::{AgentStepTracer, enter_context, exit_context};
+///
+/// let tracer = AgentStepTracer::new();
+/// let parent = tracer.start_trace("poll");
+/// enter_context(parent.context());
+/// let child = tracer.start_span("step");
+/// assert_eq!(child.trace_id(), parent.trace_id());
+/// exit_context(parent.span_id());
+/// ```
+#[inline]
+pub fn enter_context(cx: SpanContext) {
+    push(cx);
+}
+
+/// Leaves the context of `span_id` entered with [`enter_context`] on this
+/// thread. Out-of-order exits are fine: the context is removed wherever it
+/// sits in the thread's stack; an id that is not there is ignored.
+#[inline]
+pub fn exit_context(span_id: SpanId) {
+    pop(span_id);
+}

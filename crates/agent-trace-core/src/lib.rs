@@ -65,7 +65,7 @@ mod tracer;
 pub use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use attr::{Array, Key, KeyValue, StringValue, Value};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use current::ContextGuard;
+pub use current::{ContextGuard, enter_context, exit_context};
 pub use error::TraceError;
 pub use future::{FutureExt, InSpan, WithContext};
 pub use processor::{CountingProcessor, SpanProcessor};

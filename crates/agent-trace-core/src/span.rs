@@ -136,6 +136,16 @@ impl Span {
         TraceContextPropagator.inject(&PropagationContext::from(self.context()), headers);
     }
 
+    /// The span's name; `None` for a span that does not record.
+    pub fn name(&self) -> Option<&StringValue> {
+        match &self.inner {
+            Inner::Recording {
+                data: Some(data), ..
+            } => Some(&data.name),
+            _ => None,
+        }
+    }
+
     /// Whether this span records what is set on it (false when sampled out).
     pub fn is_recording(&self) -> bool {
         matches!(self.inner, Inner::Recording { data: Some(_), .. })

@@ -18,28 +18,43 @@
 //! print!("{}", tracer.trace(id).expect("kept in memory").render());
 //! ```
 //!
-//! # What is here today
+//! # What is here
 //!
 //! - Everything of `agent-trace-core` at the top level: [`AgentStepTracer`],
 //!   [`Span`], [`Sampler`], [`SpanProcessor`], [`TraceStore`], ...
+//! - The globals [`tracer()`] and [`latency_metrics()`], and [`init()`]: one
+//!   call that sets up exporters (explicit, from `OTEL_*`, or a JSON-lines
+//!   file by default), the tracer's own metrics, optionally Prometheus and
+//!   the `tracing` subscriber, and returns a [`Guard`] that flushes on drop.
+//! - [`AgentTraceLayer`] (feature `tracing`): `#[instrument]` and
+//!   `info_span!` spans become agent spans, their durations latency
+//!   metrics; [`SpanExt`] reads and sets their context for propagation.
 //! - [`propagation`]: trace identity and its W3C text forms, baggage, B3.
 //! - [`metrics`]: [`LatencyMetrics`], per-operation percentiles and
 //!   statistics over trailing windows, thresholds, and the Prometheus bridge.
-//!
-//! Exporters, the global `tracer()`/`latency_metrics()`, `init()` and the
-//! `tracing` layer arrive with their own issues; nothing here stands in for
-//! them.
+//! - [`export`]: the batch pipeline and the OTLP, Jaeger, Zipkin, file and
+//!   custom exporters.
 //!
 //! # Features
 //!
+//! - `tracing` (default): [`AgentTraceLayer`], [`SpanExt`].
+//! - `otlp-http` (default), `otlp-grpc`, `zipkin`, `jaeger`, `file`
+//!   (default), `tls`: the exporters of [`export`].
 //! - `http`: `http::HeaderMap` as a propagation carrier (axum, hyper,
 //!   reqwest, tonic).
 //! - `prometheus`: the Prometheus recorder helpers of [`metrics`], and
 //!   [`export::install_prometheus_listener`] to serve `/metrics` on an
 //!   address.
 
+mod init;
+#[cfg(feature = "tracing")]
+mod layer;
+
 pub use agent_trace_core::*;
 pub use agent_trace_metrics::LatencyMetrics;
+pub use init::{Guard, InitBuilder, InitError, init, latency_metrics, tracer};
+#[cfg(feature = "tracing")]
+pub use layer::{AgentTraceLayer, SpanExt};
 
 /// Trace identity (`TraceId`, `SpanId`, `TraceFlags`, `TraceState`,
 /// `SpanContext`) and its W3C text forms.
@@ -54,8 +69,8 @@ pub mod metrics {
     pub use agent_trace_metrics::*;
 }
 
-/// Exporters: today the Prometheus listener (feature `prometheus`); the span
-/// exporters come with the export issue.
+/// Exporters and the batch pipeline: OTLP, Jaeger, Zipkin, file, custom,
+/// and the Prometheus listener (feature `prometheus`).
 pub mod export {
     pub use agent_trace_export::*;
 }

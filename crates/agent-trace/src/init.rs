@@ -1,0 +1,344 @@
+//! The global tracer and latency metrics, and `init()`: one call that wires
+//! the tracer, its exporters, its own metrics and (optionally) the
+//! `tracing` subscriber.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use agent_trace_core::{AgentStepTracer, Sampler, TraceError};
+use agent_trace_export::{
+    BatchConfig, BatchSpanProcessor, ExportError, MetricsProcessor, Resource, SpanExporter,
+};
+use agent_trace_metrics::{LatencyMetrics, TracerMetrics};
+
+static TRACER: OnceLock<AgentStepTracer> = OnceLock::new();
+static METRICS: OnceLock<LatencyMetrics> = OnceLock::new();
+
+/// The process-wide tracer (the reference's global `tracer`): the one
+/// [`init`] configured, or, if nothing did, a default tracer that keeps
+/// recent traces in memory and exports nothing.
+///
+/// ```
+/// let span = agent_trace::tracer().start_trace("agent_task");
+/// assert!(span.is_recording());
+/// ```
+pub fn tracer() -> &'static AgentStepTracer {
+    TRACER.get_or_init(AgentStepTracer::new)
+}
+
+/// The process-wide latency metrics (the reference's global
+/// `latency_metrics`), which [`AgentTraceLayer`](crate::AgentTraceLayer)
+/// feeds with span durations.
+///
+/// ```
+/// agent_trace::latency_metrics().record("tool_call", 0.25)?;
+/// assert!(agent_trace::latency_metrics().percentiles("tool_call").is_some());
+/// # Ok::<(), agent_trace::metrics::MetricsError>(())
+/// ```
+pub fn latency_metrics() -> &'static LatencyMetrics {
+    METRICS.get_or_init(LatencyMetrics::new)
+}
+
+/// Why [`InitBuilder::install`] failed; nothing global was changed when it
+/// returns this, except as each variant says.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// The global tracer exists already: [`tracer`] was used, or `init`
+    /// ran, before this call. Call `init` first thing in `main`.
+    #[error("the global tracer is already set; call agent_trace::init() before using tracer()")]
+    AlreadyInitialized,
+    /// An exporter, the Prometheus listener or the pipeline could not be
+    /// set up.
+    #[error("cannot set up export")]
+    Export(#[from] ExportError),
+    /// Another global `tracing` subscriber is installed (the tracer is set
+    /// up regardless).
+    #[cfg(feature = "tracing")]
+    #[error("a global tracing subscriber is already installed")]
+    SubscriberAlreadySet,
+}
+
+/// Configures and installs the global tracer; see [`init`].
+pub struct InitBuilder {
+    service_name: Option<String>,
+    service_version: Option<String>,
+    exporters: Vec<Box<dyn SpanExporter>>,
+    from_env: bool,
+    file_default: bool,
+    sampler: Option<Sampler>,
+    batch: BatchConfig,
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<std::net::SocketAddr>,
+    #[cfg(feature = "tracing")]
+    subscriber: bool,
+    print_on_shutdown: bool,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for InitBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitBuilder")
+            .field("service_name", &self.service_name)
+            .field("service_version", &self.service_version)
+            .field("exporters", &self.exporters)
+            .field("from_env", &self.from_env)
+            .field("file_default", &self.file_default)
+            .field("print_on_shutdown", &self.print_on_shutdown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts configuring agent-trace: `agent_trace::init().service_name("my-agent").install()?`.
+///
+/// With no configuration at all it works: the tracer keeps recent traces
+/// in memory and, unless `OTEL_TRACES_EXPORTER` names exporters, writes
+/// every span as OTLP JSON lines to `./agent-trace/traces-<time>-<pid>.jsonl`
+/// (feature `file`, on by default). The returned [`Guard`] flushes and
+/// shuts everything down when dropped.
+///
+/// ```no_run
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let _guard = agent_trace::init()
+///         .service_name("research-agent")
+///         .service_version("1.0.0")
+///         .print_trees_on_shutdown(true)
+///         .install()?;
+///     let task = agent_trace::tracer().start_trace("agent_task");
+///     task.end();
+///     Ok(()) // the guard drops here: spans delivered, trees printed
+/// }
+/// ```
+pub fn init() -> InitBuilder {
+    InitBuilder {
+        service_name: None,
+        service_version: None,
+        exporters: Vec::new(),
+        from_env: true,
+        file_default: true,
+        sampler: None,
+        batch: BatchConfig::default().with_scheduled_delay(Duration::from_secs(1)),
+        #[cfg(feature = "prometheus")]
+        prometheus: None,
+        #[cfg(feature = "tracing")]
+        subscriber: false,
+        print_on_shutdown: false,
+        shutdown_timeout: Duration::from_secs(5),
+    }
+}
+
+impl InitBuilder {
+    /// `service.name` (default `OTEL_SERVICE_NAME`, else `unknown_service`).
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version`.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// Adds an exporter, behind a batch pipeline of its own. Explicit
+    /// exporters replace the ones `OTEL_TRACES_EXPORTER` would name and the
+    /// default file.
+    pub fn exporter(mut self, exporter: impl SpanExporter + 'static) -> Self {
+        self.exporters.push(Box::new(exporter));
+        self
+    }
+
+    /// Whether `OTEL_TRACES_EXPORTER` and the `OTEL_EXPORTER_*` variables
+    /// choose exporters when none is given explicitly (default `true`).
+    pub fn exporters_from_env(mut self, on: bool) -> Self {
+        self.from_env = on;
+        self
+    }
+
+    /// Whether spans go to the JSON-lines file when no exporter is
+    /// configured at all (default `true`, with the `file` feature).
+    pub fn file_by_default(mut self, on: bool) -> Self {
+        self.file_default = on;
+        self
+    }
+
+    /// The sampler (default: parent-based, always on).
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// The batch settings of every pipeline (default: OpenTelemetry's, with
+    /// a 1 s scheduled delay).
+    pub fn batch(mut self, config: BatchConfig) -> Self {
+        self.batch = config;
+        self
+    }
+
+    /// Serves `/metrics` (latencies and the tracer's own metrics) on
+    /// `addr`.
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus_listener(mut self, addr: std::net::SocketAddr) -> Self {
+        self.prometheus = Some(addr);
+        self
+    }
+
+    /// Installs a global `tracing` subscriber with
+    /// [`AgentTraceLayer`](crate::AgentTraceLayer), so that
+    /// `#[instrument]` spans become agent spans (default `false`: add the
+    /// layer to your own subscriber instead).
+    #[cfg(feature = "tracing")]
+    pub fn install_tracing_subscriber(mut self, on: bool) -> Self {
+        self.subscriber = on;
+        self
+    }
+
+    /// Prints the tree of every trace kept in memory when the guard drops.
+    pub fn print_trees_on_shutdown(mut self, on: bool) -> Self {
+        self.print_on_shutdown = on;
+        self
+    }
+
+    /// How long the guard's drop waits for the export pipelines (default
+    /// 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets everything up and makes the tracer global.
+    ///
+    /// # Errors
+    ///
+    /// [`InitError`]: the global tracer exists already, an exporter or the
+    /// Prometheus listener cannot be set up, or another `tracing`
+    /// subscriber is installed.
+    pub fn install(self) -> Result<Guard, InitError> {
+        if TRACER.get().is_some() {
+            return Err(InitError::AlreadyInitialized);
+        }
+        let mut resource = match self.service_name {
+            Some(name) => Resource::new(name),
+            None => Resource::default(),
+        };
+        if let Some(v) = self.service_version {
+            resource = resource.with_version(v);
+        }
+        #[cfg(feature = "prometheus")]
+        if let Some(addr) = self.prometheus {
+            agent_trace_export::install_prometheus_listener(addr)?;
+        }
+        // After the recorder, so that the handles register with it.
+        let metrics = TracerMetrics::new();
+
+        let mut exporters = self.exporters;
+        if exporters.is_empty() && self.from_env {
+            if let Some(from_env) = agent_trace_export::exporters_from_env(&resource)? {
+                exporters = from_env;
+            } else {
+                exporters = default_exporters(self.file_default, &resource)?;
+            }
+        } else if exporters.is_empty() {
+            exporters = default_exporters(self.file_default, &resource)?;
+        }
+
+        let mut builder =
+            AgentStepTracer::builder().processor(Arc::new(MetricsProcessor::new(metrics.clone())));
+        if let Some(s) = self.sampler {
+            builder = builder.sampler(s);
+        }
+        for exporter in exporters {
+            let pipeline = BatchSpanProcessor::builder(exporter)
+                .config(self.batch)
+                .metrics(&metrics)
+                .build()?;
+            builder = builder.processor(Arc::new(pipeline));
+        }
+        let tracer = builder.build();
+        TRACER
+            .set(tracer.clone())
+            .map_err(|_| InitError::AlreadyInitialized)?;
+        let guard = Guard {
+            tracer: tracer.clone(),
+            print: self.print_on_shutdown,
+            timeout: self.shutdown_timeout,
+        };
+        #[cfg(feature = "tracing")]
+        if self.subscriber {
+            use tracing_subscriber::layer::SubscriberExt;
+            let subscriber =
+                tracing_subscriber::registry().with(crate::AgentTraceLayer::new(tracer));
+            tracing::subscriber::set_global_default(subscriber)
+                .map_err(|_| InitError::SubscriberAlreadySet)?;
+        }
+        Ok(guard)
+    }
+}
+
+/// The file exporter when wanted and compiled in; nothing otherwise.
+#[allow(
+    clippy::vec_box,
+    reason = "exporters of different types, one pipeline each"
+)]
+fn default_exporters(
+    file: bool,
+    resource: &Resource,
+) -> Result<Vec<Box<dyn SpanExporter>>, InitError> {
+    #[cfg(feature = "file")]
+    if file {
+        let exporter = agent_trace_export::FileExporter::builder()
+            .resource(resource.clone())
+            .build()?;
+        return Ok(vec![Box::new(exporter)]);
+    }
+    let _ = (file, resource);
+    Ok(Vec::new())
+}
+
+/// Returned by [`InitBuilder::install`]: flushes and shuts down the export
+/// pipelines when dropped (waiting at most the shutdown timeout), after
+/// printing the trees kept in memory if asked.
+#[must_use = "dropping the guard at once shuts the pipelines down"]
+pub struct Guard {
+    tracer: AgentStepTracer,
+    print: bool,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("print", &self.print)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Guard {
+    /// Delivers everything queued so far, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// The first pipeline that failed or timed out.
+    pub fn flush(&self, timeout: Duration) -> Result<(), TraceError> {
+        self.tracer.force_flush(timeout)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.print
+            && let Some(store) = self.tracer.store()
+        {
+            let mut traces = store.recent(usize::MAX);
+            traces.reverse();
+            for t in traces {
+                print!("{}", t.render());
+            }
+        }
+        if let Err(e) = self.tracer.shutdown(self.timeout) {
+            eprintln!("agent-trace: shutdown: {e}");
+        }
+    }
+}
