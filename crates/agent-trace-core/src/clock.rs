@@ -15,6 +15,37 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// A moment read from the span clock, for starting a span later as if it
+/// had started then ([`SpanBuilder::started_at`]): its start time is this
+/// moment and its duration is measured from it, so the two agree.
+///
+/// ```
+/// use agent_trace_core::{AgentStepTracer, StartMark};
+///
+/// let tracer = AgentStepTracer::new();
+/// let mark = StartMark::now();
+/// // ... decide the span's parent, name or attributes ...
+/// let span = tracer.span_builder("step").started_at(mark).start();
+/// assert!(span.elapsed() > std::time::Duration::ZERO);
+/// ```
+///
+/// [`SpanBuilder::started_at`]: crate::SpanBuilder::started_at
+#[derive(Clone, Copy, Debug)]
+pub struct StartMark(pub(crate) Tick);
+
+impl StartMark {
+    /// Now.
+    #[inline]
+    pub fn now() -> Self {
+        Self(Tick::now())
+    }
+
+    /// The wall-clock time of this moment.
+    pub fn timestamp(self) -> Timestamp {
+        Timestamp::from_tick(self.0)
+    }
+}
+
 /// A raw reading of the span clock (TSC cycles, or monotonic nanoseconds on
 /// machines without an invariant TSC). Only differences of two readings, or
 /// a reading against the anchor, mean anything.

@@ -12,7 +12,7 @@ use agent_trace_propagation::{
 };
 
 use crate::attr::{Key, KeyValue, StringValue, Value};
-use crate::clock::{Tick, Timestamp};
+use crate::clock::{StartMark, Tick, Timestamp};
 use crate::current::{self, ContextGuard};
 use crate::ids;
 use crate::sampler::{SamplingDecision, SamplingParams};
@@ -380,6 +380,7 @@ impl Span {
             attributes,
             links,
             start_time,
+            start_mark,
         } = builder;
         let inner = &*tracer.inner;
 
@@ -440,7 +441,7 @@ impl Span {
             };
         }
 
-        let start = Tick::now();
+        let start = start_mark.map_or_else(Tick::now, |m| m.0);
         let start_time = start_time.unwrap_or_else(|| Timestamp::from_tick(start));
         let mut data = new_span_data(
             name,
@@ -728,6 +729,7 @@ pub struct SpanBuilder<'a> {
     /// As `attributes`.
     links: Option<Vec<Link>>,
     start_time: Option<Timestamp>,
+    start_mark: Option<StartMark>,
 }
 
 impl<'a> SpanBuilder<'a> {
@@ -741,6 +743,7 @@ impl<'a> SpanBuilder<'a> {
             attributes: None,
             links: None,
             start_time: None,
+            start_mark: None,
         }
     }
 
@@ -787,8 +790,14 @@ impl<'a> SpanBuilder<'a> {
 
     /// Several attributes known at start.
     pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        // In place: moving the builder per attribute copies it each time.
+        let list = self.attributes.get_or_insert_with(Vec::new);
         for kv in attributes {
-            self = self.attribute(kv.key, kv.value);
+            if let Some(existing) = list.iter_mut().find(|e| e.key == kv.key) {
+                existing.value = kv.value;
+            } else {
+                list.push(kv);
+            }
         }
         self
     }
@@ -818,6 +827,15 @@ impl<'a> SpanBuilder<'a> {
     #[inline]
     pub fn start_time(mut self, start_time: impl Into<Timestamp>) -> Self {
         self.start_time = Some(start_time.into());
+        self
+    }
+
+    /// Starts the span as if at `mark`: its start time is that moment and
+    /// its duration is measured from it (an explicit
+    /// [`start_time`](Self::start_time) still wins for the start time).
+    #[inline]
+    pub fn started_at(mut self, mark: StartMark) -> Self {
+        self.start_mark = Some(mark);
         self
     }
 

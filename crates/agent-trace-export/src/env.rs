@@ -52,6 +52,9 @@ pub fn exporters_from_env(
     let Some(list) = var("OTEL_TRACES_EXPORTER") else {
         return Ok(None);
     };
+    // Unused when no exporter feature is compiled in.
+    let _ = resource;
+    #[allow(unused_mut, reason = "no exporter feature may be compiled in")]
     let mut out: Vec<Box<dyn SpanExporter>> = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         match name {

@@ -146,6 +146,10 @@ impl ExportError {
 
 /// An endpoint URL as it may appear in errors and `Debug` output: any
 /// `user:password@` part and the query string are removed.
+#[cfg_attr(
+    not(any(feature = "http-transport", feature = "otlp-grpc", feature = "jaeger")),
+    allow(dead_code, reason = "used by the network exporters, when compiled in")
+)]
 pub(crate) fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (Some(s), r),

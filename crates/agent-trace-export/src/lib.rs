@@ -102,6 +102,10 @@ pub use zipkin::{ZipkinExporter, ZipkinExporterBuilder};
 /// Makes ring the process's rustls crypto provider, unless the application
 /// installed one already (then that one is used).
 #[cfg(feature = "tls")]
+#[cfg_attr(
+    not(any(feature = "http-transport", feature = "otlp-grpc")),
+    allow(dead_code, reason = "tls alone has no transport to use it")
+)]
 pub(crate) fn install_crypto_provider() {
     // An error means a provider is installed already: keep it.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -65,6 +65,22 @@ pub const SPANS_DROPPED_TOTAL: &str = "agent_trace_spans_dropped_total";
 /// Gauge of spans waiting in an export queue; label `exporter`.
 pub const EXPORT_QUEUE_LENGTH: &str = "agent_trace_export_queue_length";
 
+/// Histogram of GenAI operation durations (LLM calls, tool executions,
+/// agent invocations), in seconds: the OpenTelemetry GenAI semantic
+/// conventions' `gen_ai.client.operation.duration` under its Prometheus
+/// name. The facade's `genai` helpers record it (and name it publicly, in
+/// `agent_trace::semconv::metric`); here it gets its help text and, in
+/// `prometheus_builder` (feature `prometheus`), the conventions' buckets.
+/// It is not one of [`HISTOGRAM_NAMES`]: it is recorded once per call, not
+/// in batches, so the exporter keeps it, with those buckets.
+pub(crate) const GEN_AI_OPERATION_DURATION_SECONDS: &str =
+    "gen_ai_client_operation_duration_seconds";
+/// Histogram of tokens per GenAI operation, by `gen_ai_token_type`: the
+/// conventions' `gen_ai.client.token.usage` under its Prometheus name (a
+/// `{token}` unit adds no suffix). As
+/// [`GEN_AI_OPERATION_DURATION_SECONDS`].
+pub(crate) const GEN_AI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+
 /// The label that carries the operation name on
 /// [`OPERATION_DURATION_SECONDS`].
 pub const OPERATION_LABEL: &str = "operation";
@@ -84,7 +100,9 @@ pub const HISTOGRAM_NAMES: &[&str] = &[OPERATION_DURATION_SECONDS, SPAN_DURATION
 
 /// Describes (unit and help text) every metric of agent-trace to the
 /// installed `metrics` recorder: the tracer's own, which the core and export
-/// crates emit, and [`OPERATION_DURATION_SECONDS`].
+/// crates emit, [`OPERATION_DURATION_SECONDS`], and the two GenAI client
+/// histograms the facade's `genai` helpers record
+/// (`gen_ai_client_operation_duration_seconds`, `gen_ai_client_token_usage`).
 ///
 /// Call it once after installing the recorder;
 /// `install_prometheus_recorder` does. Calling it again is harmless.
@@ -125,6 +143,16 @@ pub fn describe_tracer_metrics() {
     describe_gauge!(
         EXPORT_QUEUE_LENGTH,
         "Spans waiting in the export queue, by exporter."
+    );
+    describe_histogram!(
+        GEN_AI_OPERATION_DURATION_SECONDS,
+        Unit::Seconds,
+        "GenAI operation duration (gen_ai.client.operation.duration): LLM calls, tool executions, agent invocations."
+    );
+    describe_histogram!(
+        GEN_AI_TOKEN_USAGE,
+        Unit::Count,
+        "Number of input and output tokens used per GenAI operation (gen_ai.client.token.usage), by gen_ai_token_type."
     );
 }
 

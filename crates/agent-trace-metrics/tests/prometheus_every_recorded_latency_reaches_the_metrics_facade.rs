@@ -258,9 +258,12 @@ fn every_tracer_metric_is_described_with_help_text() {
         agent_trace_metrics::EXPORT_FAILURE_TOTAL,
         agent_trace_metrics::SPANS_DROPPED_TOTAL,
         agent_trace_metrics::OPERATION_DURATION_SECONDS,
+        // The GenAI client histograms of the facade's `genai` helpers.
+        "gen_ai_client_operation_duration_seconds",
+        "gen_ai_client_token_usage",
     ] {
         assert!(names.contains(&name), "{name} is not described");
     }
-    assert_eq!(names.len(), 9);
+    assert_eq!(names.len(), 11);
     assert!(described.iter().all(|(_, help)| !help.is_empty()));
 }

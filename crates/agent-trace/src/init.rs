@@ -40,6 +40,52 @@ pub fn latency_metrics() -> &'static LatencyMetrics {
     METRICS.get_or_init(LatencyMetrics::new)
 }
 
+/// Records the duration of every span a tracer ends into
+/// [`LatencyMetrics`] under the span's name, so that the tracer's own spans
+/// and `#[instrument]` spans alike yield p50/p95/p99 per step. [`init`]
+/// adds one (into [`latency_metrics`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use agent_trace::{AgentStepTracer, LatencyMetrics, LatencyProcessor};
+///
+/// let metrics = Arc::new(LatencyMetrics::new());
+/// let tracer = AgentStepTracer::builder()
+///     .processor(Arc::new(LatencyProcessor::new(metrics.clone())))
+///     .build();
+/// tracer.start_trace("tool_call").end();
+/// assert_eq!(metrics.stats("tool_call", None).unwrap().count, 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct LatencyProcessor {
+    metrics: Option<Arc<LatencyMetrics>>,
+}
+
+impl LatencyProcessor {
+    /// Records into `metrics`.
+    pub fn new(metrics: Arc<LatencyMetrics>) -> Self {
+        Self {
+            metrics: Some(metrics),
+        }
+    }
+
+    /// Records into the global [`latency_metrics`].
+    pub fn global() -> Self {
+        Self { metrics: None }
+    }
+}
+
+impl agent_trace_core::SpanProcessor for LatencyProcessor {
+    fn on_end(&self, span: agent_trace_core::FinishedSpan) {
+        let m = match &self.metrics {
+            Some(m) => m.as_ref(),
+            None => latency_metrics(),
+        };
+        // A `Duration` is never NaN or negative, the only rejected values.
+        let _ = m.record(span.name.as_str(), span.duration());
+    }
+}
+
 /// Why [`InitBuilder::install`] failed; nothing global was changed when it
 /// returns this, except as each variant says.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +114,14 @@ pub struct InitBuilder {
     from_env: bool,
     file_default: bool,
     sampler: Option<Sampler>,
-    batch: BatchConfig,
+    batch: Option<BatchConfig>,
     #[cfg(feature = "prometheus")]
     prometheus: Option<std::net::SocketAddr>,
     #[cfg(feature = "tracing")]
     subscriber: bool,
     print_on_shutdown: bool,
     shutdown_timeout: Duration,
+    latencies: bool,
 }
 
 impl fmt::Debug for InitBuilder {
@@ -118,13 +165,14 @@ pub fn init() -> InitBuilder {
         from_env: true,
         file_default: true,
         sampler: None,
-        batch: BatchConfig::default().with_scheduled_delay(Duration::from_secs(1)),
+        batch: None,
         #[cfg(feature = "prometheus")]
         prometheus: None,
         #[cfg(feature = "tracing")]
         subscriber: false,
         print_on_shutdown: false,
         shutdown_timeout: Duration::from_secs(5),
+        latencies: true,
     }
 }
 
@@ -169,10 +217,10 @@ impl InitBuilder {
         self
     }
 
-    /// The batch settings of every pipeline (default: OpenTelemetry's, with
-    /// a 1 s scheduled delay).
+    /// The batch settings of every pipeline (default: OpenTelemetry's with a
+    /// 1 s scheduled delay, overridden by `OTEL_BSP_*` where set).
     pub fn batch(mut self, config: BatchConfig) -> Self {
-        self.batch = config;
+        self.batch = Some(config);
         self
     }
 
@@ -191,6 +239,13 @@ impl InitBuilder {
     #[cfg(feature = "tracing")]
     pub fn install_tracing_subscriber(mut self, on: bool) -> Self {
         self.subscriber = on;
+        self
+    }
+
+    /// Whether every span's duration is recorded into [`latency_metrics`]
+    /// under its name (default `true`; see [`LatencyProcessor`]).
+    pub fn record_latencies(mut self, on: bool) -> Self {
+        self.latencies = on;
         self
     }
 
@@ -245,15 +300,26 @@ impl InitBuilder {
 
         let mut builder =
             AgentStepTracer::builder().processor(Arc::new(MetricsProcessor::new(metrics.clone())));
+        if self.latencies {
+            builder = builder.processor(Arc::new(LatencyProcessor::global()));
+        }
         if let Some(s) = self.sampler {
             builder = builder.sampler(s);
         }
+        let batch = match self.batch {
+            Some(b) => b,
+            None => default_batch()?,
+        };
+        let mut pipelines = Vec::new();
         for exporter in exporters {
-            let pipeline = BatchSpanProcessor::builder(exporter)
-                .config(self.batch)
-                .metrics(&metrics)
-                .build()?;
-            builder = builder.processor(Arc::new(pipeline));
+            let pipeline = Arc::new(
+                BatchSpanProcessor::builder(exporter)
+                    .config(batch)
+                    .metrics(&metrics)
+                    .build()?,
+            );
+            pipelines.push(pipeline.clone());
+            builder = builder.processor(pipeline);
         }
         let tracer = builder.build();
         TRACER
@@ -261,19 +327,38 @@ impl InitBuilder {
             .map_err(|_| InitError::AlreadyInitialized)?;
         let guard = Guard {
             tracer: tracer.clone(),
+            pipelines,
             print: self.print_on_shutdown,
             timeout: self.shutdown_timeout,
         };
         #[cfg(feature = "tracing")]
         if self.subscriber {
             use tracing_subscriber::layer::SubscriberExt;
-            let subscriber =
-                tracing_subscriber::registry().with(crate::AgentTraceLayer::new(tracer));
+            // The latency processor records every span already, the layer's
+            // own would count `tracing` spans twice.
+            let layer = crate::AgentTraceLayer::new(tracer);
+            let layer = if self.latencies {
+                layer.without_latency_metrics()
+            } else {
+                layer
+            };
+            let subscriber = tracing_subscriber::registry().with(layer);
             tracing::subscriber::set_global_default(subscriber)
                 .map_err(|_| InitError::SubscriberAlreadySet)?;
         }
         Ok(guard)
     }
+}
+
+/// OpenTelemetry's batch settings with a 1 s delay (an agent's spans are
+/// few and a developer waits for them), then `OTEL_BSP_*` where valid.
+fn default_batch() -> Result<BatchConfig, ExportError> {
+    let env = BatchConfig::from_env()?;
+    Ok(if std::env::var_os("OTEL_BSP_SCHEDULE_DELAY").is_some() {
+        env
+    } else {
+        env.with_scheduled_delay(Duration::from_secs(1))
+    })
 }
 
 /// The file exporter when wanted and compiled in; nothing otherwise.
@@ -302,6 +387,7 @@ fn default_exporters(
 #[must_use = "dropping the guard at once shuts the pipelines down"]
 pub struct Guard {
     tracer: AgentStepTracer,
+    pipelines: Vec<Arc<BatchSpanProcessor>>,
     print: bool,
     timeout: Duration,
 }
@@ -316,6 +402,20 @@ impl fmt::Debug for Guard {
 }
 
 impl Guard {
+    /// Each export pipeline's exporter name and where its spans went so
+    /// far (delivered, dropped by reason, queued).
+    pub fn export_stats(&self) -> Vec<(&'static str, agent_trace_export::BatchStats)> {
+        self.pipelines
+            .iter()
+            .map(|p| (p.exporter_name(), p.stats()))
+            .collect()
+    }
+
+    /// The global tracer this guard shuts down.
+    pub fn tracer(&self) -> &AgentStepTracer {
+        &self.tracer
+    }
+
     /// Delivers everything queued so far, waiting at most `timeout`.
     ///
     /// # Errors

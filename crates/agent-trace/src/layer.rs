@@ -4,10 +4,11 @@
 //! # How a `tracing` span becomes an agent span
 //!
 //! `on_new_span` decides the parent (the explicit `parent:`, else the
-//! `tracing` span current on this thread, else the agent span current on
-//! this thread, so `#[instrument]` functions and the tracer's own spans
-//! interleave into one tree), reads the fields into attributes, and keeps a
-//! *pending* span in the `tracing` span's extensions. The agent span starts
+//! innermost span current on this thread, of either kind: entering a
+//! `tracing` span makes its agent span current for the tracer too, so
+//! `#[instrument]` functions and the tracer's own spans interleave into one
+//! tree), reads the fields into attributes, and keeps a *pending* span in
+//! the `tracing` span's extensions. The agent span starts
 //! when it is first needed: the first `enter`, a child that needs its ids,
 //! a read of its context through [`SpanExt`], or its close. Until then
 //! [`SpanExt::set_parent`] can still give it a remote parent, as in
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_trace_core::{
-    AgentStepTracer, KeyValue, Parent, Span, SpanContext, SpanKind, Status, StringValue, Timestamp,
+    AgentStepTracer, KeyValue, Parent, Span, SpanContext, SpanKind, StartMark, Status, StringValue,
     Value, enter_context, exit_context,
 };
 use agent_trace_metrics::LatencyMetrics;
@@ -130,16 +131,20 @@ enum PendingParent {
     Root,
 }
 
-/// A `tracing` span's agent span, before and after it starts.
+/// What an agent span will start with.
+struct Pending {
+    name: StringValue,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    status: Option<Status>,
+    parent: PendingParent,
+    start: StartMark,
+}
+
+/// A `tracing` span's agent span, before and after it starts. Boxed while
+/// pending, so that the state moves as two words.
 enum State {
-    Pending {
-        name: StringValue,
-        kind: SpanKind,
-        attributes: Vec<KeyValue>,
-        status: Option<Status>,
-        parent: PendingParent,
-        start: Timestamp,
-    },
+    Pending(Box<Pending>),
     Started(Span),
     /// Started and ended (closed), or not recorded.
     Done,
@@ -159,18 +164,18 @@ struct AgentSpan {
 impl AgentSpan {
     /// Starts the agent span if it is pending; its context.
     fn start(&mut self, tracer: &AgentStepTracer) -> Option<SpanContext> {
-        if let State::Pending { .. } = self.state {
-            let State::Pending {
+        if let State::Pending(_) = self.state {
+            let State::Pending(pending) = std::mem::replace(&mut self.state, State::Done) else {
+                unreachable!("checked above")
+            };
+            let Pending {
                 name,
                 kind,
                 attributes,
                 status,
                 parent,
                 start,
-            } = std::mem::replace(&mut self.state, State::Done)
-            else {
-                unreachable!("checked above")
-            };
+            } = *pending;
             let parent = match parent {
                 PendingParent::Context(cx) => Parent::Context(cx),
                 PendingParent::Root => Parent::Root,
@@ -180,7 +185,7 @@ impl AgentSpan {
                 .parent(parent)
                 .kind(kind)
                 .attributes(attributes)
-                .start_time(start)
+                .started_at(start)
                 .start();
             if let Some(status) = status {
                 span.set_status(status);
@@ -304,13 +309,18 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let start = Timestamp::now();
+        let start = StartMark::now();
         let parent = if let Some(p) = attrs.parent() {
             ctx.span(p).and_then(|p| self.context_of(&p))
         } else if attrs.is_contextual() {
-            match ctx.lookup_current() {
-                Some(p) => self.context_of(&p),
-                None => AgentStepTracer::current_context(),
+            // Entering a `tracing` span makes its agent span current on this
+            // thread's stack too, so the top of that stack is the innermost
+            // of both kinds (a tracer span opened inside an `#[instrument]`
+            // function included). A `tracing` span current here but never
+            // entered through this layer is the fallback.
+            match AgentStepTracer::current_context() {
+                Some(cx) => Some(cx),
+                None => ctx.lookup_current().and_then(|p| self.context_of(&p)),
             }
         } else {
             None
@@ -326,14 +336,14 @@ where
         let status = fields.status();
         let (status_code, status_message) = (fields.status_code, fields.status_message.take());
         span.extensions_mut().insert(AgentSpan {
-            state: State::Pending {
+            state: State::Pending(Box::new(Pending {
                 name,
                 kind,
                 attributes,
                 status,
                 parent: parent.map_or(PendingParent::Root, PendingParent::Context),
                 start,
-            },
+            })),
             entered: 0,
             status_code,
             status_message,
@@ -364,19 +374,14 @@ where
             None
         };
         match &mut agent.state {
-            State::Pending {
-                name,
-                attributes: pending,
-                status: pending_status,
-                ..
-            } => {
+            State::Pending(p) => {
                 if let Some(n) = rename {
-                    *name = n.into();
+                    p.name = n.into();
                 }
                 if status.is_some() {
-                    *pending_status = status;
+                    p.status = status;
                 }
-                pending.extend(attributes);
+                p.attributes.extend(attributes);
             }
             State::Started(s) => {
                 if let Some(n) = rename {
@@ -470,13 +475,10 @@ where
         };
         agent.start(&self.tracer);
         if let State::Started(s) = std::mem::replace(&mut agent.state, State::Done) {
-            let elapsed = s.elapsed();
-            let recording = s.is_recording();
-            let name = s.name().map(|n| n.as_str().to_owned()).unwrap_or_default();
-            s.end();
-            if recording {
-                self.record_latency(&name, elapsed);
+            if let Some(name) = s.name() {
+                self.record_latency(name.as_str(), s.elapsed());
             }
+            s.end();
         }
     }
 }
@@ -551,10 +553,10 @@ impl SpanExt for tracing::Span {
 
     fn set_parent(&self, remote: &SpanContext) -> bool {
         with_agent_span(self, |agent, _| match &mut agent.state {
-            State::Pending { parent, .. } => {
+            State::Pending(p) => {
                 let mut cx = remote.clone();
                 cx.is_remote = true;
-                *parent = PendingParent::Context(cx);
+                p.parent = PendingParent::Context(cx);
                 true
             }
             _ => false,

@@ -34,6 +34,11 @@
 //!   statistics over trailing windows, thresholds, and the Prometheus bridge.
 //! - [`export`]: the batch pipeline and the OTLP, Jaeger, Zipkin, file and
 //!   custom exporters.
+//! - [`semconv`] and [`genai`]: the OpenTelemetry GenAI conventions as
+//!   constants, and typed builders for LLM calls (`chat {model}`), tool
+//!   executions and agent invocations that record the GenAI client metrics;
+//!   prompt and completion content only on opt-in, through a redaction
+//!   hook.
 //!
 //! # Features
 //!
@@ -43,7 +48,7 @@
 //! - `http`: `http::HeaderMap` as a propagation carrier (axum, hyper,
 //!   reqwest, tonic).
 //! - `prometheus`: the Prometheus recorder helpers of [`metrics`], and
-//!   [`export::install_prometheus_listener`] to serve `/metrics` on an
+//!   `export::install_prometheus_listener` to serve `/metrics` on an
 //!   address.
 
 mod init;
@@ -52,7 +57,7 @@ mod layer;
 
 pub use agent_trace_core::*;
 pub use agent_trace_metrics::LatencyMetrics;
-pub use init::{Guard, InitBuilder, InitError, init, latency_metrics, tracer};
+pub use init::{Guard, InitBuilder, InitError, LatencyProcessor, init, latency_metrics, tracer};
 #[cfg(feature = "tracing")]
 pub use layer::{AgentTraceLayer, SpanExt};
 
@@ -74,3 +79,6 @@ pub mod metrics {
 pub mod export {
     pub use agent_trace_export::*;
 }
+
+pub mod genai;
+pub mod semconv;

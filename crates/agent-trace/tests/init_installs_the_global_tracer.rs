@@ -41,13 +41,16 @@ fn init_wires_the_global_tracer_and_the_guard_delivers_on_drop() {
     let (task, plan, llm) = (by("agent_task"), by("plan_step"), by("llm_call"));
     assert_eq!(plan.parent_span_id, Some(task.context.span_id));
     assert_eq!(llm.parent_span_id, Some(plan.context.span_id));
-    // The `#[instrument]` span's duration reached the global latency metrics.
-    assert_eq!(
-        agent_trace::latency_metrics()
-            .stats("plan_step", None)
-            .map(|s| s.count),
-        Some(1)
-    );
+    // Every span's duration reached the global latency metrics, once.
+    for name in ["agent_task", "plan_step", "llm_call"] {
+        assert_eq!(
+            agent_trace::latency_metrics()
+                .stats(name, None)
+                .map(|s| s.count),
+            Some(1),
+            "{name}"
+        );
+    }
     assert!(matches!(
         agent_trace::init().install(),
         Err(InitError::AlreadyInitialized)

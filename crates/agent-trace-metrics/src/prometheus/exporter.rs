@@ -46,7 +46,10 @@ use metrics_exporter_prometheus::formatting::{
 
 pub use metrics_exporter_prometheus::PrometheusBuilder;
 
-use super::{BUCKETS, DURATION_BUCKETS, HISTOGRAM_NAMES, bucket_index, describe_tracer_metrics};
+use super::{
+    BUCKETS, DURATION_BUCKETS, GEN_AI_OPERATION_DURATION_SECONDS, GEN_AI_TOKEN_USAGE,
+    HISTOGRAM_NAMES, bucket_index, describe_tracer_metrics,
+};
 use crate::MetricsError;
 
 /// How often the upkeep thread of [`install_prometheus_recorder`] drains
@@ -55,9 +58,25 @@ use crate::MetricsError;
 /// scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The explicit bucket boundaries the OpenTelemetry GenAI semantic
+/// conventions give for `gen_ai.client.operation.duration`, in seconds.
+const GEN_AI_DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// The explicit bucket boundaries the conventions give for
+/// `gen_ai.client.token.usage`: powers of 4 from 1 to 4^13.
+const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
 /// A `metrics-exporter-prometheus` builder with [`DURATION_BUCKETS`] set
-/// for our histogram names. Add your own settings (global labels, buckets
-/// for your metrics) and wrap it with [`PrometheusRecorder::from_builder`].
+/// for our histogram names, and the GenAI semantic conventions' buckets for
+/// `gen_ai_client_operation_duration_seconds` (10 ms doubling to 81.92 s)
+/// and `gen_ai_client_token_usage` (powers of 4 up to 4^13), which the
+/// exporter keeps. Add your own settings (global labels, buckets for your
+/// metrics) and wrap it with [`PrometheusRecorder::from_builder`].
 ///
 /// Global labels set on the builder apply to the exporter's metrics, not
 /// to our duration histograms (the builder does not reveal them).
@@ -70,13 +89,17 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// ```
 pub fn prometheus_builder() -> PrometheusBuilder {
     let mut builder = PrometheusBuilder::new();
-    for name in HISTOGRAM_NAMES {
-        builder =
-            match builder.set_buckets_for_metric(Matcher::Full((*name).into()), DURATION_BUCKETS) {
-                Ok(b) => b,
-                // Only an empty bucket list is refused; ours is a non-empty constant.
-                Err(e) => unreachable!("bucket configuration rejected: {e}"),
-            };
+    let ours = HISTOGRAM_NAMES.iter().map(|name| (*name, DURATION_BUCKETS));
+    let gen_ai = [
+        (GEN_AI_OPERATION_DURATION_SECONDS, GEN_AI_DURATION_BUCKETS),
+        (GEN_AI_TOKEN_USAGE, GEN_AI_TOKEN_BUCKETS),
+    ];
+    for (name, buckets) in ours.chain(gen_ai) {
+        builder = match builder.set_buckets_for_metric(Matcher::Full(name.into()), buckets) {
+            Ok(b) => b,
+            // Only an empty bucket list is refused; ours are non-empty constants.
+            Err(e) => unreachable!("bucket configuration rejected: {e}"),
+        };
     }
     builder
 }
@@ -388,6 +411,30 @@ mod tests {
     #[test]
     fn the_builder_accepts_our_buckets() {
         drop(super::prometheus_builder().build_recorder());
+    }
+
+    #[test]
+    fn gen_ai_histograms_get_the_conventions_buckets() {
+        let recorder = PrometheusRecorder::new();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!(GEN_AI_OPERATION_DURATION_SECONDS, "gen_ai_operation_name" => "chat")
+                .record(0.015);
+            metrics::histogram!(GEN_AI_TOKEN_USAGE, "gen_ai_token_type" => "input").record(100.0);
+        });
+        let text = recorder.handle().render();
+        let has = |line: &str| text.lines().any(|l| l == line);
+        let duration = GEN_AI_OPERATION_DURATION_SECONDS;
+        for (le, n) in [("0.01", 0), ("0.02", 1), ("81.92", 1), ("+Inf", 1)] {
+            let line =
+                format!(r#"{duration}_bucket{{gen_ai_operation_name="chat",le="{le}"}} {n}"#);
+            assert!(has(&line), "{line} missing from\n{text}");
+        }
+        for (le, n) in [("64", 0), ("256", 1), ("67108864", 1)] {
+            let line = format!(
+                r#"{GEN_AI_TOKEN_USAGE}_bucket{{gen_ai_token_type="input",le="{le}"}} {n}"#
+            );
+            assert!(has(&line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]
