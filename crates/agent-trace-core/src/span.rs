@@ -791,12 +791,35 @@ impl<'a> SpanBuilder<'a> {
     /// Several attributes known at start.
     pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
         // In place: moving the builder per attribute copies it each time.
-        let list = self.attributes.get_or_insert_with(Vec::new);
-        for kv in attributes {
-            if let Some(existing) = list.iter_mut().find(|e| e.key == kv.key) {
-                existing.value = kv.value;
-            } else {
-                list.push(kv);
+        match &mut self.attributes {
+            None => {
+                // A `Vec` given whole is kept as is (collecting a
+                // `vec::IntoIter` reuses its buffer); repeated keys, rare,
+                // are folded afterwards, the last value winning.
+                let mut list: Vec<KeyValue> = attributes.into_iter().collect();
+                let mut i = 0;
+                while i < list.len() {
+                    let mut j = i + 1;
+                    while j < list.len() {
+                        if list[j].key == list[i].key {
+                            let later = list.remove(j);
+                            list[i].value = later.value;
+                        } else {
+                            j += 1;
+                        }
+                    }
+                    i += 1;
+                }
+                self.attributes = Some(list);
+            }
+            Some(list) => {
+                for kv in attributes {
+                    if let Some(existing) = list.iter_mut().find(|e| e.key == kv.key) {
+                        existing.value = kv.value;
+                    } else {
+                        list.push(kv);
+                    }
+                }
             }
         }
         self

@@ -241,20 +241,30 @@ impl<'a> Fields<'a> {
     }
 
     fn text(&mut self, field: &Field, s: &str) {
-        match field.name() {
-            "otel.name" => self.name = Some(s.to_owned()),
-            "otel.kind" => self.kind = s.parse().ok(),
-            "otel.status_code" => {
-                self.status_code = match s.to_ascii_lowercase().as_str() {
-                    "ok" => Some(true),
-                    "error" => Some(false),
-                    _ => None,
+        let name = field.name();
+        if let Some(convention) = name.strip_prefix("otel.") {
+            match convention {
+                "name" => return self.name = Some(s.to_owned()),
+                "kind" => return self.kind = s.parse().ok(),
+                "status_code" => {
+                    self.status_code = if s.eq_ignore_ascii_case("ok") {
+                        Some(true)
+                    } else if s.eq_ignore_ascii_case("error") {
+                        Some(false)
+                    } else {
+                        None
+                    };
+                    return;
                 }
+                "status_message" => return self.status_message = Some(s.to_owned()),
+                _ => {}
             }
-            "otel.status_message" => self.status_message = Some(s.to_owned()),
-            "message" if self.take_message => self.message = Some(s.to_owned()),
-            _ => self.push(field, Value::from(s.to_owned())),
+        } else if self.take_message && name == "message" {
+            self.message = Some(s.to_owned());
+            return;
         }
+        // One allocation, straight into the shared string.
+        self.push(field, Value::String(StringValue::from(Arc::<str>::from(s))));
     }
 }
 
