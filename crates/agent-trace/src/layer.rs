@@ -141,10 +141,12 @@ struct Pending {
     start: StartMark,
 }
 
-/// A `tracing` span's agent span, before and after it starts. Boxed while
-/// pending, so that the state moves as two words.
+/// A `tracing` span's agent span, before and after it starts. Inline: the
+/// extensions box the whole `AgentSpan` once anyway, and a box of its own
+/// would cost an allocation per span; the move out when it starts is a
+/// copy of about a hundred bytes.
 enum State {
-    Pending(Box<Pending>),
+    Pending(Pending),
     Started(Span),
     /// Started and ended (closed), or not recorded.
     Done,
@@ -175,7 +177,7 @@ impl AgentSpan {
                 status,
                 parent,
                 start,
-            } = *pending;
+            } = pending;
             let parent = match parent {
                 PendingParent::Context(cx) => Parent::Context(cx),
                 PendingParent::Root => Parent::Root,
@@ -346,14 +348,14 @@ where
         let status = fields.status();
         let (status_code, status_message) = (fields.status_code, fields.status_message.take());
         span.extensions_mut().insert(AgentSpan {
-            state: State::Pending(Box::new(Pending {
+            state: State::Pending(Pending {
                 name,
                 kind,
                 attributes,
                 status,
                 parent: parent.map_or(PendingParent::Root, PendingParent::Context),
                 start,
-            })),
+            }),
             entered: 0,
             status_code,
             status_message,
