@@ -88,6 +88,17 @@ impl agent_trace_core::SpanProcessor for LatencyProcessor {
 
 /// Why [`InitBuilder::install`] failed; nothing global was changed when it
 /// returns this, except as each variant says.
+///
+/// ```
+/// use agent_trace::InitError;
+///
+/// // Using the global tracer first fixes it: a later `init` is refused.
+/// let _ = agent_trace::tracer();
+/// assert!(matches!(
+///     agent_trace::init().install(),
+///     Err(InitError::AlreadyInitialized)
+/// ));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
@@ -106,7 +117,8 @@ pub enum InitError {
     SubscriberAlreadySet,
 }
 
-/// Configures and installs the global tracer; see [`init`].
+/// Configures and installs the global tracer; see [`init`] (which has the
+/// example).
 pub struct InitBuilder {
     service_name: Option<String>,
     service_version: Option<String>,
@@ -384,6 +396,23 @@ fn default_exporters(
 /// Returned by [`InitBuilder::install`]: flushes and shuts down the export
 /// pipelines when dropped (waiting at most the shutdown timeout), after
 /// printing the trees kept in memory if asked.
+///
+/// ```
+/// use std::time::Duration;
+/// use agent_trace::export::FnExporter;
+///
+/// let guard = agent_trace::init()
+///     .exporter(FnExporter::new("count", |batch| {
+///         println!("{} spans", batch.len());
+///         Ok::<(), std::io::Error>(())
+///     }))
+///     .install()?;
+/// guard.tracer().start_trace("agent_task").end();
+/// guard.flush(Duration::from_secs(5))?;
+/// let (name, stats) = guard.export_stats()[0];
+/// assert_eq!((name, stats.exported), ("count", 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping the guard at once shuts the pipelines down"]
 pub struct Guard {
     tracer: AgentStepTracer,
