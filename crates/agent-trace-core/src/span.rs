@@ -349,24 +349,47 @@ impl Span {
         f()
     }
 
-    fn finish(&mut self, end_time: Option<Timestamp>) {
+    /// Ends the span and returns its duration (zero for a span that does
+    /// not record): one clock read for both, where [`elapsed`](Self::elapsed)
+    /// followed by [`end`](Self::end) takes two and reports a little less
+    /// than the span's recorded duration.
+    ///
+    /// ```
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// let span = tracer.start_span("tool_call");
+    /// let took = span.end_measured();
+    /// assert!(took < std::time::Duration::from_secs(1));
+    /// ```
+    pub fn end_measured(mut self) -> Duration {
+        let d = self.finish(None);
+        self.inner = Inner::Ended;
+        d
+    }
+
+    fn finish(&mut self, end_time: Option<Timestamp>) -> Duration {
         let Inner::Recording {
             data,
             start,
             tracer,
         } = &mut self.inner
         else {
-            return;
+            return Duration::ZERO;
         };
         let Some(mut data) = data.take() else {
-            return;
+            return Duration::ZERO;
         };
         data.end_time = match end_time {
             Some(t) => t.max(data.start_time),
             None => data.start_time.plus_elapsed(*start, Tick::now()),
         };
+        let d = Duration::from_nanos(
+            data.end_time
+                .as_unix_nanos()
+                .saturating_sub(data.start_time.as_unix_nanos()),
+        );
         // The tracer handle is released when the guard itself drops.
         tracer.deliver(FinishedSpan(data));
+        d
     }
 
     /// Starts a span from a builder's parts. The hot path of the crate.

@@ -487,10 +487,13 @@ where
         };
         agent.start(&self.tracer);
         if let State::Started(s) = std::mem::replace(&mut agent.state, State::Done) {
-            if let Some(name) = s.name() {
-                self.record_latency(name.as_str(), s.elapsed());
+            // The name outlives the span (a reference count or a static
+            // string), and ending reports the duration it recorded.
+            let name = s.name().cloned();
+            let took = s.end_measured();
+            if let Some(name) = name {
+                self.record_latency(name.as_str(), took);
             }
-            s.end();
         }
     }
 }

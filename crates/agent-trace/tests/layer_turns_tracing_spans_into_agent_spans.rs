@@ -191,18 +191,19 @@ fn durations_are_recorded_as_latencies_under_the_span_name() {
     });
     let stats = s.latencies.stats("tool_call", None).unwrap();
     assert_eq!(stats.count, 5);
-    // Each latency is the span's time up to its end (read just before it
-    // ends), so none exceeds the longest exported span.
-    let longest = s
+    // Each latency is exactly its span's recorded duration.
+    let durations: Vec<f64> = s
         .spans
         .0
         .lock()
         .unwrap()
         .iter()
         .map(|sp| sp.duration().as_secs_f64())
-        .fold(0.0, f64::max);
-    assert!(stats.min > 0.0);
-    assert!(stats.max <= longest, "{} > {longest}", stats.max);
+        .collect();
+    let longest = durations.iter().copied().fold(0.0, f64::max);
+    let shortest = durations.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(stats.max, longest);
+    assert_eq!(stats.min, shortest);
 }
 
 #[test]
