@@ -36,7 +36,9 @@ pub trait Clock: Send + Sync + fmt::Debug {
 /// the moment it was recorded, more only if the process is so starved of
 /// CPU that the ticking thread does not run for longer; against 5 s slots
 /// that moves a window's edge by 0.2% of a slot. Until the thread has
-/// ticked once, or if it could not be started, reads are precise. Wall-
+/// ticked once, or if it could not be started, reads are precise (so the
+/// first ticked read may be up to one tick behind the last precise one:
+/// a step back that slot assignment absorbs, as it does clock steps). Wall-
 /// clock steps after start (NTP corrections) are not followed; the drift
 /// of a TSC against NTP time is parts per million, a few seconds a week at
 /// most, below the resolution of the finest slots.
@@ -178,7 +180,9 @@ mod tests {
         // Wait (bounded) for the ticking thread to move the clock on.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let mut now = SystemClock.now_nanos();
-        while now == first && std::time::Instant::now() < deadline {
+        // (The first read may be precise and a little ahead of the first
+        // tick, so wait for the clock to pass it, not merely to change.)
+        while now <= first && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
             now = SystemClock.now_nanos();
         }

@@ -73,13 +73,26 @@ pub const EXPORT_QUEUE_LENGTH: &str = "agent_trace_export_queue_length";
 /// `prometheus_builder` (feature `prometheus`), the conventions' buckets.
 /// It is not one of [`HISTOGRAM_NAMES`]: it is recorded once per call, not
 /// in batches, so the exporter keeps it, with those buckets.
-pub(crate) const GEN_AI_OPERATION_DURATION_SECONDS: &str =
-    "gen_ai_client_operation_duration_seconds";
+pub const GEN_AI_OPERATION_DURATION_SECONDS: &str = "gen_ai_client_operation_duration_seconds";
 /// Histogram of tokens per GenAI operation, by `gen_ai_token_type`: the
 /// conventions' `gen_ai.client.token.usage` under its Prometheus name (a
 /// `{token}` unit adds no suffix). As
 /// [`GEN_AI_OPERATION_DURATION_SECONDS`].
-pub(crate) const GEN_AI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+pub const GEN_AI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+
+/// The explicit bucket boundaries the OpenTelemetry GenAI semantic
+/// conventions give for `gen_ai.client.operation.duration`, in seconds: 10
+/// ms doubling to 81.92 s.
+pub const GEN_AI_DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// The explicit bucket boundaries the conventions give for
+/// `gen_ai.client.token.usage`: powers of 4 from 1 to 4^13.
+pub const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
 
 /// The label that carries the operation name on
 /// [`OPERATION_DURATION_SECONDS`].

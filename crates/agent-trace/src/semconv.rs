@@ -242,27 +242,22 @@ pub mod metric {
     /// [`label::OPERATION_NAME`], [`label::PROVIDER_NAME`] and
     /// [`label::REQUEST_MODEL`] when known, [`label::ERROR_TYPE`] when the
     /// operation failed.
-    pub const OPERATION_DURATION: &str = "gen_ai_client_operation_duration_seconds";
+    pub const OPERATION_DURATION: &str = agent_trace_metrics::GEN_AI_OPERATION_DURATION_SECONDS;
 
     /// Histogram of tokens used per operation, under the name the `metrics`
     /// facade and Prometheus see; one value per token type
     /// ([`label::TOKEN_TYPE`]), plus the labels of [`OPERATION_DURATION`]
     /// but the error type.
-    pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+    pub const TOKEN_USAGE: &str = agent_trace_metrics::GEN_AI_TOKEN_USAGE;
 
     /// The explicit bucket boundaries the conventions give for
     /// `gen_ai.client.operation.duration`, in seconds: 10 ms doubling to
     /// 81.92 s.
-    pub const OPERATION_DURATION_BUCKETS: &[f64] = &[
-        0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-    ];
+    pub const OPERATION_DURATION_BUCKETS: &[f64] = agent_trace_metrics::GEN_AI_DURATION_BUCKETS;
 
     /// The explicit bucket boundaries the conventions give for
     /// `gen_ai.client.token.usage`: powers of 4 from 1 to 4^13.
-    pub const TOKEN_USAGE_BUCKETS: &[f64] = &[
-        1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
-        4194304.0, 16777216.0, 67108864.0,
-    ];
+    pub const TOKEN_USAGE_BUCKETS: &[f64] = agent_trace_metrics::GEN_AI_TOKEN_BUCKETS;
 
     /// Label names of the GenAI metrics: the attribute names with
     /// underscores, as Prometheus spells them.

@@ -3,45 +3,16 @@
 //! the user opted in (and then redacted), and feed the two GenAI client
 //! histograms, with the conventions' buckets, to a real Prometheus recorder.
 
-use std::sync::{Arc, Mutex};
-
 use agent_trace::genai::{self, ContentCapture, Message, OutputMessage};
 use agent_trace::semconv::{self, finish_reason, metric, operation_name, provider_name};
-use agent_trace::{AgentStepTracer, FinishedSpan, Sampler, SpanKind, SpanProcessor, Status, Value};
+use std::sync::{Arc, Mutex};
+
+use agent_trace::{AgentStepTracer, FinishedSpan, Sampler, SpanKind, Status, Value};
 use agent_trace_metrics::PrometheusRecorder;
 
-/// Keeps every finished span, in order.
-#[derive(Debug, Default)]
-struct Collector(Mutex<Vec<FinishedSpan>>);
+mod support;
 
-impl SpanProcessor for Collector {
-    fn on_end(&self, span: FinishedSpan) {
-        self.0.lock().unwrap().push(span);
-    }
-}
-
-impl Collector {
-    /// The one span with this name; fails the test otherwise.
-    fn named(&self, name: &str) -> FinishedSpan {
-        let spans = self.0.lock().unwrap();
-        let mut found = spans.iter().filter(|s| s.name == name);
-        let span = found
-            .next()
-            .unwrap_or_else(|| panic!("no span named {name}"))
-            .clone();
-        assert!(found.next().is_none(), "several spans named {name}");
-        span
-    }
-}
-
-fn collecting_tracer() -> (AgentStepTracer, Arc<Collector>) {
-    let collector = Arc::new(Collector::default());
-    let tracer = AgentStepTracer::builder()
-        .without_store()
-        .processor(collector.clone())
-        .build();
-    (tracer, collector)
-}
+use support::collecting_tracer;
 
 fn string(span: &FinishedSpan, key: &str) -> String {
     match span.attribute(key) {

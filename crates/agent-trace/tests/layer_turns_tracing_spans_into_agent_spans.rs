@@ -5,38 +5,29 @@
 #![cfg(feature = "tracing")]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use agent_trace::propagation::SpanContext;
 use agent_trace::{
-    AgentStepTracer, AgentTraceLayer, FinishedSpan, LatencyMetrics, SpanExt, SpanKind,
-    SpanProcessor, Status, Value,
+    AgentStepTracer, AgentTraceLayer, FinishedSpan, LatencyMetrics, SpanExt, SpanKind, Status,
+    Value,
 };
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt;
 
-#[derive(Debug, Default, Clone)]
-struct Collect(Arc<Mutex<Vec<FinishedSpan>>>);
+mod support;
 
-impl SpanProcessor for Collect {
-    fn on_end(&self, span: FinishedSpan) {
-        self.0.lock().unwrap().push(span);
-    }
-}
+use support::{Collector, collecting_tracer};
 
 struct Setup {
     tracer: AgentStepTracer,
-    spans: Collect,
+    spans: Arc<Collector>,
     latencies: Arc<LatencyMetrics>,
     dispatch: tracing::Dispatch,
 }
 
 fn setup() -> Setup {
-    let spans = Collect::default();
-    let tracer = AgentStepTracer::builder()
-        .processor(Arc::new(spans.clone()))
-        .without_store()
-        .build();
+    let (tracer, spans) = collecting_tracer();
     let latencies = Arc::new(LatencyMetrics::new());
     let layer = AgentTraceLayer::new(tracer.clone()).with_latency_metrics(latencies.clone());
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
@@ -50,18 +41,11 @@ fn setup() -> Setup {
 
 impl Setup {
     fn span(&self, name: &str) -> FinishedSpan {
-        self.spans
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no span {name}"))
-            .clone()
+        self.spans.named(name)
     }
 
     fn count(&self) -> usize {
-        self.spans.0.lock().unwrap().len()
+        self.spans.len()
     }
 }
 
@@ -194,9 +178,7 @@ fn durations_are_recorded_as_latencies_under_the_span_name() {
     // Each latency is exactly its span's recorded duration.
     let durations: Vec<f64> = s
         .spans
-        .0
-        .lock()
-        .unwrap()
+        .spans()
         .iter()
         .map(|sp| sp.duration().as_secs_f64())
         .collect();
@@ -279,12 +261,9 @@ fn async_instrumented_functions_and_spawned_tasks_keep_their_parents() {
     let root = s.span("research");
     let fetches: Vec<FinishedSpan> = s
         .spans
-        .0
-        .lock()
-        .unwrap()
-        .iter()
+        .spans()
+        .into_iter()
         .filter(|sp| sp.name == "fetch")
-        .cloned()
         .collect();
     assert_eq!(fetches.len(), 2);
     for f in fetches {

@@ -47,8 +47,9 @@ use metrics_exporter_prometheus::formatting::{
 pub use metrics_exporter_prometheus::PrometheusBuilder;
 
 use super::{
-    BUCKETS, DURATION_BUCKETS, GEN_AI_OPERATION_DURATION_SECONDS, GEN_AI_TOKEN_USAGE,
-    HISTOGRAM_NAMES, bucket_index, describe_tracer_metrics,
+    BUCKETS, DURATION_BUCKETS, GEN_AI_DURATION_BUCKETS, GEN_AI_OPERATION_DURATION_SECONDS,
+    GEN_AI_TOKEN_BUCKETS, GEN_AI_TOKEN_USAGE, HISTOGRAM_NAMES, bucket_index,
+    describe_tracer_metrics,
 };
 use crate::MetricsError;
 
@@ -57,19 +58,6 @@ use crate::MetricsError;
 /// not ours) into their buckets, bounding the memory they take between two
 /// scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
-
-/// The explicit bucket boundaries the OpenTelemetry GenAI semantic
-/// conventions give for `gen_ai.client.operation.duration`, in seconds.
-const GEN_AI_DURATION_BUCKETS: &[f64] = &[
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-];
-
-/// The explicit bucket boundaries the conventions give for
-/// `gen_ai.client.token.usage`: powers of 4 from 1 to 4^13.
-const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
-    16777216.0, 67108864.0,
-];
 
 /// A `metrics-exporter-prometheus` builder with [`DURATION_BUCKETS`] set
 /// for our histogram names, and the GenAI semantic conventions' buckets for
