@@ -208,8 +208,14 @@ impl BatchConfig {
 
 /// Where every span handed to a [`BatchSpanProcessor`] went.
 ///
-/// After a successful [`force_flush`](SpanProcessor::force_flush) with no
-/// span arriving meanwhile, `received == exported + dropped()`.
+/// `received == exported + dropped() + queued + in_flight` always holds:
+/// `received` is derived from the others rather than counted on the
+/// application thread (a shared counter there would be one contended
+/// atomic per span). A snapshot taken while the worker moves a span from
+/// the queue into a batch may count that span in both places for an
+/// instant; when the pipeline is idle (after a successful
+/// [`force_flush`](SpanProcessor::force_flush)) the figures are exact, and
+/// `received == exported + dropped()`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BatchStats {
@@ -229,6 +235,8 @@ pub struct BatchStats {
     pub dropped_shutdown: u64,
     /// Spans waiting in the queue now.
     pub queued: u64,
+    /// Spans in the batch the worker is exporting (or retrying) now.
+    pub in_flight: u64,
     /// Export calls that succeeded.
     pub batches_exported: u64,
     /// Batches given up on.
@@ -246,7 +254,9 @@ impl BatchStats {
 
 #[derive(Debug, Default)]
 struct Counters {
-    received: AtomicU64,
+    /// Spans taken from the queue and not yet counted as exported or
+    /// failed (written by the worker only).
+    in_flight: AtomicU64,
     exported: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_export_failed: AtomicU64,
@@ -423,18 +433,21 @@ impl BatchSpanProcessor {
     pub fn stats(&self) -> BatchStats {
         let c = &self.shared.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        BatchStats {
-            received: get(&c.received),
+        let mut s = BatchStats {
+            received: 0,
             exported: get(&c.exported),
             dropped_queue_full: get(&c.dropped_queue_full),
             dropped_export_failed: get(&c.dropped_export_failed),
             rejected: get(&c.rejected),
             dropped_shutdown: get(&c.dropped_shutdown),
             queued: self.shared.queue.len() as u64,
+            in_flight: get(&c.in_flight),
             batches_exported: get(&c.batches_exported),
             batches_failed: get(&c.batches_failed),
             retries: get(&c.retries),
-        }
+        };
+        s.received = s.exported + s.dropped() + s.queued + s.in_flight;
+        s
     }
 
     fn request(
@@ -467,7 +480,6 @@ impl SpanProcessor for BatchSpanProcessor {
     #[inline]
     fn on_end(&self, span: FinishedSpan) {
         let s = &*self.shared;
-        s.counters.received.fetch_add(1, Ordering::Relaxed);
         if s.shut_down.load(Ordering::Relaxed) {
             s.counters.dropped_shutdown.fetch_add(1, Ordering::Relaxed);
             if let Some(p) = &s.published {
@@ -570,10 +582,18 @@ impl Worker {
                     break;
                 }
                 batch.clear();
+                // Counted in flight before it leaves the queue, so that a
+                // snapshot never misses it (it may see it twice for an
+                // instant; see `BatchStats`).
+                let in_flight = &self.shared.counters.in_flight;
                 while batch.len() < self.shared.batch_size {
+                    in_flight.fetch_add(1, Ordering::Relaxed);
                     match self.shared.queue.pop() {
                         Some(span) => batch.push(span),
-                        None => break,
+                        None => {
+                            in_flight.fetch_sub(1, Ordering::Relaxed);
+                            break;
+                        }
                     }
                 }
                 if let Err(e) = self.export(&batch, shutdown.is_some()) {
@@ -624,6 +644,7 @@ impl Worker {
                     let rejected = outcome.rejected_spans.min(n);
                     c.exported.fetch_add(n - rejected, Ordering::Relaxed);
                     c.rejected.fetch_add(rejected, Ordering::Relaxed);
+                    c.in_flight.fetch_sub(n, Ordering::Relaxed);
                     c.batches_exported.fetch_add(1, Ordering::Relaxed);
                     if let Some(p) = &shared.published {
                         p.success.add(1);
@@ -649,6 +670,7 @@ impl Worker {
                         continue;
                     }
                     c.dropped_export_failed.fetch_add(n, Ordering::Relaxed);
+                    c.in_flight.fetch_sub(n, Ordering::Relaxed);
                     c.batches_failed.fetch_add(1, Ordering::Relaxed);
                     if let Some(p) = &shared.published {
                         p.failure.add(1);

@@ -133,8 +133,8 @@ fn fast_retry() -> RetryPolicy {
 fn all_counted(s: &BatchStats) {
     assert_eq!(
         s.received,
-        s.exported + s.dropped() + s.queued,
-        "every span is exported, dropped (counted) or queued: {s:?}"
+        s.exported + s.dropped() + s.queued + s.in_flight,
+        "every span is exported, dropped (counted), queued or in flight: {s:?}"
     );
 }
 
