@@ -26,9 +26,12 @@ use std::fmt;
 use std::thread::sleep;
 use std::time::Duration;
 
-use agent_trace::{KeyValue, Status, TraceId, latency_metrics, tracer};
+use agent_trace::{KeyValue, Status, TraceId, tracer};
 use tracing::field::Empty;
 use tracing::instrument;
+
+#[path = "support/latency_table.rs"]
+pub(crate) mod latency_table;
 
 /// How many times the workflow runs: enough for percentiles to mean
 /// something, few enough to finish in about a second.
@@ -55,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         .find(|(_, retried)| *retried)
         .expect("one run in RATE_LIMITED_EVERY meets a rate limit");
     print_trace(*id);
-    print_latencies(RUNS);
+    latency_table::print_latencies(RUNS, "runs");
 
     match std::env::var("OTEL_TRACES_EXPORTER") {
         Ok(names) if !names.trim().is_empty() => {
@@ -280,30 +283,6 @@ pub(crate) fn print_trace(id: TraceId) {
             event.name.as_str(),
             attributes.join("  ")
         );
-    }
-    println!();
-}
-
-/// Prints p50/p95/p99 and the count of every operation the latency metrics
-/// have seen.
-pub(crate) fn print_latencies(runs: u64) {
-    println!("latency over {runs} runs (ms)\n");
-    println!(
-        "{:<24} {:>6} {:>8} {:>8} {:>8}",
-        "operation", "count", "p50", "p95", "p99"
-    );
-    let mut operations = latency_metrics().operations();
-    operations.sort();
-    for op in operations {
-        if let Some(p) = latency_metrics().percentiles(&op) {
-            println!(
-                "{op:<24} {:>6} {:>8.1} {:>8.1} {:>8.1}",
-                p.count,
-                p.p50 * 1e3,
-                p.p95 * 1e3,
-                p.p99 * 1e3
-            );
-        }
     }
     println!();
 }

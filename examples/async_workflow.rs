@@ -32,10 +32,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use agent_trace::{FutureExt, SpanKind, Status, TraceId, latency_metrics, tracer};
+use agent_trace::{FutureExt, SpanKind, Status, TraceId, tracer};
 use tokio::time::sleep;
 use tracing::field::Empty;
 use tracing::instrument;
+
+#[path = "support/latency_table.rs"]
+mod latency_table;
 
 /// How many research tasks run, one after the other (their steps run
 /// concurrently).
@@ -92,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
             steps.as_secs_f64() * 1e3
         );
     }
-    print_latencies(RUNS);
+    latency_table::print_latencies(RUNS, "tasks");
 
     if let Err(e) = guard.flush(Duration::from_secs(5)) {
         eprintln!("export: {e}");
@@ -294,30 +297,6 @@ async fn synthesize(summary: &str, critique: &str) -> String {
     sleep(Duration::from_millis(3)).await;
     tracing::info!(parts = 2_i64, "answer_ready");
     format!("{summary}; {critique}")
-}
-
-/// Prints p50/p95/p99 and the count of every operation the latency metrics
-/// have seen.
-fn print_latencies(runs: u64) {
-    println!("latency over {runs} tasks (ms)\n");
-    println!(
-        "{:<16} {:>6} {:>8} {:>8} {:>8}",
-        "operation", "count", "p50", "p95", "p99"
-    );
-    let mut operations = latency_metrics().operations();
-    operations.sort();
-    for op in operations {
-        if let Some(p) = latency_metrics().percentiles(&op) {
-            println!(
-                "{op:<16} {:>6} {:>8.1} {:>8.1} {:>8.1}",
-                p.count,
-                p.p50 * 1e3,
-                p.p95 * 1e3,
-                p.p99 * 1e3
-            );
-        }
-    }
-    println!();
 }
 
 /// A deterministic stand-in for varying latencies (FNV-1a, then SplitMix64).

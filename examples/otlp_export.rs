@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         .install()?;
 
     agent_workflow::run_workflows(RUNS)?;
-    agent_workflow::print_latencies(RUNS);
+    agent_workflow::latency_table::print_latencies(RUNS, "runs");
     let ended = agent_trace::tracer()
         .store()
         .map_or(0, |s| s.stats().spans as u64);

@@ -98,13 +98,7 @@ impl HttpTransport {
         let client = builder
             .build()
             .map_err(|e| ExportError::Config(format!("{exporter} HTTP client: {e}")))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| ExportError::ThreadSpawn {
-                thread: "exporter runtime",
-                source,
-            })?;
+        let runtime = crate::exporter_runtime()?;
         Ok(Self {
             exporter,
             redacted: redact_url(endpoint),

@@ -99,6 +99,19 @@ pub use resource::{Resource, SCOPE_NAME, SCOPE_VERSION};
 #[cfg(feature = "zipkin")]
 pub use zipkin::{ZipkinExporter, ZipkinExporterBuilder};
 
+/// The single-threaded runtime each network exporter drives its requests
+/// on, from the batch worker's thread (see the `http` module for why).
+#[cfg(any(feature = "http-transport", feature = "otlp-grpc"))]
+pub(crate) fn exporter_runtime() -> Result<tokio::runtime::Runtime, ExportError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ExportError::ThreadSpawn {
+            thread: "exporter runtime",
+            source,
+        })
+}
+
 /// Makes ring the process's rustls crypto provider, unless the application
 /// installed one already (then that one is used).
 #[cfg(feature = "tls")]

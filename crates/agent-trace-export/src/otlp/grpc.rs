@@ -95,13 +95,7 @@ impl GrpcTransport {
             value.set_sensitive(true);
             metadata.append(key, value);
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| ExportError::ThreadSpawn {
-                thread: "exporter runtime",
-                source,
-            })?;
+        let runtime = crate::exporter_runtime()?;
         // `connect_lazy` needs a runtime context to spawn its connection
         // task into; no connection is made until the first export.
         let channel = {
