@@ -16,7 +16,7 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap};
 
 use crate::error::redact_url;
-use crate::{ExportError, Headers};
+use crate::{ExportError, TransportConfig};
 
 /// A client for one endpoint.
 pub(crate) struct HttpTransport {
@@ -55,14 +55,15 @@ pub(crate) struct Response {
 }
 
 impl HttpTransport {
-    pub(crate) fn new(
-        exporter: &'static str,
-        endpoint: &str,
-        headers: &Headers,
-        timeout: Duration,
-        gzip: bool,
-        ca_pem: Option<&[u8]>,
-    ) -> Result<Self, ExportError> {
+    pub(crate) fn new(config: TransportConfig<'_>) -> Result<Self, ExportError> {
+        let TransportConfig {
+            exporter,
+            endpoint,
+            headers,
+            timeout,
+            gzip,
+            ca_pem,
+        } = config;
         let url = reqwest::Url::parse(endpoint).map_err(|e| {
             ExportError::Config(format!(
                 "{exporter} endpoint {:?} is not a URL: {e}",

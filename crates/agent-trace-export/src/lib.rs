@@ -99,6 +99,22 @@ pub use resource::{Resource, SCOPE_NAME, SCOPE_VERSION};
 #[cfg(feature = "zipkin")]
 pub use zipkin::{ZipkinExporter, ZipkinExporterBuilder};
 
+/// What the HTTP and gRPC transports are built from (one set of settings,
+/// whichever transport an exporter uses).
+#[cfg(any(feature = "http-transport", feature = "otlp-grpc"))]
+#[derive(Clone, Copy)]
+pub(crate) struct TransportConfig<'a> {
+    /// The exporter's name, for errors.
+    pub(crate) exporter: &'static str,
+    pub(crate) endpoint: &'a str,
+    pub(crate) headers: &'a Headers,
+    /// Per request.
+    pub(crate) timeout: std::time::Duration,
+    pub(crate) gzip: bool,
+    /// Extra trusted CA certificates (PEM), with the `tls` feature.
+    pub(crate) ca_pem: Option<&'a [u8]>,
+}
+
 /// The single-threaded runtime each network exporter drives its requests
 /// on, from the batch worker's thread (see the `http` module for why).
 #[cfg(any(feature = "http-transport", feature = "otlp-grpc"))]

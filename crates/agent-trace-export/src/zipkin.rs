@@ -233,14 +233,14 @@ impl ZipkinExporterBuilder {
                 "{NAME} timeout must be greater than zero"
             )));
         }
-        let transport = HttpTransport::new(
-            NAME,
-            &self.endpoint,
-            &self.headers,
-            self.timeout,
-            false,
-            self.ca_pem.as_deref(),
-        )?;
+        let transport = HttpTransport::new(crate::TransportConfig {
+            exporter: NAME,
+            endpoint: &self.endpoint,
+            headers: &self.headers,
+            timeout: self.timeout,
+            gzip: false,
+            ca_pem: self.ca_pem.as_deref(),
+        })?;
         Ok(ZipkinExporter {
             transport,
             resource: self.resource,

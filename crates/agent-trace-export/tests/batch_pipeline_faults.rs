@@ -113,11 +113,16 @@ fn pipeline(
             .build()
             .unwrap(),
     );
-    let tracer = AgentStepTracer::builder()
+    let tracer = traced(&batch);
+    (batch, tracer)
+}
+
+/// A tracer whose spans go to `batch` only (no store).
+fn traced(batch: &Arc<BatchSpanProcessor>) -> AgentStepTracer {
+    AgentStepTracer::builder()
         .processor(batch.clone())
         .without_store()
-        .build();
-    (batch, tracer)
+        .build()
 }
 
 fn spans(tracer: &AgentStepTracer, n: usize) {
@@ -210,10 +215,7 @@ fn a_400_is_not_retried_and_its_spans_are_counted_as_failed() {
             .build()
             .unwrap(),
     );
-    let tracer = AgentStepTracer::builder()
-        .processor(batch.clone())
-        .without_store()
-        .build();
+    let tracer = traced(&batch);
     spans(&tracer, 5);
     let err = batch.force_flush(Duration::from_secs(30)).unwrap_err();
     assert!(matches!(err, TraceError::Processor { .. }), "{err}");
@@ -303,10 +305,7 @@ fn a_burst_overflows_the_queue_and_every_drop_is_counted() {
             .build()
             .unwrap(),
     );
-    let tracer = AgentStepTracer::builder()
-        .processor(batch.clone())
-        .without_store()
-        .build();
+    let tracer = traced(&batch);
     spans(&tracer, 5_000);
     for _ in 0..200 {
         let _ = release.send(());

@@ -301,31 +301,25 @@ impl OtlpExporterBuilder {
         let gzip = self.gzip.unwrap_or(false);
         let resource = self.resource.unwrap_or_default();
         let headers = self.headers.unwrap_or_default();
+        let config = crate::TransportConfig {
+            exporter: self.name,
+            endpoint: &endpoint,
+            headers: &headers,
+            timeout,
+            gzip,
+            ca_pem: self.ca_pem.as_deref(),
+        };
         let transport = match protocol {
             #[cfg(feature = "otlp-http")]
             OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => Transport::Http {
-                http: HttpTransport::new(
-                    self.name,
-                    &endpoint,
-                    &headers,
-                    timeout,
-                    gzip,
-                    self.ca_pem.as_deref(),
-                )?,
+                http: HttpTransport::new(config)?,
                 json: protocol == OtlpProtocol::HttpJson,
             },
             #[cfg(feature = "otlp-grpc")]
-            OtlpProtocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(
-                self.name,
-                &endpoint,
-                &headers,
-                timeout,
-                gzip,
-                self.ca_pem.as_deref(),
-            )?),
+            OtlpProtocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(config)?),
             #[allow(unreachable_patterns, reason = "depends on the features compiled in")]
             other => {
-                let _ = (endpoint, timeout, gzip);
+                let _ = config;
                 return Err(ExportError::Config(format!(
                     "OTLP protocol {other:?} needs the agent-trace-export feature {}",
                     if other == OtlpProtocol::Grpc {

@@ -16,7 +16,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::error::redact_url;
-use crate::{ExportError, Headers};
+use crate::{ExportError, TransportConfig};
 
 pub(crate) struct GrpcTransport {
     exporter: &'static str,
@@ -45,14 +45,15 @@ impl fmt::Debug for GrpcTransport {
 }
 
 impl GrpcTransport {
-    pub(crate) fn new(
-        exporter: &'static str,
-        endpoint: &str,
-        headers: &Headers,
-        timeout: Duration,
-        gzip: bool,
-        ca_pem: Option<&[u8]>,
-    ) -> Result<Self, ExportError> {
+    pub(crate) fn new(config: TransportConfig<'_>) -> Result<Self, ExportError> {
+        let TransportConfig {
+            exporter,
+            endpoint,
+            headers,
+            timeout,
+            gzip,
+            ca_pem,
+        } = config;
         let redacted = redact_url(endpoint);
         #[cfg(feature = "tls")]
         crate::install_crypto_provider();
