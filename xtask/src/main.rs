@@ -9,8 +9,12 @@
 //!   and a real Prometheus server, and the Jaeger agent packets against an
 //!   independent Thrift decoder (see `e2e.rs`; needs
 //!   `scripts/install-e2e-deps.sh`).
+//! - `cargo xtask powerset [--depth N]`: the facade under every
+//!   combination of its features (or those of at most N features), with
+//!   clippy and `-D warnings` (see `powerset.rs`).
 
 mod e2e;
+mod powerset;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -20,13 +24,21 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("e2e") => e2e::run(),
+        Some("powerset") => match args.get(1).map(String::as_str) {
+            None => powerset::run(None),
+            Some("--depth") => match args.get(2).and_then(|d| d.parse().ok()) {
+                Some(depth) => powerset::run(Some(depth)),
+                None => Err("usage: cargo xtask powerset [--depth N]".to_owned()),
+            },
+            Some(other) => Err(format!("powerset: unknown argument `{other}`")),
+        },
         Some("tidy") => tidy::check(&tidy::workspace_root()).map_err(|problems| {
             for p in &problems {
                 eprintln!("tidy: {p}");
             }
             format!("{} tidy problem(s)", problems.len())
         }),
-        _ => Err("usage: cargo xtask <ci|e2e|tidy>".to_owned()),
+        _ => Err("usage: cargo xtask <ci|e2e|tidy|powerset>".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -282,6 +282,16 @@ fn check_sources(root: &Path, problems: &mut Vec<String>) {
                     problems.push(format!("{}: `{stub}` in shipped code", file.display()));
                 }
             }
+            for (line, count) in cfg_feature_counts(&text) {
+                if count > crate::powerset::MAX_FEATURES_PER_CFG {
+                    problems.push(format!(
+                        "{}:{line}: a `cfg` naming {count} features; at most {} keep the CI's \
+                         pairwise feature check exhaustive (see xtask/src/powerset.rs)",
+                        file.display(),
+                        crate::powerset::MAX_FEATURES_PER_CFG
+                    ));
+                }
+            }
             if *name != "agent-trace-export" {
                 for call in NETWORK_CALLS {
                     if text.contains(call) {
@@ -304,9 +314,52 @@ fn check_sources(root: &Path, problems: &mut Vec<String>) {
     }
 }
 
+/// For each `cfg(...)` or `cfg_attr(...)` in `text`, its line (1-based) and
+/// how many `feature = ` predicates its parentheses hold.
+fn cfg_feature_counts(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices("cfg") {
+        let rest = &text[at + 3..];
+        let rest = rest.strip_prefix("_attr").unwrap_or(rest);
+        if !rest.starts_with('(') {
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut end = rest.len();
+        for (i, c) in rest.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let predicate = &rest[..end];
+        let count = predicate.matches("feature =").count() + predicate.matches("feature=").count();
+        if count > 0 {
+            out.push((text[..at].lines().count().max(1), count));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    #[test]
+    fn cfg_feature_counts_reads_nested_predicates() {
+        let text = "#[cfg(feature = \"a\")]\nfn a() {}\n#[cfg(any(feature = \"a\", all(feature = \"b\", not(feature = \"c\"))))]\nfn b() {}\n#[cfg_attr(feature=\"d\", derive(Debug))]\nstruct C;\n#[cfg(test)]\nmod t {}\n";
+        assert_eq!(
+            super::cfg_feature_counts(text),
+            vec![(1, 1), (3, 3), (5, 1)]
+        );
+    }
 
     #[test]
     fn layer_check_catches_upward_and_network_dependencies() {

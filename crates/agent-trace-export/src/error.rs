@@ -147,7 +147,7 @@ impl ExportError {
 /// An endpoint URL as it may appear in errors and `Debug` output: any
 /// `user:password@` part and the query string are removed.
 #[cfg_attr(
-    not(any(feature = "http-transport", feature = "otlp-grpc", feature = "jaeger")),
+    not(any(feature = "http-transport", feature = "otlp-grpc")),
     allow(dead_code, reason = "used by the network exporters, when compiled in")
 )]
 pub(crate) fn redact_url(url: &str) -> String {
