@@ -47,8 +47,8 @@ impl fmt::Debug for HttpTransport {
 
 /// The response of a successful request.
 #[cfg_attr(
-    not(feature = "otlp"),
-    allow(dead_code, reason = "only OTLP reads the body")
+    not(feature = "otlp-http"),
+    allow(dead_code, reason = "only OTLP over HTTP reads the body")
 )]
 pub(crate) struct Response {
     pub(crate) body: Vec<u8>,
