@@ -38,6 +38,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent-trace-export",
         ],
     ),
+    // The command-line tool reads files: ids and the latency sketch, never
+    // the tracer or the exporters (its users compile none of them).
+    (
+        "agent-trace-cli",
+        &["agent-trace-propagation", "agent-trace-metrics"],
+    ),
 ];
 
 /// Crates that do network I/O; only `agent-trace-export` may depend on them.
@@ -371,6 +377,7 @@ mod tests {
             pkg("agent-trace-core", vec![dep("agent-trace-export")]),
             pkg("agent-trace-export", vec![dep("reqwest")]),
             pkg("agent-trace", vec![]),
+            pkg("agent-trace-cli", vec![dep("agent-trace-core")]),
         ]});
         let mut problems = Vec::new();
         super::check_layers(&meta, &mut problems);
@@ -381,7 +388,8 @@ mod tests {
         assert!(text.contains("agent-trace-propagation depends on reqwest: only thiserror"));
         assert!(text.contains("agent-trace-metrics depends on tracing"));
         assert!(text.contains("agent-trace-core depends on agent-trace-export"));
-        assert_eq!(problems.len(), 4, "{text}");
+        assert!(text.contains("agent-trace-cli depends on agent-trace-core"));
+        assert_eq!(problems.len(), 5, "{text}");
     }
 
     #[test]
