@@ -16,7 +16,14 @@
 //!   once more on a `ManualClock`, to show what the clock read costs. The
 //!   peers have no clock and no time slots: `hdrhistogram` 7 `record` of
 //!   whole microseconds (2 significant digits, about 1%), and
-//!   `sketches-ddsketch` `add` (1% relative accuracy).
+//!   `sketches-ddsketch` `add` (1% relative accuracy); and what an
+//!   application would write without this crate, a `metrics::histogram!`
+//!   into `metrics-exporter-prometheus` (same metric, same buckets), by
+//!   name (the macro, which looks the series up on every call) and through
+//!   a held `metrics::Histogram` handle. That recorder appends each value
+//!   to a lock-free list that its upkeep drains into the buckets; upkeep
+//!   runs outside the timing every 65,536 values (so the list stays small),
+//!   as our bucket hand-over runs on its publisher thread outside ours.
 //! - `record_2_threads`: the same values into the *same* operation, from one
 //!   thread and from two threads at once, each thread doing half of the
 //!   iterations: the time per iteration is the wall-clock time per value of
@@ -144,7 +151,60 @@ fn record(c: &mut Criterion) {
             s.add(values[i]);
         })
     });
+
+    let exporter = prometheus_builder().build_recorder();
+    let upkeep = exporter.handle();
+    let by_name = |v: f64| {
+        metrics::histogram!(
+            agent_trace_metrics::OPERATION_DURATION_SECONDS,
+            "operation" => "llm_inference"
+        )
+        .record(v);
+    };
+    g.bench_function("metrics_exporter_prometheus_by_name", |b| {
+        b.iter_custom(|iters| {
+            metrics::with_local_recorder(&exporter, || {
+                timed_with_upkeep(iters, &values, &upkeep, by_name)
+            })
+        })
+    });
+    let held = metrics::with_local_recorder(&exporter, || {
+        metrics::histogram!(
+            agent_trace_metrics::OPERATION_DURATION_SECONDS,
+            "operation" => "tool_call"
+        )
+    });
+    g.bench_function("metrics_exporter_prometheus_by_handle", |b| {
+        b.iter_custom(|iters| timed_with_upkeep(iters, &values, &upkeep, |v| held.record(v)))
+    });
     g.finish();
+}
+
+/// Records `iters` of `values` (cycling) with `one`, and returns the time
+/// spent recording: the recorder's upkeep runs every 65,536 values, outside
+/// the timing, so that its list of pending values stays bounded.
+fn timed_with_upkeep(
+    iters: u64,
+    values: &[f64],
+    upkeep: &metrics_exporter_prometheus::PrometheusHandle,
+    one: impl Fn(f64),
+) -> Duration {
+    const CHUNK: u64 = 1 << 16;
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    let mut i = 0;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        let start = Instant::now();
+        for _ in 0..n {
+            i = (i + 1) & 1023;
+            one(black_box(values[i]));
+        }
+        total += start.elapsed();
+        upkeep.run_upkeep();
+        left -= n;
+    }
+    total
 }
 
 /// Records `iters` values into one operation from `threads` threads (each

@@ -27,11 +27,23 @@
 //! 5 s, up to 1 h by less than 1 min, up to 24 h by less than 15 min, and up
 //! to 7 d by less than 3 h. A window longer than the retention covers
 //! everything retained.
+//!
+//! # Exemplars
+//!
+//! A slot whose values came with trace ids also has an exemplar list (see
+//! the `exemplar` module), kept in per-tier lists of their own beside the
+//! sketches rather than in every slot entry, so that a series without
+//! exemplars pays nothing for them. The lists follow the sketches exactly:
+//! the same tier and slot on insert, the same [`retained`] rule when
+//! rolling up (where two lists merge into the exemplar set of their
+//! union) or expiring, and the same slot when the memory budget sheds the
+//! oldest one; their bytes count against that budget too.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::MetricsError;
+use crate::exemplar::{Exemplar, ExemplarSet};
 use crate::sketch::{CompactSketch, Sketch, Store};
 
 /// One tier of retention: `slots` slots of `slot_width` each.
@@ -128,6 +140,9 @@ pub(crate) struct History {
     /// The bucket counts of all slots, summed, once a query has asked for
     /// all of them; see [`Totals`].
     totals: Option<Totals>,
+    /// Per tier, `(slot number, exemplars)` sorted by slot number, for the
+    /// slots that have any; empty (no tiers at all) until the first.
+    exemplars: Vec<VecDeque<(u64, Box<[Exemplar]>)>>,
 }
 
 /// The bucket counts and zero count of every closed slot, summed.
@@ -186,6 +201,31 @@ impl History {
         Self {
             tiers: (0..tiers).map(|_| VecDeque::new()).collect(),
             totals: None,
+            exemplars: Vec::new(),
+        }
+    }
+
+    /// Adds the exemplars of the finest-tier slot that starts at `start`,
+    /// to the slot [`insert`](Self::insert) put its sketch in.
+    pub(crate) fn insert_exemplars(
+        &mut self,
+        start: u64,
+        set: &ExemplarSet,
+        now: u64,
+        specs: &[TierSpec],
+    ) {
+        if set.is_empty() {
+            return;
+        }
+        for (k, spec) in specs.iter().enumerate() {
+            let slot = start / spec.width;
+            if retained(specs, k, slot, now) {
+                if self.exemplars.len() < specs.len() {
+                    self.exemplars.resize_with(specs.len(), VecDeque::new);
+                }
+                merge_exemplars_into(&mut self.exemplars[k], slot, set);
+                return;
+            }
         }
     }
 
@@ -254,6 +294,49 @@ impl History {
                 self.tiers[k].shrink_to_fit();
             }
         }
+        self.advance_exemplars(now, specs);
+    }
+
+    /// [`advance`](Self::advance) for the exemplar lists: the same slots
+    /// move, and the lists of one target slot merge.
+    fn advance_exemplars(&mut self, now: u64, specs: &[TierSpec]) {
+        for k in 0..self.exemplars.len() {
+            while let Some(&(slot, _)) = self.exemplars[k].front() {
+                if retained(specs, k, slot, now) {
+                    break;
+                }
+                let Some((slot, list)) = self.exemplars[k].pop_front() else {
+                    break;
+                };
+                if let Some(next) = specs.get(k + 1) {
+                    let target = slot * specs[k].width / next.width;
+                    let mut set = ExemplarSet::default();
+                    set.extend(&list);
+                    merge_exemplars_into(&mut self.exemplars[k + 1], target, &set);
+                }
+            }
+            if self.exemplars[k].capacity() > 2 * self.exemplars[k].len() + 8 {
+                self.exemplars[k].shrink_to_fit();
+            }
+        }
+    }
+
+    /// Appends the exemplars of every slot that ends after `since` (all
+    /// slots when `None`).
+    pub(crate) fn collect_exemplars(
+        &self,
+        out: &mut Vec<Exemplar>,
+        since: Option<u64>,
+        specs: &[TierSpec],
+    ) {
+        for (tier, spec) in self.exemplars.iter().zip(specs) {
+            for (slot, list) in tier {
+                let end = (slot + 1).saturating_mul(spec.width);
+                if since.is_none_or(|s| end > s) {
+                    out.extend_from_slice(list);
+                }
+            }
+        }
     }
 
     /// Merges every slot that ends after `since` (all slots when `None`).
@@ -305,14 +388,26 @@ impl History {
     pub(crate) fn shed_to(&mut self, budget: usize) -> u64 {
         let mut shed = 0;
         while self.heap_bytes() > budget {
-            let Some(tier) = self.tiers.iter_mut().rev().find(|t| !t.is_empty()) else {
+            let Some((k, tier)) = self
+                .tiers
+                .iter_mut()
+                .enumerate()
+                .rev()
+                .find(|(_, t)| !t.is_empty())
+            else {
                 break;
             };
-            let Some((_, sketch)) = tier.pop_front() else {
+            let Some((slot, sketch)) = tier.pop_front() else {
                 break;
             };
             if tier.capacity() > 2 * tier.len() + 8 {
                 tier.shrink_to_fit();
+            }
+            // The slot's exemplars go with it.
+            if let Some(ex) = self.exemplars.get_mut(k) {
+                while ex.front().is_some_and(|(s, _)| *s <= slot) {
+                    ex.pop_front();
+                }
             }
             shed += sketch.count();
             if self.totals.as_mut().is_some_and(|t| !t.sub(&sketch)) {
@@ -337,6 +432,21 @@ impl History {
                 })
                 .sum::<usize>()
             + self.totals.as_ref().map_or(0, |t| t.store.heap_bytes())
+            + self.exemplar_bytes()
+    }
+
+    fn exemplar_bytes(&self) -> usize {
+        self.exemplars.capacity() * size_of::<VecDeque<(u64, Box<[Exemplar]>)>>()
+            + self
+                .exemplars
+                .iter()
+                .map(|t| {
+                    t.capacity() * size_of::<(u64, Box<[Exemplar]>)>()
+                        + t.iter()
+                            .map(|(_, l)| size_of_val::<[Exemplar]>(l))
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
     }
 }
 
@@ -354,6 +464,27 @@ fn retained(specs: &[TierSpec], k: usize, slot: u64, now: u64) -> bool {
         None => (slot + 1).saturating_mul(specs[k].width),
     };
     end > cutoff
+}
+
+/// Adds `incoming` to the exemplar list of `slot` in `tier` (creating it).
+fn merge_exemplars_into(
+    tier: &mut VecDeque<(u64, Box<[Exemplar]>)>,
+    slot: u64,
+    incoming: &ExemplarSet,
+) {
+    match tier.binary_search_by_key(&slot, |(s, _)| *s) {
+        Ok(pos) => {
+            let mut merged = incoming.clone();
+            merged.extend(&tier[pos].1);
+            tier[pos].1 = merged.to_list();
+        }
+        Err(pos) => {
+            if tier.len() == tier.capacity() {
+                tier.reserve_exact(tier.len() / 4 + 4);
+            }
+            tier.insert(pos, (slot, incoming.to_list()));
+        }
+    }
 }
 
 fn merge_into(

@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::exemplar::{Exemplar, ExemplarSet, nearest_at_or_above};
 use crate::history::{Tier, check_tiers};
 use crate::prometheus::{Bridge, Publish, register_publisher};
 use crate::series::{Series, SeriesConfig};
@@ -122,6 +123,49 @@ pub struct Percentiles {
     pub count: u64,
 }
 
+/// p50, p95 and p99 of an operation, each with the exemplar that best
+/// illustrates it: the recorded value nearest to the percentile at or above
+/// it (within the relative accuracy), with its trace id; see
+/// [`LatencyMetrics::percentiles_with_exemplars`].
+///
+/// Its `Display` reads `p50 = 1.2 s (e.g. trace 4bf9...), p95 = ...`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PercentilesWithExemplars {
+    /// The percentiles themselves, as [`LatencyMetrics::percentiles`]
+    /// answers them.
+    pub percentiles: Percentiles,
+    /// An exemplar for the median; `None` when no value of the window came
+    /// with a trace id.
+    pub p50: Option<Exemplar>,
+    /// An exemplar for the 95th percentile.
+    pub p95: Option<Exemplar>,
+    /// An exemplar for the 99th percentile.
+    pub p99: Option<Exemplar>,
+}
+
+impl fmt::Display for PercentilesWithExemplars {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.percentiles;
+        for (i, (name, value, e)) in [
+            ("p50", p.p50, self.p50),
+            ("p95", p.p95, self.p95),
+            ("p99", p.p99, self.p99),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name} = {value:.3} s")?;
+            if let Some(e) = e {
+                write!(f, " (e.g. trace {}, {:.3} s)", e.trace_id_hex(), e.value())?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Exact summary statistics of an operation, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
@@ -198,13 +242,22 @@ impl Tracked {
     fn record(&self, x: f64, now: u64, config: &SeriesConfig) {
         self.series.record(x, now, config);
     }
+
+    /// Records with an exemplar when `trace_id` is not zero.
+    #[inline]
+    fn record_traced(&self, x: f64, trace_id: u128, now: u64, config: &SeriesConfig) {
+        match Exemplar::new(x, trace_id, now) {
+            Some(e) => self.series.record_with_exemplar(x, e, now, config),
+            None => self.series.record(x, now, config),
+        }
+    }
 }
 
 impl Publish for Tracked {
     fn publish(&self) {
-        let pending = self.series.take_pending();
+        let (pending, exemplars) = self.series.take_pending();
         if !pending.is_empty() {
-            self.bridge.publish(&pending);
+            self.bridge.publish(&pending, exemplars.as_ref());
         }
     }
 }
@@ -567,12 +620,83 @@ impl LatencyMetrics {
         labels: &[(&str, &str)],
         latency: impl Into<Latency>,
     ) -> Result<(), MetricsError> {
-        let latency = latency.into();
+        self.record_by_name(operation, labels, latency.into(), 0)
+    }
+
+    /// Records one latency of `operation` with the id of the trace it was
+    /// measured in, kept as an [`Exemplar`] so that percentiles can point
+    /// at a real trace ([`percentiles_with_exemplars`]) and the OpenMetrics
+    /// exposition carries it on the histogram bucket of the value.
+    ///
+    /// `trace_id` is the W3C trace id as a big-endian number (what
+    /// `TraceId::to_u128` gives); a zero id names no trace, and the value
+    /// is then recorded without an exemplar. Each series keeps a bounded
+    /// number of exemplars per time slot (see the `exemplar` module docs):
+    /// the newest of each Prometheus bucket range and the largest.
+    ///
+    /// ```
+    /// use agent_trace_metrics::LatencyMetrics;
+    ///
+    /// let metrics = LatencyMetrics::new();
+    /// for (i, secs) in [0.8, 1.1, 0.9, 4.2].into_iter().enumerate() {
+    ///     metrics.record_with_exemplar("llm_call", secs, 0x4bf9_0000 + i as u128)?;
+    /// }
+    /// let p = metrics.percentiles_with_exemplars("llm_call").unwrap();
+    /// assert_eq!(p.p99.unwrap().trace_id(), 0x4bf9_0003);
+    /// println!("{p}"); // p50 = 0.9.. s (e.g. trace 00..4bf90002, 0.900 s), ...
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`record`](Self::record).
+    ///
+    /// # Performance
+    ///
+    /// As [`record`](Self::record), plus a few stores into fixed-size
+    /// arrays (allocated once per live stripe); `record` itself does none
+    /// of this.
+    ///
+    /// [`percentiles_with_exemplars`]: Self::percentiles_with_exemplars
+    pub fn record_with_exemplar(
+        &self,
+        operation: &str,
+        latency: impl Into<Latency>,
+        trace_id: u128,
+    ) -> Result<(), MetricsError> {
+        self.record_by_name(operation, &[], latency.into(), trace_id)
+    }
+
+    /// [`record_with_exemplar`](Self::record_with_exemplar) into the series
+    /// of `labels`, as [`record_labelled`](Self::record_labelled).
+    ///
+    /// # Errors
+    ///
+    /// As [`record`](Self::record).
+    pub fn record_labelled_with_exemplar(
+        &self,
+        operation: &str,
+        labels: &[(&str, &str)],
+        latency: impl Into<Latency>,
+        trace_id: u128,
+    ) -> Result<(), MetricsError> {
+        self.record_by_name(operation, labels, latency.into(), trace_id)
+    }
+
+    /// The by-name recording path; `trace_id` 0 records no exemplar.
+    #[inline]
+    fn record_by_name(
+        &self,
+        operation: &str,
+        labels: &[(&str, &str)],
+        latency: Latency,
+        trace_id: u128,
+    ) -> Result<(), MetricsError> {
         // Fast path: this thread recorded into the operation lately.
         let cached = OPERATIONS.try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
             let op = cache.get(self.id, operation)?;
-            Some(self.record_into(op, labels, latency))
+            Some(self.record_into(op, labels, latency, trace_id))
         });
         if let Ok(Some(result)) = cached {
             return result;
@@ -585,7 +709,7 @@ impl LatencyMetrics {
                 cache.put(self.id, op.clone());
             }
         });
-        self.record_into(&op, labels, latency)
+        self.record_into(&op, labels, latency, trace_id)
     }
 
     fn record_into(
@@ -593,6 +717,7 @@ impl LatencyMetrics {
         op: &Operation,
         labels: &[(&str, &str)],
         latency: Latency,
+        trace_id: u128,
     ) -> Result<(), MetricsError> {
         let x = match check(latency) {
             Ok(x) => x,
@@ -604,18 +729,19 @@ impl LatencyMetrics {
         let (config, now) = (&self.shared.config, self.shared.clock.now_nanos());
         if labels.is_empty() {
             if let Some(series) = op.unlabelled.get() {
-                series.record(x, now, config);
+                series.record_traced(x, trace_id, now, config);
                 return Ok(());
             }
         } else if with_canonical(labels, |c| {
             read(&op.labelled)
                 .get(c)
-                .map(|series| series.record(x, now, config))
+                .map(|series| series.record_traced(x, trace_id, now, config))
                 .is_some()
         }) {
             return Ok(());
         }
-        self.series_or_insert(op, labels).record(x, now, config);
+        self.series_or_insert(op, labels)
+            .record_traced(x, trace_id, now, config);
         Ok(())
     }
 
@@ -642,6 +768,18 @@ impl LatencyMetrics {
         labels: Option<&[(&str, &str)]>,
         window: Option<Window>,
     ) -> Option<Sketch> {
+        self.merged_with_exemplars(operation, labels, window, None)
+    }
+
+    /// As [`merged`](Self::merged), also appending the exemplars of the
+    /// covered slots to `exemplars`.
+    fn merged_with_exemplars(
+        &self,
+        operation: &str,
+        labels: Option<&[(&str, &str)]>,
+        window: Option<Window>,
+        mut exemplars: Option<&mut Vec<Exemplar>>,
+    ) -> Option<Sketch> {
         let op = self.operation(operation)?;
         let series = match labels {
             None => op.all_series(),
@@ -651,7 +789,13 @@ impl LatencyMetrics {
         let since = window.map(|w| now.saturating_sub(w.as_nanos()));
         let mut acc = Sketch::default();
         for s in series {
-            s.collect_into(&mut acc, since, now, &self.shared.config);
+            s.collect_into(
+                &mut acc,
+                exemplars.as_deref_mut(),
+                since,
+                now,
+                &self.shared.config,
+            );
         }
         (!acc.is_empty()).then_some(acc)
     }
@@ -670,6 +814,65 @@ impl LatencyMetrics {
     /// over its series; `None` for an unknown operation or no values.
     pub fn percentiles(&self, operation: &str) -> Option<Percentiles> {
         self.percentiles_of(&self.merged(operation, None, None)?)
+    }
+
+    /// p50, p95 and p99 of `operation` over all retained history, as
+    /// [`percentiles`](Self::percentiles), each with the exemplar nearest
+    /// to it at or above it: of the exemplars kept in the slots (see
+    /// [`record_with_exemplar`](Self::record_with_exemplar)), the smallest
+    /// whose value is at least the percentile less the relative accuracy
+    /// (the sketch's answer may exceed the exact value by that much), the
+    /// newest of equals. When no exemplar is that large (the slowest values
+    /// came without trace ids), the largest one below. `None` for an
+    /// unknown operation or no values.
+    ///
+    /// ```
+    /// use agent_trace_metrics::LatencyMetrics;
+    ///
+    /// let metrics = LatencyMetrics::new();
+    /// for i in 1..=100u32 {
+    ///     metrics.record_with_exemplar("tool_call", f64::from(i) / 10.0, u128::from(i))?;
+    /// }
+    /// let p = metrics.percentiles_with_exemplars("tool_call").unwrap();
+    /// let e = p.p99.unwrap();
+    /// assert!(e.value() >= p.percentiles.p99 * 0.99);
+    /// println!("p99 = {:.1} s, e.g. trace {}", p.percentiles.p99, e.trace_id_hex());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Performance
+    ///
+    /// As [`percentiles`](Self::percentiles), plus a pass over the
+    /// exemplars of every slot (at most 14 per slot).
+    pub fn percentiles_with_exemplars(&self, operation: &str) -> Option<PercentilesWithExemplars> {
+        let mut exemplars = Vec::new();
+        let sketch = self.merged_with_exemplars(operation, None, None, Some(&mut exemplars))?;
+        let percentiles = self.percentiles_of(&sketch)?;
+        let a = self.relative_accuracy();
+        Some(PercentilesWithExemplars {
+            percentiles,
+            p50: nearest_at_or_above(&exemplars, percentiles.p50, a),
+            p95: nearest_at_or_above(&exemplars, percentiles.p95, a),
+            p99: nearest_at_or_above(&exemplars, percentiles.p99, a),
+        })
+    }
+
+    /// The exemplars of `operation` over `window` (`None` for all retained
+    /// history), summed over its series: the newest of each Prometheus
+    /// bucket range ([`DURATION_BUCKETS`](crate::DURATION_BUCKETS)) and the
+    /// largest, sorted by value. Empty for an unknown operation or when no
+    /// value there came with a trace id.
+    pub fn exemplars(&self, operation: &str, window: impl Into<Option<Window>>) -> Vec<Exemplar> {
+        let mut all = Vec::new();
+        if self
+            .merged_with_exemplars(operation, None, window.into(), Some(&mut all))
+            .is_none()
+        {
+            return Vec::new();
+        }
+        let mut set = ExemplarSet::default();
+        set.extend(&all);
+        set.to_list().into_vec()
     }
 
     /// As [`percentiles`](Self::percentiles), for the series of `labels`
@@ -975,6 +1178,32 @@ impl SeriesHandle {
             Ok(x) => {
                 let now = self.shared.clock.now_nanos();
                 self.series.record(x, now, &self.shared.config);
+                Ok(())
+            }
+            Err(e) => {
+                self.operation.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Records one latency into this series with the id of its trace; see
+    /// [`LatencyMetrics::record_with_exemplar`].
+    ///
+    /// # Errors
+    ///
+    /// As [`LatencyMetrics::record`].
+    #[inline]
+    pub fn record_with_exemplar(
+        &self,
+        latency: impl Into<Latency>,
+        trace_id: u128,
+    ) -> Result<(), MetricsError> {
+        match check(latency.into()) {
+            Ok(x) => {
+                let now = self.shared.clock.now_nanos();
+                self.series
+                    .record_traced(x, trace_id, now, &self.shared.config);
                 Ok(())
             }
             Err(e) => {

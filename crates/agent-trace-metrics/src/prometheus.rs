@@ -37,12 +37,30 @@
 //! The bridge is on by default; [`LatencyMetricsBuilder::metrics_facade`]
 //! turns it off (and then no counting happens on record at all).
 //!
+//! # Exemplars, and why they travel beside the facade
+//!
+//! The `metrics` facade has no notion of an exemplar: a histogram handle
+//! takes values only. So a value recorded with a trace id also keeps,
+//! beside the pending counters, the newest exemplar of its bucket (a fixed
+//! set allocated on the first exemplar), and [`publish`] hands those to
+//! the series' [`BucketExemplars`] cell. The cell is shared with
+//! our [`PrometheusRecorder`](crate::PrometheusRecorder), which renders it
+//! on the `_bucket` lines of the OpenMetrics exposition. It reaches the
+//! series through the registration itself: when our recorder registers one
+//! of its histograms, it leaves the histogram's cell in a thread-local
+//! slot, and the series (which registers on the same thread, in the same
+//! call) picks it up ([`registered_with_exemplars`]). With any other
+//! recorder the slot stays empty and exemplars stay in `LatencyMetrics`.
+//!
 //! [`LatencyMetricsBuilder::metrics_facade`]: crate::LatencyMetricsBuilder::metrics_facade
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
 use std::time::Duration;
 
 use metrics::{Histogram, Label, Unit};
+
+use crate::exemplar::{Exemplar, ExemplarSet};
 
 /// Histogram of every latency recorded through
 /// [`LatencyMetrics`](crate::LatencyMetrics), in seconds; labels:
@@ -80,6 +98,30 @@ pub const GEN_AI_OPERATION_DURATION_SECONDS: &str = "gen_ai_client_operation_dur
 /// [`GEN_AI_OPERATION_DURATION_SECONDS`].
 pub const GEN_AI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
 
+/// Counter of the cost of the LLM calls priced by `agent_trace::cost`, in
+/// units of its `currency` label (dollars, not cents); labels `currency`,
+/// `provider` and `model` (the model as named in the price table). The
+/// `metrics` facade has integer counters only, so it is recorded as a gauge
+/// that only goes up (`increment`); it is one of [`FLOAT_COUNTER_NAMES`],
+/// which our `PrometheusRecorder` (feature `prometheus`) renders as
+/// Prometheus counters.
+pub const COST_TOTAL: &str = "agent_trace_cost_total";
+/// Counter of the LLM calls whose model the price table does not price
+/// (counted, never priced as zero); labels `provider` and `model`.
+pub const UNPRICED_CALLS_TOTAL: &str = "agent_trace_llm_calls_unpriced_total";
+/// The label that carries the ISO 4217 currency code on [`COST_TOTAL`].
+pub const CURRENCY_LABEL: &str = "currency";
+/// The label that carries the `gen_ai.provider.name` on [`COST_TOTAL`] and
+/// [`UNPRICED_CALLS_TOTAL`].
+pub const PROVIDER_LABEL: &str = "provider";
+/// The label that carries the model on [`COST_TOTAL`] and
+/// [`UNPRICED_CALLS_TOTAL`].
+pub const MODEL_LABEL: &str = "model";
+/// Counters with fractional increments, recorded through the facade as
+/// gauges that only go up, and rendered as counters by our
+/// `PrometheusRecorder`.
+pub const FLOAT_COUNTER_NAMES: &[&str] = &[COST_TOTAL];
+
 /// The explicit bucket boundaries the OpenTelemetry GenAI semantic
 /// conventions give for `gen_ai.client.operation.duration`, in seconds: 10
 /// ms doubling to 81.92 s.
@@ -92,6 +134,98 @@ pub const GEN_AI_DURATION_BUCKETS: &[f64] = &[
 pub const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
     1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
     16777216.0, 67108864.0,
+];
+
+/// Histogram of the time to the first chunk of streaming GenAI calls, in
+/// seconds (the conventions' `gen_ai.client.operation.time_to_first_chunk`).
+pub const GEN_AI_TIME_TO_FIRST_CHUNK_SECONDS: &str =
+    "gen_ai_client_operation_time_to_first_chunk_seconds";
+
+/// Histogram of in-process agent invocation durations, in seconds (the
+/// conventions' `gen_ai.invoke_agent.duration`).
+pub const GEN_AI_INVOKE_AGENT_DURATION_SECONDS: &str = "gen_ai_invoke_agent_duration_seconds";
+
+/// Histogram of tool execution durations, in seconds (the conventions'
+/// `gen_ai.execute_tool.duration`).
+pub const GEN_AI_EXECUTE_TOOL_DURATION_SECONDS: &str = "gen_ai_execute_tool_duration_seconds";
+
+/// Histogram of the model calls per agent invocation (the conventions'
+/// `gen_ai.invoke_agent.inference_calls`).
+pub const GEN_AI_INVOKE_AGENT_INFERENCE_CALLS: &str = "gen_ai_invoke_agent_inference_calls";
+
+/// Histogram of the tool calls per agent invocation (the conventions'
+/// `gen_ai.invoke_agent.tool_calls`).
+pub const GEN_AI_INVOKE_AGENT_TOOL_CALLS: &str = "gen_ai_invoke_agent_tool_calls";
+
+/// Histogram of workflow durations, in seconds (the conventions'
+/// `gen_ai.invoke_workflow.duration`).
+pub const GEN_AI_INVOKE_WORKFLOW_DURATION_SECONDS: &str = "gen_ai_invoke_workflow_duration_seconds";
+
+/// Histogram of the model calls per workflow execution (the conventions'
+/// `gen_ai.invoke_workflow.inference_calls`).
+pub const GEN_AI_INVOKE_WORKFLOW_INFERENCE_CALLS: &str = "gen_ai_invoke_workflow_inference_calls";
+
+/// Histogram of the tool calls per workflow execution (the conventions'
+/// `gen_ai.invoke_workflow.tool_calls`).
+pub const GEN_AI_INVOKE_WORKFLOW_TOOL_CALLS: &str = "gen_ai_invoke_workflow_tool_calls";
+
+/// The bucket boundaries the conventions give for
+/// `gen_ai.invoke_agent.duration`, in seconds: 100 ms doubling to 409.6 s.
+pub const GEN_AI_INVOKE_AGENT_DURATION_BUCKETS: &[f64] = &[
+    0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6,
+];
+
+/// The bucket boundaries the conventions give for
+/// `gen_ai.invoke_agent.inference_calls` and `.tool_calls`.
+pub const GEN_AI_AGENT_CALL_COUNT_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+
+/// The bucket boundaries the conventions give for
+/// `gen_ai.invoke_workflow.duration`, in seconds: 1 s to 2 h.
+pub const GEN_AI_INVOKE_WORKFLOW_DURATION_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
+];
+
+/// The bucket boundaries the conventions give for
+/// `gen_ai.invoke_workflow.inference_calls` and `.tool_calls`.
+pub const GEN_AI_WORKFLOW_CALL_COUNT_BUCKETS: &[f64] = &[
+    0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+];
+
+/// Every GenAI histogram of the `genai` helpers with the bucket boundaries
+/// the conventions give for it; [`prometheus_builder`](crate::prometheus_builder)
+/// sets them all (a histogram without buckets would render as a summary).
+pub const GEN_AI_HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
+    (GEN_AI_OPERATION_DURATION_SECONDS, GEN_AI_DURATION_BUCKETS),
+    (GEN_AI_TOKEN_USAGE, GEN_AI_TOKEN_BUCKETS),
+    (GEN_AI_TIME_TO_FIRST_CHUNK_SECONDS, GEN_AI_DURATION_BUCKETS),
+    (
+        GEN_AI_INVOKE_AGENT_DURATION_SECONDS,
+        GEN_AI_INVOKE_AGENT_DURATION_BUCKETS,
+    ),
+    (
+        GEN_AI_EXECUTE_TOOL_DURATION_SECONDS,
+        GEN_AI_DURATION_BUCKETS,
+    ),
+    (
+        GEN_AI_INVOKE_AGENT_INFERENCE_CALLS,
+        GEN_AI_AGENT_CALL_COUNT_BUCKETS,
+    ),
+    (
+        GEN_AI_INVOKE_AGENT_TOOL_CALLS,
+        GEN_AI_AGENT_CALL_COUNT_BUCKETS,
+    ),
+    (
+        GEN_AI_INVOKE_WORKFLOW_DURATION_SECONDS,
+        GEN_AI_INVOKE_WORKFLOW_DURATION_BUCKETS,
+    ),
+    (
+        GEN_AI_INVOKE_WORKFLOW_INFERENCE_CALLS,
+        GEN_AI_WORKFLOW_CALL_COUNT_BUCKETS,
+    ),
+    (
+        GEN_AI_INVOKE_WORKFLOW_TOOL_CALLS,
+        GEN_AI_WORKFLOW_CALL_COUNT_BUCKETS,
+    ),
 ];
 
 /// The label that carries the operation name on
@@ -113,9 +247,10 @@ pub const HISTOGRAM_NAMES: &[&str] = &[OPERATION_DURATION_SECONDS, SPAN_DURATION
 
 /// Describes (unit and help text) every metric of agent-trace to the
 /// installed `metrics` recorder: the tracer's own, which the core and export
-/// crates emit, [`OPERATION_DURATION_SECONDS`], and the two GenAI client
+/// crates emit, [`OPERATION_DURATION_SECONDS`], the two GenAI client
 /// histograms the facade's `genai` helpers record
-/// (`gen_ai_client_operation_duration_seconds`, `gen_ai_client_token_usage`).
+/// (`gen_ai_client_operation_duration_seconds`, `gen_ai_client_token_usage`),
+/// and the facade's cost metrics ([`COST_TOTAL`], [`UNPRICED_CALLS_TOTAL`]).
 ///
 /// Call it once after installing the recorder;
 /// `install_prometheus_recorder` does. Calling it again is harmless.
@@ -167,6 +302,15 @@ pub fn describe_tracer_metrics() {
         Unit::Count,
         "Number of input and output tokens used per GenAI operation (gen_ai.client.token.usage), by gen_ai_token_type."
     );
+    // A float counter: a gauge for the facade (see `COST_TOTAL`).
+    describe_gauge!(
+        COST_TOTAL,
+        "Cost of the LLM calls priced by agent-trace, in units of the currency label, by provider and model."
+    );
+    describe_counter!(
+        UNPRICED_CALLS_TOTAL,
+        "LLM calls whose model has no price in the price table, by provider and model."
+    );
 }
 
 /// How many counters a [`PendingBuckets`] has: one per bound and `+Inf`.
@@ -216,6 +360,11 @@ impl PendingBuckets {
         }
     }
 
+    /// Empties the counters.
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+
     /// Whether nothing is pending.
     pub(crate) fn is_empty(&self) -> bool {
         self.counts.iter().all(|&c| c == 0)
@@ -240,9 +389,67 @@ impl PendingBuckets {
     }
 }
 
-/// A series' handle in the `metrics` facade; `None` when the bridge is off.
+/// The newest exemplar of each bucket of one of our Prometheus histograms,
+/// shared by the series that publishes into it and the recorder that
+/// renders it (see the module docs). Locked once per publication and once
+/// per render, never on record.
+#[derive(Debug, Default)]
+pub(crate) struct BucketExemplars(Mutex<[Option<Exemplar>; BUCKETS]>);
+
+impl BucketExemplars {
+    /// Takes, per bucket, the newer of the held and the offered exemplar.
+    pub(crate) fn offer(&self, set: &ExemplarSet) {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for (cur, new) in held.iter_mut().zip(set.by_range()) {
+            if let Some(new) = new
+                && cur.is_none_or(|c| new.is_newer_than(&c))
+            {
+                *cur = Some(*new);
+            }
+        }
+    }
+
+    /// The exemplar of each bucket now.
+    #[cfg_attr(
+        not(feature = "prometheus"),
+        allow(dead_code, reason = "read by the Prometheus recorder only")
+    )]
+    pub(crate) fn get(&self) -> [Option<Exemplar>; BUCKETS] {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+thread_local! {
+    /// The exemplar cell of the histogram our recorder registered last on
+    /// this thread; see [`registered_with_exemplars`].
+    static HANDOFF: Cell<Option<Arc<BucketExemplars>>> = const { Cell::new(None) };
+}
+
+/// Leaves the exemplar cell of a histogram being registered for the caller
+/// of [`registered_with_exemplars`] on this thread.
+#[cfg(feature = "prometheus")]
+pub(crate) fn hand_over_exemplars(cell: Arc<BucketExemplars>) {
+    let _ = HANDOFF.try_with(|h| h.set(Some(cell)));
+}
+
+/// Registers a histogram with `register` and returns it with its exemplar
+/// cell, when the recorder in force is ours (see the module docs).
+pub(crate) fn registered_with_exemplars(
+    register: impl FnOnce() -> Histogram,
+) -> (Histogram, Option<Arc<BucketExemplars>>) {
+    let _ = HANDOFF.try_with(Cell::take);
+    let histogram = register();
+    let cell = HANDOFF.try_with(Cell::take).ok().flatten();
+    (histogram, cell)
+}
+
+/// A series' handle in the `metrics` facade (`None` when the bridge is
+/// off), and its exemplar cell when the recorder is ours.
 #[derive(Debug, Clone)]
-pub(crate) struct Bridge(Option<Histogram>);
+pub(crate) struct Bridge {
+    histogram: Option<Histogram>,
+    exemplars: Option<Arc<BucketExemplars>>,
+}
 
 impl Bridge {
     /// Registers the series of `operation` and `labels` (canonical, sorted
@@ -250,7 +457,10 @@ impl Bridge {
     /// `operation` is dropped: ours says which operation the value is of.
     pub(crate) fn register(enabled: bool, operation: &str, labels: &[(&str, &str)]) -> Self {
         if !enabled {
-            return Self(None);
+            return Self {
+                histogram: None,
+                exemplars: None,
+            };
         }
         let mut all = Vec::with_capacity(labels.len() + 1);
         all.push(Label::new(OPERATION_LABEL, operation.to_owned()));
@@ -260,21 +470,30 @@ impl Bridge {
                 .filter(|(k, _)| *k != OPERATION_LABEL)
                 .map(|&(k, v)| Label::new(k.to_owned(), v.to_owned())),
         );
-        Self(Some(metrics::histogram!(OPERATION_DURATION_SECONDS, all)))
+        let (histogram, exemplars) =
+            registered_with_exemplars(|| metrics::histogram!(OPERATION_DURATION_SECONDS, all));
+        Self {
+            histogram: Some(histogram),
+            exemplars,
+        }
     }
 
     /// Whether values are counted for the facade at all.
     #[inline]
     pub(crate) fn is_enabled(&self) -> bool {
-        self.0.is_some()
+        self.histogram.is_some()
     }
 
-    /// Hands pending values to the recorder, one call per non-empty bucket.
-    pub(crate) fn publish(&self, pending: &PendingBuckets) {
-        if let Some(h) = &self.0 {
+    /// Hands pending values to the recorder, one call per non-empty bucket,
+    /// and their exemplars to the cell.
+    pub(crate) fn publish(&self, pending: &PendingBuckets, exemplars: Option<&ExemplarSet>) {
+        if let Some(h) = &self.histogram {
             for (mean, count) in pending.means() {
                 h.record_many(mean, usize::try_from(count).unwrap_or(usize::MAX));
             }
+        }
+        if let (Some(cell), Some(e)) = (&self.exemplars, exemplars) {
+            cell.offer(e);
         }
     }
 }
@@ -382,6 +601,6 @@ mod exporter;
 
 #[cfg(feature = "prometheus")]
 pub use exporter::{
-    PrometheusBuilder, PrometheusHandle, PrometheusRecorder, install_prometheus_recorder,
-    prometheus_builder,
+    ExpositionFormat, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+    install_prometheus_recorder, prometheus_builder,
 };

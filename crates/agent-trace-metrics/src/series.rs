@@ -30,6 +30,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::exemplar::{Exemplar, ExemplarSet};
 use crate::history::{History, TierSpec};
 use crate::prometheus::PendingBuckets;
 use crate::sketch::{LiveSketch, Mapping, Sketch};
@@ -55,9 +56,11 @@ pub(crate) struct SeriesConfig {
 impl SeriesConfig {
     /// The most heap bytes the live stripes of a series can take: each
     /// stripe's bucket vector holds at most `max_buckets` counts, in a
-    /// `Vec` whose capacity is at most twice its length.
+    /// `Vec` whose capacity is at most twice its length, and its exemplars
+    /// are one fixed-size allocation.
     pub(crate) fn live_bound(max_buckets: usize) -> usize {
-        size_of::<Series>() + STRIPES * 2 * max_buckets * size_of::<u64>()
+        size_of::<Series>()
+            + STRIPES * (2 * max_buckets * size_of::<u64>() + size_of::<LiveExemplars>())
     }
 }
 
@@ -72,6 +75,20 @@ struct Live {
     sketch: LiveSketch,
     /// Values not yet handed to the `metrics` facade.
     pending: PendingBuckets,
+    /// Allocated on the first exemplar, then cleared in place: one pointer
+    /// here, so that a stripe without exemplars stays as small as before
+    /// (six cache lines).
+    exemplars: Option<Box<LiveExemplars>>,
+}
+
+/// The exemplars of a live stripe.
+#[derive(Debug, Default)]
+struct LiveExemplars {
+    /// Of the slot: into the history when the slot closes.
+    slot: ExemplarSet,
+    /// Not yet handed to the Prometheus recorder (see the `prometheus`
+    /// module): taken by `publish`.
+    pending: ExemplarSet,
 }
 
 /// A spin-then-yield lock for one stripe (see the module docs).
@@ -221,17 +238,50 @@ impl Series {
         }
     }
 
-    /// Takes the values of every stripe not yet handed to the facade.
-    pub(crate) fn take_pending(&self) -> PendingBuckets {
+    /// Records a checked value at `now` with its exemplar (of the same
+    /// value, stamped `now`).
+    #[inline]
+    pub(crate) fn record_with_exemplar(
+        &self,
+        x: f64,
+        exemplar: Exemplar,
+        now: u64,
+        config: &SeriesConfig,
+    ) {
+        let mut live = self.stripes[stripe_index()].0.lock();
+        if now < live.start || now >= live.end {
+            self.roll(&mut live, now, config);
+        }
+        live.sketch.add(x, &config.mapping, config.max_buckets);
+        if config.bridged {
+            live.pending.add(x);
+        }
+        let ex = live.exemplars.get_or_insert_default();
+        ex.slot.add(exemplar);
+        if config.bridged {
+            ex.pending.add(exemplar);
+        }
+    }
+
+    /// Takes the values of every stripe not yet handed to the facade, and
+    /// their exemplars, if any.
+    pub(crate) fn take_pending(&self) -> (PendingBuckets, Option<ExemplarSet>) {
         let mut all = PendingBuckets::default();
+        let mut exemplars: Option<ExemplarSet> = None;
         for stripe in &self.stripes {
             let mut live = stripe.0.lock();
             if !live.pending.is_empty() {
                 all.merge(&live.pending);
-                live.pending = PendingBuckets::default();
+                live.pending.clear();
+            }
+            if let Some(ex) = &mut live.exemplars
+                && !ex.pending.is_empty()
+            {
+                exemplars.get_or_insert_default().merge(&ex.pending);
+                ex.pending.clear();
             }
         }
-        all
+        (all, exemplars)
     }
 
     /// Moves a stripe on to the slot of `now`, closing its previous slot.
@@ -257,6 +307,10 @@ impl Series {
             &config.specs,
             config.max_buckets,
         );
+        if let Some(ex) = &mut live.exemplars {
+            history.insert_exemplars(start, &ex.slot, now, &config.specs);
+            ex.slot.clear();
+        }
         history.advance(now, &config.specs, config.max_buckets);
         let shed = history.shed_to(config.history_budget);
         if shed > 0 {
@@ -270,10 +324,12 @@ impl Series {
         self.evicted.load(Ordering::Relaxed)
     }
 
-    /// Merges everything that ends after `since` into `acc`.
+    /// Merges everything that ends after `since` into `acc`, and appends
+    /// the exemplars of those slots to `exemplars` when given.
     pub(crate) fn collect_into(
         &self,
         acc: &mut Sketch,
+        exemplars: Option<&mut Vec<Exemplar>>,
         since: Option<u64>,
         now: u64,
         config: &SeriesConfig,
@@ -287,6 +343,9 @@ impl Series {
         let mut history = lock(&self.history);
         history.advance(now, &config.specs, config.max_buckets);
         history.collect_into(acc, since, &config.specs, config.max_buckets);
+        if let Some(out) = exemplars {
+            history.collect_exemplars(out, since, &config.specs);
+        }
     }
 
     /// Heap bytes owned by this series, plus its own size.
@@ -294,7 +353,14 @@ impl Series {
         let live: usize = self
             .stripes
             .iter()
-            .map(|s| s.0.lock().sketch.heap_bytes())
+            .map(|s| {
+                let live = s.0.lock();
+                live.sketch.heap_bytes()
+                    + live
+                        .exemplars
+                        .as_ref()
+                        .map_or(0, |_| size_of::<LiveExemplars>())
+            })
             .sum();
         size_of::<Self>() + live + lock(&self.history).heap_bytes()
     }

@@ -27,10 +27,11 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Label};
 
+use crate::exemplar::{Exemplar, ExemplarSet};
 use crate::prometheus::{
-    ACTIVE_SPANS, EXPORT_FAILURE_TOTAL, EXPORT_QUEUE_LENGTH, EXPORT_SUCCESS_TOTAL, EXPORTER_LABEL,
-    PendingBuckets, Publish, REASON_LABEL, SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL, SPANS_TOTAL,
-    TRACES_TOTAL, register_publisher,
+    ACTIVE_SPANS, BucketExemplars, EXPORT_FAILURE_TOTAL, EXPORT_QUEUE_LENGTH, EXPORT_SUCCESS_TOTAL,
+    EXPORTER_LABEL, PendingBuckets, Publish, REASON_LABEL, SPAN_DURATION_SECONDS,
+    SPANS_DROPPED_TOTAL, SPANS_TOTAL, TRACES_TOTAL, register_publisher, registered_with_exemplars,
 };
 use crate::series::{STRIPES, StripeLock, stripe_index};
 
@@ -43,6 +44,9 @@ struct Local {
     ended: u64,
     /// Durations not yet handed over.
     durations: PendingBuckets,
+    /// The newest exemplar per bucket of those durations; allocated on the
+    /// first, then cleared in place.
+    exemplars: Option<Box<ExemplarSet>>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +81,8 @@ struct Inner {
     traces: Counter,
     active: Gauge,
     duration: Histogram,
+    /// The exemplar cell of `duration` when the recorder is ours.
+    duration_exemplars: Option<Arc<BucketExemplars>>,
     published: Mutex<Published>,
     labelled: Mutex<HashMap<(&'static str, String), Labelled>>,
     gauges: Mutex<HashMap<(&'static str, String), LabelledGauge>>,
@@ -179,12 +185,15 @@ impl Default for TracerMetrics {
 impl TracerMetrics {
     /// Registers the tracer's metrics with the recorder installed now.
     pub fn new() -> Self {
+        let (duration, duration_exemplars) =
+            registered_with_exemplars(|| metrics::histogram!(SPAN_DURATION_SECONDS));
         let inner = Arc::new(Inner {
             stripes: Default::default(),
             spans: metrics::counter!(SPANS_TOTAL),
             traces: metrics::counter!(TRACES_TOTAL),
             active: metrics::gauge!(ACTIVE_SPANS),
-            duration: metrics::histogram!(SPAN_DURATION_SECONDS),
+            duration,
+            duration_exemplars,
             published: Mutex::default(),
             labelled: Mutex::default(),
             gauges: Mutex::default(),
@@ -209,6 +218,28 @@ impl TracerMetrics {
         let mut local = self.inner.stripes[stripe_index()].0.lock();
         local.ended += 1;
         local.durations.add(duration.as_secs_f64());
+    }
+
+    /// Counts a span that ended after `duration`, at `end_unix_nanos`, in
+    /// the trace `trace_id` (the W3C trace id as a big-endian number): the
+    /// span duration histogram of the OpenMetrics exposition shows the
+    /// newest such span of each bucket as its exemplar. A zero trace id
+    /// counts the span without an exemplar, as
+    /// [`span_ended`](Self::span_ended).
+    #[inline]
+    pub fn span_ended_with_exemplar(
+        &self,
+        duration: Duration,
+        trace_id: u128,
+        end_unix_nanos: u64,
+    ) {
+        let x = duration.as_secs_f64();
+        let mut local = self.inner.stripes[stripe_index()].0.lock();
+        local.ended += 1;
+        local.durations.add(x);
+        if let Some(e) = Exemplar::new(x, trace_id, end_unix_nanos) {
+            local.exemplars.get_or_insert_default().add(e);
+        }
     }
 
     /// The counter of span batches `exporter` delivered
@@ -276,6 +307,7 @@ impl TracerMetrics {
 impl Publish for Inner {
     fn publish(&self) {
         let mut durations = PendingBuckets::default();
+        let mut exemplars: Option<ExemplarSet> = None;
         let (mut started, mut traces, mut ended) = (0, 0, 0);
         for s in &self.stripes {
             let mut local = s.0.lock();
@@ -284,7 +316,13 @@ impl Publish for Inner {
             ended += local.ended;
             if !local.durations.is_empty() {
                 durations.merge(&local.durations);
-                local.durations = PendingBuckets::default();
+                local.durations.clear();
+            }
+            if let Some(e) = &mut local.exemplars
+                && !e.is_empty()
+            {
+                exemplars.get_or_insert_default().merge(e);
+                e.clear();
             }
         }
         {
@@ -298,6 +336,9 @@ impl Publish for Inner {
         for (mean, count) in durations.means() {
             self.duration
                 .record_many(mean, usize::try_from(count).unwrap_or(usize::MAX));
+        }
+        if let (Some(cell), Some(e)) = (&self.duration_exemplars, &exemplars) {
+            cell.offer(e);
         }
         for l in lock(&self.labelled).values_mut() {
             let now = l.value.load(Ordering::Relaxed);

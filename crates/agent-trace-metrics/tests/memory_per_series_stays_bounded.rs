@@ -75,6 +75,64 @@ fn ten_million_values_from_1_us_to_10_min_stay_under_1_mib() {
 }
 
 #[test]
+fn exemplars_on_every_value_add_a_bounded_amount() {
+    // The typical week again, every value with a trace id. A closed slot
+    // keeps at most 14 exemplars of 32 bytes plus a 24-byte entry, and a
+    // series at most 264 slots: at most 124.6 KB more than without.
+    let (metrics, clock) = manual_metrics();
+    let handle = metrics.series("llm_inference", &[]);
+    let mut rng = Rng::new(7);
+    let mut id = 0u128;
+    let step = Duration::from_secs(1);
+    let mut peak = 0;
+    for i in 0..WEEK_SECS {
+        id += 1;
+        handle
+            .record_with_exemplar(rng.range(0.1, 30.0), id)
+            .unwrap();
+        clock.advance(step);
+        if i % (WEEK_SECS / 50) == 0 {
+            peak = peak.max(handle.memory_bytes());
+        }
+    }
+    let peak = peak.max(handle.memory_bytes());
+    println!("typical week with exemplars: {peak} bytes at peak");
+    assert!(peak < 64 * KIB + 124_600, "peak {peak} bytes");
+    assert!(!metrics.exemplars("llm_inference", None).is_empty());
+}
+
+#[test]
+fn a_byte_budget_bounds_exemplars_too() {
+    let budget = 160 * KIB;
+    let (builder, clock) = manual();
+    let metrics = builder.max_series_bytes(budget).build().unwrap();
+    let handle = metrics.series("anything", &[]);
+    let mut rng = Rng::new(5);
+    let n = 1_000_000u64;
+    let step = Duration::from_nanos(WEEK_SECS * 1_000_000_000 / n);
+    let mut peak = 0;
+    for i in 0..n {
+        handle
+            .record_with_exemplar(rng.log_range(1e-6, 600.0), u128::from(i) + 1)
+            .unwrap();
+        clock.advance(step);
+        if i % (n / 100) == 0 {
+            peak = peak.max(handle.memory_bytes());
+        }
+    }
+    let peak = peak.max(handle.memory_bytes());
+    println!(
+        "budget {budget} with exemplars: peak {peak} bytes, {} evicted",
+        handle.evicted()
+    );
+    assert!(peak <= budget, "peak {peak} bytes over the {budget} budget");
+    assert!(
+        handle.evicted() > 0,
+        "this traffic does not fit in {budget} bytes"
+    );
+}
+
+#[test]
 fn a_burst_in_one_slot_is_as_small_as_its_bucket_range() {
     let (metrics, _clock) = manual_metrics();
     let handle = metrics.series("burst", &[]);

@@ -261,9 +261,12 @@ fn every_tracer_metric_is_described_with_help_text() {
         // The GenAI client histograms of the facade's `genai` helpers.
         "gen_ai_client_operation_duration_seconds",
         "gen_ai_client_token_usage",
+        // The cost metrics of the facade's `cost` ledger.
+        agent_trace_metrics::COST_TOTAL,
+        agent_trace_metrics::UNPRICED_CALLS_TOTAL,
     ] {
         assert!(names.contains(&name), "{name} is not described");
     }
-    assert_eq!(names.len(), 11);
+    assert_eq!(names.len(), 13);
     assert!(described.iter().all(|(_, help)| !help.is_empty()));
 }

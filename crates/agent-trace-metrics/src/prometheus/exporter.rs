@@ -13,7 +13,11 @@
 //! one add per bucket, a single value one bucket add and one sum update,
 //! and rendering walks fixed-size counters (no values to drain) with each
 //! series' label text formatted once, at registration. Counters, gauges and
-//! every other histogram go to the exporter's recorder unchanged.
+//! every other histogram go to the exporter's recorder unchanged, except
+//! the gauges named in [`FLOAT_COUNTER_NAMES`] (the cost counter): the
+//! facade's counters take integers, so a counter with fractional
+//! increments is a facade gauge that only goes up, kept here as an atomic
+//! `f64` and rendered with `# TYPE .. counter`, since that is what it is.
 //!
 //! # Why no listener here
 //!
@@ -22,6 +26,20 @@
 //! `/metrics` to the application: render [`PrometheusHandle::render`] from
 //! the server it already has, or use `agent-trace-export`'s
 //! `install_prometheus_listener`.
+//!
+//! # OpenMetrics and exemplars
+//!
+//! [`PrometheusHandle::render_as`] also speaks OpenMetrics 1.0
+//! ([`ExpositionFormat::OpenMetrics`], chosen from a scrape's `Accept`
+//! header by [`ExpositionFormat::from_accept`]), the format in which
+//! Prometheus reads exemplars: each `_bucket` line of our histograms
+//! carries the newest exemplar recorded in that bucket (a value recorded
+//! with a trace id; see the parent module) as `# {trace_id="..."} value
+//! timestamp`. The rest, which the exporter renders in the classic format
+//! only, is carried over line by line: counter families lose their
+//! `_total` in `# TYPE` and `# HELP` (samples keep it, or gain it),
+//! `untyped` becomes `unknown`, blank lines go, and `# EOF` ends the text.
+//! The classic format stays the default and is unchanged.
 //!
 //! # Why buckets, not summaries
 //!
@@ -37,7 +55,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use metrics::{
-    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    Counter, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
 };
 use metrics_exporter_prometheus::Matcher;
 use metrics_exporter_prometheus::formatting::{
@@ -47,11 +66,10 @@ use metrics_exporter_prometheus::formatting::{
 pub use metrics_exporter_prometheus::PrometheusBuilder;
 
 use super::{
-    BUCKETS, DURATION_BUCKETS, GEN_AI_DURATION_BUCKETS, GEN_AI_OPERATION_DURATION_SECONDS,
-    GEN_AI_TOKEN_BUCKETS, GEN_AI_TOKEN_USAGE, HISTOGRAM_NAMES, bucket_index,
-    describe_tracer_metrics,
+    BUCKETS, BucketExemplars, DURATION_BUCKETS, FLOAT_COUNTER_NAMES, GEN_AI_HISTOGRAM_BUCKETS,
+    HISTOGRAM_NAMES, bucket_index, describe_tracer_metrics, hand_over_exemplars,
 };
-use crate::MetricsError;
+use crate::{Exemplar, MetricsError};
 
 /// How often the upkeep thread of [`install_prometheus_recorder`] drains
 /// values recorded into the exporter's own histograms (the application's,
@@ -78,11 +96,7 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 pub fn prometheus_builder() -> PrometheusBuilder {
     let mut builder = PrometheusBuilder::new();
     let ours = HISTOGRAM_NAMES.iter().map(|name| (*name, DURATION_BUCKETS));
-    let gen_ai = [
-        (GEN_AI_OPERATION_DURATION_SECONDS, GEN_AI_DURATION_BUCKETS),
-        (GEN_AI_TOKEN_USAGE, GEN_AI_TOKEN_BUCKETS),
-    ];
-    for (name, buckets) in ours.chain(gen_ai) {
+    for (name, buckets) in ours.chain(GEN_AI_HISTOGRAM_BUCKETS.iter().copied()) {
         builder = match builder.set_buckets_for_metric(Matcher::Full(name.into()), buckets) {
             Ok(b) => b,
             // Only an empty bucket list is refused; ours are non-empty constants.
@@ -142,12 +156,45 @@ struct Series {
     /// `k="v",k2="v2"` (sanitised), empty without labels.
     labels: String,
     histogram: Arc<BucketHistogram>,
+    /// The newest exemplar per bucket, published by the `LatencyMetrics`
+    /// series (or tracer metrics) that registered this histogram.
+    exemplars: Arc<BucketExemplars>,
+}
+
+/// One of our float counters (see the module docs): an `f64`, as bits,
+/// that only goes up.
+#[derive(Debug, Default)]
+struct FloatCounter(AtomicU64);
+
+impl GaugeFn for FloatCounter {
+    fn increment(&self, value: f64) {
+        if value.is_finite() && value > 0.0 {
+            // Relaxed: the value orders nothing but itself.
+            let _ = self
+                .0
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                    Some((f64::from_bits(bits) + value).to_bits())
+                });
+        }
+    }
+
+    /// Ignored: a counter never goes down.
+    fn decrement(&self, _value: f64) {}
+
+    /// Sets the total, as `Counter::absolute` does for integer counters.
+    fn set(&self, value: f64) {
+        if value.is_finite() && value >= 0.0 {
+            self.0.store(value.to_bits(), Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Ours {
     /// By metric name, then by label text: a deterministic render order.
     series: Mutex<BTreeMap<String, BTreeMap<String, Series>>>,
+    /// [`FLOAT_COUNTER_NAMES`] series, by name then by label text.
+    float_counters: Mutex<BTreeMap<String, BTreeMap<String, Arc<FloatCounter>>>>,
     help: Mutex<HashMap<String, String>>,
 }
 
@@ -160,7 +207,12 @@ impl Ours {
         HISTOGRAM_NAMES.contains(&name)
     }
 
-    fn register(&self, key: &Key) -> Histogram {
+    fn is_float_counter(name: &str) -> bool {
+        FLOAT_COUNTER_NAMES.contains(&name)
+    }
+
+    /// `k="v",k2="v2"` (sanitised), empty without labels.
+    fn label_text(key: &Key) -> String {
         let mut labels = String::new();
         for (i, l) in key.labels().enumerate() {
             if i > 0 {
@@ -173,17 +225,58 @@ impl Ours {
                 sanitize_label_value(l.value())
             );
         }
+        labels
+    }
+
+    fn register_float_counter(&self, key: &Key) -> Gauge {
+        let labels = Self::label_text(key);
+        let mut all = lock(&self.float_counters);
+        let counter = all
+            .entry(key.name().to_owned())
+            .or_default()
+            .entry(labels)
+            .or_default();
+        Gauge::from_arc(counter.clone())
+    }
+
+    fn register(&self, key: &Key) -> Histogram {
+        let labels = Self::label_text(key);
         let mut all = lock(&self.series);
         let by_labels = all.entry(key.name().to_owned()).or_default();
         let series = by_labels.entry(labels.clone()).or_insert_with(|| Series {
             labels,
             histogram: Arc::default(),
+            exemplars: Arc::default(),
         });
+        // For the caller of this registration on this thread (see the
+        // parent module's docs on exemplars).
+        hand_over_exemplars(series.exemplars.clone());
         Histogram::from_arc(series.histogram.clone())
     }
 
-    /// Appends the text of our histograms to `out`.
-    fn render_into(&self, out: &mut String) {
+    /// Appends the text of our float counters to `out`.
+    fn render_float_counters_into(&self, out: &mut String) {
+        let help = lock(&self.help);
+        let all = lock(&self.float_counters);
+        for (name, by_labels) in all.iter() {
+            if let Some(h) = help.get(name) {
+                let _ = writeln!(out, "# HELP {name} {h}");
+            }
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (labels, counter) in by_labels {
+                let value = f64::from_bits(counter.0.load(Ordering::Relaxed));
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {value}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
+                }
+            }
+        }
+    }
+
+    /// Appends the text of our histograms to `out`, with an exemplar on
+    /// each bucket line that has one when `exemplars` is set (OpenMetrics).
+    fn render_into(&self, out: &mut String, exemplars: bool) {
         let help = lock(&self.help);
         let all = lock(&self.series);
         for (name, by_labels) in all.iter() {
@@ -193,25 +286,38 @@ impl Ours {
             let _ = writeln!(out, "# TYPE {name} histogram");
             for s in by_labels.values() {
                 let sep = if s.labels.is_empty() { "" } else { "," };
+                let held = if exemplars {
+                    s.exemplars.get()
+                } else {
+                    [None; BUCKETS]
+                };
                 let mut cumulative = 0u64;
                 for (i, c) in s.histogram.counts.iter().enumerate() {
-                    cumulative += c.load(Ordering::Relaxed);
+                    let count = c.load(Ordering::Relaxed);
+                    cumulative += count;
                     match DURATION_BUCKETS.get(i) {
                         Some(le) => {
-                            let _ = writeln!(
+                            let _ = write!(
                                 out,
                                 "{name}_bucket{{{}{sep}le=\"{le}\"}} {cumulative}",
                                 s.labels
                             );
                         }
                         None => {
-                            let _ = writeln!(
+                            let _ = write!(
                                 out,
                                 "{name}_bucket{{{}{sep}le=\"+Inf\"}} {cumulative}",
                                 s.labels
                             );
                         }
                     }
+                    // Shown only on a bucket that counts values of its own
+                    // (counts are handed over before exemplars, so one that
+                    // has an exemplar normally counts its value already).
+                    if let Some(e) = held[i].filter(|_| count > 0) {
+                        write_exemplar(out, &e);
+                    }
+                    out.push('\n');
                 }
                 let sum = f64::from_bits(s.histogram.sum.load(Ordering::Relaxed));
                 let braces = |out: &mut String, suffix: &str, v: &dyn std::fmt::Display| {
@@ -225,6 +331,178 @@ impl Ours {
                 // The count is the +Inf bucket, read above, so the two agree.
                 braces(out, "count", &cumulative);
             }
+        }
+    }
+}
+
+/// ` # {trace_id="..."} value timestamp`: an OpenMetrics exemplar, the
+/// timestamp in seconds since the epoch.
+fn write_exemplar(out: &mut String, e: &Exemplar) {
+    let nanos = e.unix_nanos();
+    let _ = write!(
+        out,
+        " # {{trace_id=\"{:032x}\"}} {} {}.{:09}",
+        e.trace_id(),
+        e.value(),
+        nanos / 1_000_000_000,
+        nanos % 1_000_000_000
+    );
+}
+
+/// Copies classic exposition text to `out` as OpenMetrics (see the module
+/// docs): families as they come, renamed where OpenMetrics wants it.
+fn classic_to_openmetrics(text: &str, out: &mut String) {
+    // The HELP line comes before the TYPE line that says whether the
+    // family is a counter, which decides its name: hold it until then.
+    let mut help: Option<(&str, &str)> = None;
+    // The current counter family's sample name and what it becomes.
+    let mut counter: Option<(&str, String)> = None;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = Some(rest.split_once(' ').unwrap_or((rest, "")));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (family, kind) = match kind.trim() {
+                "counter" => {
+                    let family = name.strip_suffix("_total").unwrap_or(name);
+                    counter = Some((name, format!("{family}_total")));
+                    (family, "counter")
+                }
+                "untyped" => {
+                    counter = None;
+                    (name, "unknown")
+                }
+                other => {
+                    counter = None;
+                    (name, other)
+                }
+            };
+            if let Some((help_name, text)) = help.take()
+                && help_name == name
+            {
+                out.push_str("# HELP ");
+                out.push_str(family);
+                out.push(' ');
+                escape_help(text, out);
+                out.push('\n');
+            }
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+            continue;
+        }
+        if line.starts_with('#') {
+            // Other comments have no place in OpenMetrics.
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        match &counter {
+            Some((name, renamed)) if line[..name_end] == **name => {
+                out.push_str(renamed);
+                out.push_str(&line[name_end..]);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+}
+
+/// Classic HELP text (`\\` and `\n` escaped) as OpenMetrics HELP text,
+/// which escapes `"` too.
+fn escape_help(text: &str, out: &mut String) {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push('\\');
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The text formats a [`PrometheusHandle`] renders.
+///
+/// ```
+/// use agent_trace_metrics::ExpositionFormat;
+///
+/// // What Prometheus sends.
+/// let prometheus = "application/openmetrics-text;version=1.0.0,\
+///     application/openmetrics-text;version=0.0.1;q=0.75,\
+///     text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// assert_eq!(ExpositionFormat::from_accept(prometheus), ExpositionFormat::OpenMetrics);
+/// assert_eq!(ExpositionFormat::from_accept("*/*"), ExpositionFormat::Text);
+/// assert_eq!(
+///     ExpositionFormat::OpenMetrics.content_type(),
+///     "application/openmetrics-text; version=1.0.0; charset=utf-8"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExpositionFormat {
+    /// The Prometheus text format 0.0.4, without exemplars (the default).
+    #[default]
+    Text,
+    /// OpenMetrics 1.0.0 text: `# EOF` at the end, counters as `_total`
+    /// samples of a family without the suffix, and exemplars on our
+    /// histograms' bucket lines.
+    OpenMetrics,
+}
+
+impl ExpositionFormat {
+    /// The format a scrape asks for in its `Accept` header: OpenMetrics
+    /// when `application/openmetrics-text` is listed with a quality above
+    /// zero and at least that of `text/plain` (or `text/*`, `*/*`); the
+    /// text format otherwise, also for a header that cannot be read. Any
+    /// version parameter is taken (Prometheus lists 1.0.0 and 0.0.1; the
+    /// output is 1.0.0, which Prometheus reads under either).
+    pub fn from_accept(accept: &str) -> Self {
+        let (mut openmetrics, mut text) = (0.0f64, 0.0f64);
+        for range in accept.split(',') {
+            let mut params = range.split(';');
+            let media = params.next().unwrap_or_default().trim();
+            let mut q = 1.0;
+            for p in params {
+                if let Some((k, v)) = p.split_once('=')
+                    && k.trim().eq_ignore_ascii_case("q")
+                {
+                    // An unreadable quality makes the range unacceptable.
+                    q = v
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))
+                        .unwrap_or(0.0);
+                }
+            }
+            if media.eq_ignore_ascii_case("application/openmetrics-text") {
+                openmetrics = openmetrics.max(q);
+            } else if media.eq_ignore_ascii_case("text/plain")
+                || media.eq_ignore_ascii_case("text/*")
+                || media == "*/*"
+            {
+                text = text.max(q);
+            }
+        }
+        if openmetrics > 0.0 && openmetrics >= text {
+            Self::OpenMetrics
+        } else {
+            Self::Text
+        }
+    }
+
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
 }
@@ -295,7 +573,12 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.inner.describe_gauge(key, unit, description);
+        if Ours::is_float_counter(key.as_str()) {
+            lock(&self.ours.help)
+                .insert(key.as_str().to_owned(), sanitize_description(&description));
+        } else {
+            self.inner.describe_gauge(key, unit, description);
+        }
     }
 
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
@@ -312,7 +595,11 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        self.inner.register_gauge(key, metadata)
+        if Ours::is_float_counter(key.name()) {
+            self.ours.register_float_counter(key)
+        } else {
+            self.inner.register_gauge(key, metadata)
+        }
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
@@ -345,8 +632,50 @@ impl PrometheusHandle {
     pub fn render(&self) -> String {
         crate::publish();
         let mut out = self.inner.render();
-        self.ours.render_into(&mut out);
+        self.ours.render_into(&mut out, false);
+        self.ours.render_float_counters_into(&mut out);
         out
+    }
+
+    /// The `/metrics` body in `format`: [`render`](Self::render) for
+    /// [`ExpositionFormat::Text`]; for [`ExpositionFormat::OpenMetrics`]
+    /// the same metrics in OpenMetrics 1.0.0, our histograms' bucket lines
+    /// carrying their exemplars, ending with `# EOF` (see the module docs).
+    /// Serve it with [`ExpositionFormat::content_type`].
+    ///
+    /// ```
+    /// use agent_trace_metrics::{ExpositionFormat, LatencyMetrics, PrometheusRecorder};
+    ///
+    /// let recorder = PrometheusRecorder::new();
+    /// let handle = recorder.handle();
+    /// // A local recorder for the example; applications install it globally.
+    /// let metrics = metrics::with_local_recorder(&recorder, || {
+    ///     let m = LatencyMetrics::new();
+    ///     m.record_with_exemplar("llm_call", 4.2, 0x4bf92f3577b34da6a3ce929d0e0e4736)
+    ///         .map(|()| m)
+    /// })?;
+    /// let text = handle.render_as(ExpositionFormat::OpenMetrics);
+    /// assert!(text.contains(
+    ///     r#"agent_trace_operation_duration_seconds_bucket{operation="llm_call",le="5"} 1 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 4.2 "#
+    /// ));
+    /// assert!(text.ends_with("# EOF\n"));
+    /// # drop(metrics);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn render_as(&self, format: ExpositionFormat) -> String {
+        match format {
+            ExpositionFormat::Text => self.render(),
+            ExpositionFormat::OpenMetrics => {
+                crate::publish();
+                let mut classic = self.inner.render();
+                self.ours.render_float_counters_into(&mut classic);
+                let mut out = String::with_capacity(classic.len() + 4096);
+                classic_to_openmetrics(&classic, &mut out);
+                self.ours.render_into(&mut out, true);
+                out.push_str("# EOF\n");
+                out
+            }
+        }
     }
 
     /// Drains the values recorded into the exporter's own histograms (the
@@ -395,6 +724,10 @@ pub fn install_prometheus_recorder() -> Result<PrometheusHandle, MetricsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        GEN_AI_INVOKE_AGENT_DURATION_SECONDS, GEN_AI_INVOKE_WORKFLOW_TOOL_CALLS,
+        GEN_AI_OPERATION_DURATION_SECONDS, GEN_AI_TOKEN_USAGE,
+    };
 
     #[test]
     fn the_builder_accepts_our_buckets() {
@@ -423,6 +756,41 @@ mod tests {
             );
             assert!(has(&line), "{line} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn every_gen_ai_histogram_renders_as_a_histogram_with_its_buckets() {
+        let recorder = PrometheusRecorder::new();
+        metrics::with_local_recorder(&recorder, || {
+            for (name, _) in GEN_AI_HISTOGRAM_BUCKETS {
+                metrics::histogram!(*name).record(3.0);
+            }
+        });
+        let text = recorder.handle().render();
+        for (name, _) in GEN_AI_HISTOGRAM_BUCKETS {
+            let line = format!("# TYPE {name} histogram");
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+        // Two boundaries the conventions give, by hand: agents from 0.1 s
+        // doubling (3.0 falls in le=3.2), workflow call counts 0, 1, 2, 4.
+        let agent = GEN_AI_INVOKE_AGENT_DURATION_SECONDS;
+        assert!(
+            text.contains(&format!(r#"{agent}_bucket{{le="1.6"}} 0"#)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(r#"{agent}_bucket{{le="3.2"}} 1"#)),
+            "{text}"
+        );
+        let calls = GEN_AI_INVOKE_WORKFLOW_TOOL_CALLS;
+        assert!(
+            text.contains(&format!(r#"{calls}_bucket{{le="2"}} 0"#)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(r#"{calls}_bucket{{le="4"}} 1"#)),
+            "{text}"
+        );
     }
 
     #[test]
