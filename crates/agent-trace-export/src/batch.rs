@@ -496,7 +496,10 @@ impl SpanProcessor for BatchSpanProcessor {
             }
             return;
         }
-        if s.queue.len() >= s.batch_size && !s.woken.load(Ordering::Relaxed) {
+        // SeqCst pairs with the worker's clearing of the flag before it
+        // parks (see `Worker::run`): of this load and the worker's look at
+        // the queue after clearing, at least one sees the other's write.
+        if s.queue.len() >= s.batch_size && !s.woken.load(Ordering::SeqCst) {
             s.woken.store(true, Ordering::Relaxed);
             s.wake();
         }
@@ -557,6 +560,18 @@ impl Worker {
                 }
                 let now = Instant::now();
                 if now >= next_export {
+                    break;
+                }
+                // Clear the flag before parking, then look again: a push
+                // after this sees it clear and unparks us, a push before it
+                // is seen by the look. Without this, a flag set while we
+                // were exporting (its unpark consumed by an earlier park)
+                // stayed set, every later push skipped the unpark, and
+                // under sustained load the worker slept out the whole
+                // scheduled delay while the full queue dropped spans
+                // (`cargo xtask bench --overload`, two threads: 97% dropped).
+                s.woken.store(false, Ordering::SeqCst);
+                if s.queue.len() >= s.batch_size || !s.control.is_empty() {
                     break;
                 }
                 std::thread::park_timeout(next_export - now);

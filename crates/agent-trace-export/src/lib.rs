@@ -29,6 +29,9 @@
 //!
 //! [`exporters_from_env`] builds the exporters `OTEL_TRACES_EXPORTER`
 //! names, configured by the standard `OTEL_EXPORTER_*` variables.
+//! [`TailSamplingProcessor`] goes in front of a pipeline to decide per
+//! trace, once the trace is known: errors, slow traces and a ratio of the
+//! rest are kept, with a hard cap on the memory the waiting spans take.
 //! [`MetricsProcessor`] feeds the tracer's own metrics, and
 //! `install_prometheus_listener` (`prometheus`) serves them with the
 //! latency metrics on `/metrics`.
@@ -57,7 +60,8 @@
 //! - `otlp-http` (default), `otlp-grpc`, `zipkin`, `jaeger`, `file`
 //!   (default): the exporters above.
 //! - `tls`: `https://` endpoints through rustls.
-//! - `prometheus`: `install_prometheus_listener`.
+//! - `prometheus`: `install_prometheus_listener` (classic text, or
+//!   OpenMetrics with exemplars when the scraper asks for it).
 
 mod batch;
 mod env;
@@ -76,6 +80,7 @@ pub mod otlp;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod resource;
+mod tail;
 #[cfg(feature = "zipkin")]
 mod zipkin;
 
@@ -96,6 +101,10 @@ pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpProtocol};
 #[cfg(feature = "prometheus")]
 pub use prometheus::install_prometheus_listener;
 pub use resource::{Resource, SCOPE_NAME, SCOPE_VERSION};
+pub use tail::{
+    TAIL_BUFFER_FULL, TailSamplingConfig, TailSamplingProcessor, TailSamplingProcessorBuilder,
+    TailSamplingStats, estimate_span_bytes,
+};
 #[cfg(feature = "zipkin")]
 pub use zipkin::{ZipkinExporter, ZipkinExporterBuilder};
 

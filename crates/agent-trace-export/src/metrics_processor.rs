@@ -51,6 +51,17 @@ impl SpanProcessor for MetricsProcessor {
     }
 
     fn on_end(&self, span: FinishedSpan) {
-        self.metrics.span_ended(span.duration());
+        // The trace id is the exemplar of the span duration histogram,
+        // when the span is sampled (an unsampled trace is not exported).
+        let cx = &span.context;
+        if cx.is_sampled() {
+            self.metrics.span_ended_with_exemplar(
+                span.duration(),
+                cx.trace_id.to_u128(),
+                span.end_time.as_unix_nanos(),
+            );
+        } else {
+            self.metrics.span_ended(span.duration());
+        }
     }
 }

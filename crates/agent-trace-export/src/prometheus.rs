@@ -9,12 +9,20 @@
 //! Connections are served one at a time with 5 s read and write timeouts,
 //! so a stalled client delays a scrape by at most that long and never
 //! touches the application's threads.
+//!
+//! # Which format
+//!
+//! A scrape whose `Accept` header asks for `application/openmetrics-text`
+//! (as Prometheus does) gets OpenMetrics 1.0.0, with exemplars (trace ids)
+//! on the latency histograms' bucket lines; any other gets the classic text
+//! format 0.0.4, unchanged. The choice is
+//! [`ExpositionFormat::from_accept`]'s.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use agent_trace_metrics::PrometheusHandle;
+use agent_trace_metrics::{ExpositionFormat, PrometheusHandle};
 
 use crate::ExportError;
 
@@ -29,7 +37,9 @@ const MAX_REQUEST: usize = 8 * 1024;
 /// histograms with our boundaries) as the global `metrics` recorder, serves
 /// the exposition text over HTTP on `addr` (`GET` or `HEAD` on any path,
 /// `/metrics` included), and returns the address bound (useful with port
-/// 0).
+/// 0). The text is OpenMetrics, with exemplars, when the request's `Accept`
+/// header asks for it, the classic text format otherwise (see the module
+/// docs).
 ///
 /// Every scrape first publishes the values held by every `LatencyMetrics`,
 /// so it sees everything recorded before it. Call this at start-up, before
@@ -88,6 +98,7 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
             return respond(
                 &mut stream,
                 "431 Request Header Fields Too Large",
+                ExpositionFormat::Text,
                 "",
                 false,
             );
@@ -100,17 +111,49 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
     }
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let method = line.split(|&b| b == b' ').next().unwrap_or_default();
+    let format = ExpositionFormat::from_accept(&accept(&head));
+    let body = |format| handle.render_as(format);
     match method {
-        b"GET" => respond(&mut stream, "200 OK", &handle.render(), true),
-        b"HEAD" => respond(&mut stream, "200 OK", &handle.render(), false),
-        _ => respond(&mut stream, "405 Method Not Allowed", "", false),
+        b"GET" => respond(&mut stream, "200 OK", format, &body(format), true),
+        b"HEAD" => respond(&mut stream, "200 OK", format, &body(format), false),
+        _ => respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            ExpositionFormat::Text,
+            "",
+            false,
+        ),
     }
 }
 
-fn respond(stream: &mut TcpStream, status: &str, body: &str, with_body: bool) -> io::Result<()> {
+/// The values of every `Accept` header of a request head, joined with
+/// commas (as repeated headers mean); empty when there is none. Bytes that
+/// are not UTF-8 are replaced, which no media type we look for contains.
+fn accept(head: &[u8]) -> String {
+    let text = String::from_utf8_lossy(head);
+    let mut values: Vec<&str> = Vec::new();
+    // The request line first, then one header per line until the blank one.
+    for line in text.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("accept")
+        {
+            values.push(value.trim());
+        }
+    }
+    values.join(",")
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    format: ExpositionFormat,
+    body: &str,
+    with_body: bool,
+) -> io::Result<()> {
     let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+        "HTTP/1.1 {status}\r\nContent-Type: {}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
+        format.content_type(),
         body.len()
     );
     if with_body {
@@ -118,4 +161,25 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str, with_body: bool) ->
     }
     stream.write_all(out.as_bytes())?;
     stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_headers_are_found_whatever_their_case_and_joined() {
+        let head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nACCEPT: application/openmetrics-text;version=1.0.0\r\naccept: text/plain;q=0.5\r\n\r\n";
+        assert_eq!(
+            accept(head),
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        );
+        assert_eq!(accept(b"GET / HTTP/1.0\r\n\r\n"), "");
+        // A header after the blank line is body, and bad bytes are survived.
+        assert_eq!(accept(b"GET / HTTP/1.1\r\n\r\nAccept: x\r\n"), "");
+        assert_eq!(
+            accept(b"GET / HTTP/1.1\r\nAccept: \xff\xfe\r\n\r\n"),
+            "\u{fffd}\u{fffd}"
+        );
+    }
 }

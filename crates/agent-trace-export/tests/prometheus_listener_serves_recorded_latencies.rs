@@ -1,5 +1,6 @@
 //! The Prometheus listener serves, over real HTTP on loopback, the buckets
-//! of latencies recorded through `LatencyMetrics`.
+//! of latencies recorded through `LatencyMetrics`: as classic text, or as
+//! OpenMetrics with exemplars when the request's `Accept` asks for it.
 #![cfg(feature = "prometheus")]
 
 use std::io::{Read, Write};
@@ -10,11 +11,16 @@ use agent_trace_export::install_prometheus_listener;
 use agent_trace_metrics::LatencyMetrics;
 
 fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    get_accept(addr, path, None)
+}
+
+fn get_accept(addr: SocketAddr, path: &str, accept: Option<&str>) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n"
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
@@ -47,6 +53,35 @@ fn scraping_the_listener_returns_our_histogram() {
         "{response}"
     );
     assert!(response.contains("# HELP agent_trace_operation_duration_seconds "));
+    assert!(response.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+
+    // Asked the way Prometheus asks: OpenMetrics, a traced value's trace id
+    // on its bucket.
+    metrics
+        .record_with_exemplar("llm_call", 0.4, 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)
+        .unwrap();
+    let accept = "application/openmetrics-text;version=1.0.0,\
+                  application/openmetrics-text;version=0.0.1;q=0.75,\
+                  text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let om = get_accept(addr, "/metrics", Some(accept)).expect("the listener answers");
+    assert!(om.starts_with("HTTP/1.1 200"), "{om}");
+    assert!(
+        om.contains("Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"),
+        "{om}"
+    );
+    assert!(
+        om.contains(
+            r#"agent_trace_operation_duration_seconds_bucket{operation="llm_call",le="0.5"} 3 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.4 "#
+        ),
+        "{om}"
+    );
+    assert!(om.ends_with("\n# EOF\n"), "{om}");
+    // Without that header, the classic text, exemplars left out.
+    let plain = get(addr, "/metrics").expect("the listener answers");
+    assert!(
+        !plain.contains("trace_id") && !plain.contains("# EOF"),
+        "{plain}"
+    );
 
     // Not a GET: refused, and the listener keeps serving.
     let mut stream = TcpStream::connect(addr).unwrap();
