@@ -151,6 +151,22 @@ impl Span {
         matches!(self.inner, Inner::Recording { data: Some(_), .. })
     }
 
+    /// The tracer's limit on string attribute values, in bytes
+    /// ([`SpanLimits::max_attribute_value_length`](crate::SpanLimits)), when
+    /// this span records and a limit is set: a longer value set on it is cut
+    /// on a character boundary. Code that must keep a value well formed
+    /// (a JSON document, say) cuts it to this length itself first.
+    pub fn attribute_value_limit(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Recording {
+                data: Some(_),
+                tracer,
+                ..
+            } => tracer.limits.max_attribute_value_length,
+            _ => None,
+        }
+    }
+
     /// Time since the span started; zero for a span that does not record.
     pub fn elapsed(&self) -> Duration {
         match &self.inner {

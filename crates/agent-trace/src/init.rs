@@ -42,8 +42,10 @@ pub fn latency_metrics() -> &'static LatencyMetrics {
 
 /// Records the duration of every span a tracer ends into
 /// [`LatencyMetrics`] under the span's name, so that the tracer's own spans
-/// and `#[instrument]` spans alike yield p50/p95/p99 per step. [`init`]
-/// adds one (into [`latency_metrics`]).
+/// and `#[instrument]` spans alike yield p50/p95/p99 per step, with the
+/// span's trace id as the exemplar when the span is sampled
+/// ([`LatencyMetrics::percentiles_with_exemplars`]). [`init`] adds one
+/// (into [`latency_metrics`]).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -81,8 +83,15 @@ impl agent_trace_core::SpanProcessor for LatencyProcessor {
             Some(m) => m.as_ref(),
             None => latency_metrics(),
         };
+        // An unsampled span's trace is not exported: no exemplar (id 0).
+        let cx = &span.context;
+        let trace_id = if cx.is_sampled() {
+            cx.trace_id.to_u128()
+        } else {
+            0
+        };
         // A `Duration` is never NaN or negative, the only rejected values.
-        let _ = m.record(span.name.as_str(), span.duration());
+        let _ = m.record_with_exemplar(span.name.as_str(), span.duration(), trace_id);
     }
 }
 
@@ -134,6 +143,8 @@ pub struct InitBuilder {
     print_on_shutdown: bool,
     shutdown_timeout: Duration,
     latencies: bool,
+    tail_sampling: Option<agent_trace_export::TailSamplingConfig>,
+    price_table: Option<crate::cost::PriceTable>,
 }
 
 impl fmt::Debug for InitBuilder {
@@ -185,6 +196,8 @@ pub fn init() -> InitBuilder {
         print_on_shutdown: false,
         shutdown_timeout: Duration::from_secs(5),
         latencies: true,
+        tail_sampling: None,
+        price_table: None,
     }
 }
 
@@ -229,6 +242,37 @@ impl InitBuilder {
         self
     }
 
+    /// Decides per trace, once it completes, which traces the export
+    /// pipelines get: one
+    /// [`TailSamplingProcessor`](agent_trace_export::TailSamplingProcessor)
+    /// in front of all of them keeps errors, slow traces and a ratio of the
+    /// rest, holding waiting spans within the config's byte cap (evictions
+    /// counted as `agent_trace_spans_dropped_total{reason="tail_buffer_full"}`).
+    /// Off by default: every recorded span is exported. The in-memory
+    /// store and the latency metrics still see every span.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use agent_trace::TraceIdRatio;
+    /// use agent_trace::export::{FnExporter, TailSamplingConfig};
+    ///
+    /// let guard = agent_trace::init()
+    ///     .exporter(FnExporter::new("count", |_| Ok::<(), std::io::Error>(())))
+    ///     .tail_sampling(TailSamplingConfig::default().with_ratio(TraceIdRatio::new(0.0)?))
+    ///     .install()?;
+    /// let mut failed = guard.tracer().start_trace("agent_task");
+    /// failed.set_status("error".parse()?);
+    /// failed.end();
+    /// guard.tracer().start_trace("agent_task").end(); // ordinary: not kept
+    /// guard.flush(Duration::from_secs(5))?;
+    /// assert_eq!(guard.export_stats()[0].1.exported, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tail_sampling(mut self, config: agent_trace_export::TailSamplingConfig) -> Self {
+        self.tail_sampling = Some(config);
+        self
+    }
+
     /// The batch settings of every pipeline (default: OpenTelemetry's with a
     /// 1 s scheduled delay, overridden by `OTEL_BSP_*` where set).
     pub fn batch(mut self, config: BatchConfig) -> Self {
@@ -267,6 +311,24 @@ impl InitBuilder {
         self
     }
 
+    /// The price table of the global
+    /// [`cost_ledger`](crate::cost::cost_ledger), which prices the LLM calls
+    /// of the [`genai`](crate::genai) helpers (default: the dated built-in
+    /// table, [`PriceTable::builtin`](crate::cost::PriceTable::builtin)).
+    ///
+    /// ```no_run
+    /// use agent_trace::cost::PriceTable;
+    ///
+    /// let _guard = agent_trace::init()
+    ///     .price_table(PriceTable::load("prices.toml")?)
+    ///     .install()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn price_table(mut self, table: crate::cost::PriceTable) -> Self {
+        self.price_table = Some(table);
+        self
+    }
+
     /// How long the guard's drop waits for the export pipelines (default
     /// 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -284,6 +346,9 @@ impl InitBuilder {
     pub fn install(self) -> Result<Guard, InitError> {
         if TRACER.get().is_some() {
             return Err(InitError::AlreadyInitialized);
+        }
+        if let Some(table) = self.price_table {
+            crate::cost::cost_ledger().set_price_table(table);
         }
         let mut resource = match self.service_name {
             Some(name) => Resource::new(name),
@@ -331,7 +396,19 @@ impl InitBuilder {
                     .build()?,
             );
             pipelines.push(pipeline.clone());
-            builder = builder.processor(pipeline);
+            if self.tail_sampling.is_none() {
+                builder = builder.processor(pipeline);
+            }
+        }
+        // With tail sampling, one sampler in front of every pipeline.
+        if let (Some(config), Some((first, rest))) = (self.tail_sampling, pipelines.split_first()) {
+            let mut tail = agent_trace_export::TailSamplingProcessor::builder(first.clone())
+                .config(config)
+                .metrics(&metrics);
+            for p in rest {
+                tail = tail.downstream(p.clone());
+            }
+            builder = builder.processor(Arc::new(tail.build()?));
         }
         let tracer = builder.build();
         TRACER

@@ -110,16 +110,18 @@ impl AgentTraceLayer {
         self
     }
 
-    fn record_latency(&self, name: &str, d: Duration) {
+    /// Records a span's duration with its trace id as the exemplar (0, no
+    /// exemplar, for a span that is not sampled: its trace is not exported).
+    fn record_latency(&self, name: &str, d: Duration, trace_id: u128) {
         // `record` only fails for NaN or negative values, which a
         // `Duration` cannot be.
         match &self.latencies {
             Latencies::None => {}
             Latencies::Global => {
-                let _ = crate::latency_metrics().record(name, d);
+                let _ = crate::latency_metrics().record_with_exemplar(name, d, trace_id);
             }
             Latencies::Own(m) => {
-                let _ = m.record(name, d);
+                let _ = m.record_with_exemplar(name, d, trace_id);
             }
         }
     }
@@ -490,9 +492,15 @@ where
             // The name outlives the span (a reference count or a static
             // string), and ending reports the duration it recorded.
             let name = s.name().cloned();
+            let cx = s.span_context();
+            let trace_id = if cx.is_sampled() {
+                cx.trace_id.to_u128()
+            } else {
+                0
+            };
             let took = s.end_measured();
             if let Some(name) = name {
-                self.record_latency(name.as_str(), took);
+                self.record_latency(name.as_str(), took, trace_id);
             }
         }
     }

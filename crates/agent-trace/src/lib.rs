@@ -1,6 +1,7 @@
 //! agent-trace: OpenTelemetry-compatible distributed tracing and latency
-//! metrics for AI agents. This is the crate to depend on; it re-exports the
-//! workspace's layers and implements nothing of its own.
+//! metrics for AI agents. This is the crate to depend on: it re-exports the
+//! workspace's layers, and adds what belongs at the top (one-call setup, the
+//! `tracing` layer, the GenAI helpers, cost and privacy).
 //!
 //! # Quick start
 //!
@@ -35,10 +36,13 @@
 //! - [`export`]: the batch pipeline and the OTLP, Jaeger, Zipkin, file and
 //!   custom exporters.
 //! - [`semconv`] and [`genai`]: the OpenTelemetry GenAI conventions as
-//!   constants, and typed builders for LLM calls (`chat {model}`), tool
-//!   executions and agent invocations that record the GenAI client metrics;
-//!   prompt and completion content only on opt-in, through a redaction
-//!   hook.
+//!   constants, and typed builders for every GenAI span (model calls,
+//!   embeddings, tools, agents, workflows, planning, memory, retrieval)
+//!   that count calls per agent, price them, and record the GenAI metrics.
+//! - [`privacy`]: [`Sensitive`](privacy::Sensitive) content that never
+//!   prints, scrubbers for e-mail addresses, keys, tokens and card numbers,
+//!   and truncation that keeps JSON valid; content reaches spans only on
+//!   opt-in.
 //!
 //! # Features
 //!
@@ -80,5 +84,7 @@ pub mod export {
     pub use agent_trace_export::*;
 }
 
+pub mod cost;
 pub mod genai;
+pub mod privacy;
 pub mod semconv;

@@ -3,7 +3,9 @@
 //! the user opted in (and then redacted), and feed the two GenAI client
 //! histograms, with the conventions' buckets, to a real Prometheus recorder.
 
-use agent_trace::genai::{self, ContentCapture, Message, OutputMessage};
+use agent_trace::genai::{
+    self, ContentCapture, Conventions, Message, OutputMessage, StabilityOptIn,
+};
 use agent_trace::semconv::{self, finish_reason, metric, operation_name, provider_name};
 use std::sync::{Arc, Mutex};
 
@@ -410,4 +412,421 @@ fn the_names_are_the_conventions_names() {
     assert_eq!(semconv::token_type::INPUT, "input");
     assert_eq!(semconv::token_type::OUTPUT, "output");
     assert_eq!(semconv::ERROR_TYPE, "error.type");
+}
+
+/// The value of a string attribute, or `None`.
+fn opt_string(span: &FinishedSpan, key: &str) -> Option<String> {
+    span.attribute(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// A span's name, kind, and attributes with their values.
+type Expected = (
+    &'static str,
+    SpanKind,
+    &'static [(&'static str, &'static str)],
+);
+
+#[test]
+fn every_builder_names_and_kinds_its_span_as_the_conventions_say() {
+    let (tracer, spans) = collecting_tracer();
+    genai::chat(&tracer, "openai", "gpt-4o").start().end();
+    genai::generate_content(&tracer, "gcp.gemini", "gemini-2.5-pro")
+        .start()
+        .end();
+    genai::text_completion(&tracer, "openai", "gpt-3.5-turbo-instruct")
+        .start()
+        .end();
+    genai::embeddings(&tracer, "openai", "text-embedding-3-small")
+        .start()
+        .end();
+    genai::execute_tool(&tracer, "get_weather").start().end();
+    genai::invoke_agent(&tracer, "crewai", "Math Tutor")
+        .start()
+        .end();
+    genai::create_agent(&tracer, "openai", "Fiction Writer")
+        .start()
+        .end();
+    genai::invoke_workflow(&tracer, "multi_agent_rag")
+        .start()
+        .end();
+    genai::plan(&tracer, "planner").start().end();
+    genai::search_memory(&tracer).start().end();
+    genai::create_memory(&tracer).start().end();
+    genai::update_memory(&tracer).start().end();
+    genai::upsert_memory(&tracer).start().end();
+    genai::delete_memory(&tracer).start().end();
+    genai::create_memory_store(&tracer).start().end();
+    genai::delete_memory_store(&tracer).start().end();
+    genai::retrieval(&tracer, "H7STPQYOND").start().end();
+
+    // Written from the conventions' text (spans.yaml and the agent spans
+    // document), not from the crate's constants.
+    use SpanKind::{Client, Internal};
+    let expected: &[Expected] = &[
+        (
+            "chat gpt-4o",
+            Client,
+            &[
+                ("gen_ai.operation.name", "chat"),
+                ("gen_ai.provider.name", "openai"),
+                ("gen_ai.request.model", "gpt-4o"),
+            ],
+        ),
+        (
+            "generate_content gemini-2.5-pro",
+            Client,
+            &[
+                ("gen_ai.operation.name", "generate_content"),
+                ("gen_ai.provider.name", "gcp.gemini"),
+                ("gen_ai.request.model", "gemini-2.5-pro"),
+            ],
+        ),
+        (
+            "text_completion gpt-3.5-turbo-instruct",
+            Client,
+            &[
+                ("gen_ai.operation.name", "text_completion"),
+                ("gen_ai.provider.name", "openai"),
+                ("gen_ai.request.model", "gpt-3.5-turbo-instruct"),
+            ],
+        ),
+        (
+            "embeddings text-embedding-3-small",
+            Client,
+            &[
+                ("gen_ai.operation.name", "embeddings"),
+                ("gen_ai.provider.name", "openai"),
+                ("gen_ai.request.model", "text-embedding-3-small"),
+            ],
+        ),
+        (
+            "execute_tool get_weather",
+            Internal,
+            &[
+                ("gen_ai.operation.name", "execute_tool"),
+                ("gen_ai.tool.name", "get_weather"),
+            ],
+        ),
+        (
+            "invoke_agent Math Tutor",
+            Internal,
+            &[
+                ("gen_ai.operation.name", "invoke_agent"),
+                ("gen_ai.provider.name", "crewai"),
+                ("gen_ai.agent.name", "Math Tutor"),
+            ],
+        ),
+        (
+            "create_agent Fiction Writer",
+            Client,
+            &[
+                ("gen_ai.operation.name", "create_agent"),
+                ("gen_ai.provider.name", "openai"),
+                ("gen_ai.agent.name", "Fiction Writer"),
+            ],
+        ),
+        (
+            "invoke_workflow multi_agent_rag",
+            Internal,
+            &[
+                ("gen_ai.operation.name", "invoke_workflow"),
+                ("gen_ai.workflow.name", "multi_agent_rag"),
+            ],
+        ),
+        (
+            "plan planner",
+            Internal,
+            &[
+                ("gen_ai.operation.name", "plan"),
+                ("gen_ai.agent.name", "planner"),
+            ],
+        ),
+        (
+            "search_memory",
+            Client,
+            &[("gen_ai.operation.name", "search_memory")],
+        ),
+        (
+            "create_memory",
+            Client,
+            &[("gen_ai.operation.name", "create_memory")],
+        ),
+        (
+            "update_memory",
+            Client,
+            &[("gen_ai.operation.name", "update_memory")],
+        ),
+        (
+            "upsert_memory",
+            Client,
+            &[("gen_ai.operation.name", "upsert_memory")],
+        ),
+        (
+            "delete_memory",
+            Client,
+            &[("gen_ai.operation.name", "delete_memory")],
+        ),
+        (
+            "create_memory_store",
+            Client,
+            &[("gen_ai.operation.name", "create_memory_store")],
+        ),
+        (
+            "delete_memory_store",
+            Client,
+            &[("gen_ai.operation.name", "delete_memory_store")],
+        ),
+        (
+            "retrieval H7STPQYOND",
+            Client,
+            &[
+                ("gen_ai.operation.name", "retrieval"),
+                ("gen_ai.data_source.id", "H7STPQYOND"),
+            ],
+        ),
+    ];
+    assert_eq!(spans.len(), expected.len());
+    for (name, kind, attributes) in expected {
+        let span = spans.named(name);
+        assert_eq!(span.kind, *kind, "{name}");
+        for (key, value) in *attributes {
+            assert_eq!(string(&span, key), *value, "{key} on {name}");
+        }
+        // Nothing the application did not give.
+        for key in ["gen_ai.conversation.id", "gen_ai.system", "error.type"] {
+            assert!(span.attribute(key).is_none(), "{key} on {name}");
+        }
+    }
+}
+
+#[test]
+fn token_usage_counts_cache_and_reasoning_tokens() {
+    let (tracer, spans) = collecting_tracer();
+    let mut call = genai::chat(&tracer, provider_name::ANTHROPIC, "claude-sonnet-4").start();
+    call.record_usage(1200, 400);
+    call.record_cache_read_tokens(800);
+    call.record_cache_creation_tokens(300);
+    call.record_reasoning_tokens(250);
+    call.set_finish_reasons(["tool_call"]);
+    call.end();
+    let mut embed = genai::embeddings(&tracer, provider_name::OPENAI, "text-embedding-3-small")
+        .dimension_count(512)
+        .encoding_formats(["float"])
+        .start();
+    embed.record_input_tokens(24);
+    embed.end();
+
+    let span = spans.named("chat claude-sonnet-4");
+    for (key, value) in [
+        ("gen_ai.usage.input_tokens", 1200),
+        ("gen_ai.usage.output_tokens", 400),
+        ("gen_ai.usage.cache_read.input_tokens", 800),
+        ("gen_ai.usage.cache_creation.input_tokens", 300),
+        ("gen_ai.usage.reasoning.output_tokens", 250),
+    ] {
+        assert_eq!(span.attribute(key), Some(&Value::I64(value)), "{key}");
+    }
+    assert_eq!(
+        span.attribute("gen_ai.response.finish_reasons"),
+        Some(&Value::from(vec!["tool_call"]))
+    );
+    let embed = spans.named("embeddings text-embedding-3-small");
+    assert_eq!(
+        embed.attribute("gen_ai.usage.input_tokens"),
+        Some(&Value::I64(24))
+    );
+    assert!(embed.attribute("gen_ai.usage.output_tokens").is_none());
+    assert_eq!(
+        embed.attribute("gen_ai.embeddings.dimension.count"),
+        Some(&Value::I64(512))
+    );
+    assert_eq!(
+        embed.attribute("gen_ai.request.encoding_formats"),
+        Some(&Value::from(vec!["float"]))
+    );
+}
+
+#[test]
+fn the_conversation_id_is_set_only_where_the_application_gives_it() {
+    let (tracer, spans) = collecting_tracer();
+    let agent = genai::invoke_agent(&tracer, "my_framework", "Support")
+        .conversation_id("conv_5j66")
+        .start();
+    genai::chat(&tracer, provider_name::OPENAI, "gpt-4o-mini")
+        .parent(agent.span())
+        .start()
+        .end();
+    genai::chat(&tracer, provider_name::OPENAI, "gpt-4o")
+        .parent(agent.span())
+        .conversation_id("conv_other")
+        .start()
+        .end();
+    agent.end();
+
+    assert_eq!(
+        opt_string(
+            &spans.named("invoke_agent Support"),
+            "gen_ai.conversation.id"
+        )
+        .as_deref(),
+        Some("conv_5j66")
+    );
+    // Not inherited as an attribute: the child was given none.
+    assert_eq!(
+        opt_string(&spans.named("chat gpt-4o-mini"), "gen_ai.conversation.id"),
+        None
+    );
+    assert_eq!(
+        opt_string(&spans.named("chat gpt-4o"), "gen_ai.conversation.id").as_deref(),
+        Some("conv_other")
+    );
+}
+
+#[test]
+fn a_stream_records_its_time_to_first_chunk() {
+    let (tracer, spans) = collecting_tracer();
+    let mut stream = genai::chat(&tracer, provider_name::OPENAI, "gpt-4o")
+        .streaming()
+        .start();
+    stream.first_chunk();
+    let first = stream.span().elapsed();
+    stream.first_chunk(); // ignored: the first chunk came already
+    stream.end();
+    genai::chat(&tracer, provider_name::OPENAI, "gpt-4o-mini")
+        .start()
+        .end();
+
+    let span = spans.named("chat gpt-4o");
+    assert_eq!(
+        span.attribute("gen_ai.request.stream"),
+        Some(&Value::Bool(true))
+    );
+    let Some(&Value::F64(ttfc)) = span.attribute("gen_ai.response.time_to_first_chunk") else {
+        panic!("no time to first chunk on {:?}", span.attributes);
+    };
+    assert!(ttfc >= 0.0);
+    assert!(ttfc <= first.as_secs_f64(), "{ttfc} > {first:?}");
+    assert!(ttfc <= span.duration().as_secs_f64());
+    let plain = spans.named("chat gpt-4o-mini");
+    assert!(plain.attribute("gen_ai.request.stream").is_none());
+    assert!(
+        plain
+            .attribute("gen_ai.response.time_to_first_chunk")
+            .is_none()
+    );
+}
+
+#[test]
+fn memory_and_retrieval_spans_carry_their_attributes() {
+    let (tracer, spans) = collecting_tracer();
+    let mut search = genai::search_memory(&tracer)
+        .provider("pinecone")
+        .store_id("user-preferences")
+        .server("memory.example.com", 443)
+        .start();
+    search.set_record_count(3);
+    search.end();
+    let mut create = genai::create_memory(&tracer)
+        .store_id("user-preferences")
+        .in_process()
+        .start();
+    create.set_record_id("mem_5j66");
+    create.end();
+    genai::delete_memory(&tracer)
+        .store_id("user-preferences")
+        .record_id("mem_1")
+        .start()
+        .end();
+    genai::retrieval(&tracer, "vs_abc123")
+        .provider(provider_name::OPENAI)
+        .top_k(5)
+        .start()
+        .end();
+
+    let search = spans.named("search_memory");
+    assert_eq!(string(&search, "gen_ai.provider.name"), "pinecone");
+    assert_eq!(
+        string(&search, "gen_ai.memory.store.id"),
+        "user-preferences"
+    );
+    assert_eq!(string(&search, "server.address"), "memory.example.com");
+    assert_eq!(search.attribute("server.port"), Some(&Value::I64(443)));
+    assert_eq!(
+        search.attribute("gen_ai.memory.record.count"),
+        Some(&Value::I64(3))
+    );
+    let create = spans.named("create_memory");
+    assert_eq!(create.kind, SpanKind::Internal);
+    assert_eq!(string(&create, "gen_ai.memory.record.id"), "mem_5j66");
+    assert!(create.attribute("gen_ai.provider.name").is_none());
+    assert_eq!(
+        string(&spans.named("delete_memory"), "gen_ai.memory.record.id"),
+        "mem_1"
+    );
+    let retrieval = spans.named("retrieval vs_abc123");
+    assert_eq!(
+        retrieval.attribute("gen_ai.request.top_k"),
+        Some(&Value::F64(5.0))
+    );
+    assert_eq!(string(&retrieval, "gen_ai.provider.name"), "openai");
+}
+
+#[test]
+fn the_legacy_names_are_written_only_when_asked_for() {
+    let (tracer, spans) = collecting_tracer();
+    for (model, conventions) in [
+        ("latest", Conventions::LATEST),
+        (
+            "both",
+            Conventions::from(StabilityOptIn::parse("http,gen_ai/dup")),
+        ),
+        (
+            "explicit",
+            Conventions::from(StabilityOptIn::parse("gen_ai_latest_experimental")),
+        ),
+    ] {
+        let mut call = genai::chat(&tracer, provider_name::OPENAI, model)
+            .conventions(conventions)
+            .start();
+        call.record_usage(10, 20);
+        call.end();
+    }
+
+    for model in ["latest", "explicit"] {
+        let span = spans.named(&format!("chat {model}"));
+        for key in [
+            "gen_ai.system",
+            "gen_ai.usage.prompt_tokens",
+            "gen_ai.usage.completion_tokens",
+        ] {
+            assert!(span.attribute(key).is_none(), "{key} on {model}");
+        }
+        assert_eq!(string(&span, "gen_ai.provider.name"), "openai");
+    }
+    let both = spans.named("chat both");
+    assert_eq!(string(&both, "gen_ai.system"), "openai");
+    assert_eq!(string(&both, "gen_ai.provider.name"), "openai");
+    assert_eq!(
+        both.attribute("gen_ai.usage.prompt_tokens"),
+        Some(&Value::I64(10))
+    );
+    assert_eq!(
+        both.attribute("gen_ai.usage.completion_tokens"),
+        Some(&Value::I64(20))
+    );
+    assert_eq!(
+        both.attribute("gen_ai.usage.input_tokens"),
+        Some(&Value::I64(10))
+    );
+}
+
+#[test]
+fn the_stability_opt_in_is_read_as_a_comma_separated_list() {
+    assert_eq!(StabilityOptIn::parse(""), StabilityOptIn::default());
+    let both = StabilityOptIn::parse(" database/dup , gen_ai_latest_experimental,GEN_AI/DUP ");
+    assert!(both.latest_experimental && both.duplicate);
+    assert!(!StabilityOptIn::parse("gen_ai_latest_experimental").duplicate);
+    assert!(!Conventions::default().emits_legacy());
 }
