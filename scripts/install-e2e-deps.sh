@@ -4,11 +4,17 @@
 # - `prometheus`: the Prometheus server and `promtool`, from the Debian
 #   package `prometheus`;
 # - `python`: a virtual environment at `.venv-e2e` in the repository with
-#   the PyPI package `thriftpy2`, which
+#   the PyPI packages `thriftpy2`, which
 #   `crates/agent-trace-export/tests/jaeger/decode.py` uses to decode the
-#   Jaeger agent exporter's UDP packets with the official Jaeger IDL.
+#   Jaeger agent exporter's UDP packets with the official Jaeger IDL, and
+#   `prometheus-client`, whose OpenMetrics parser `cargo xtask e2e` runs
+#   over our OpenMetrics exposition (exemplars included);
+# - `chromium`: headless Chromium and its WebDriver server, from the Debian
+#   packages `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+#   `/usr/bin/chromedriver`), which the `agent-trace report` end-to-end test
+#   (`crates/agent-trace-cli/tests/report_renders_in_chromium.rs`) drives.
 #
-# Usage: scripts/install-e2e-deps.sh [prometheus] [python]   (default: both)
+# Usage: scripts/install-e2e-deps.sh [prometheus] [python] [chromium]   (default: all)
 #
 # Idempotent: each part does nothing when what it installs is already there.
 # The Debian part needs root (CI runs as root) and `apt-get`; reads no stdin.
@@ -17,6 +23,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Pinned so that every machine decodes with the same library.
 thriftpy2_requirement="thriftpy2==0.7.1"
+prometheus_client_requirement="prometheus-client==0.26.0"
 
 apt_updated=false
 apt_install() {
@@ -47,8 +54,8 @@ install_prometheus() {
 
 install_python() {
     local venv="$repo_root/.venv-e2e"
-    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import thriftpy2' >/dev/null 2>&1; then
-        echo "install-e2e-deps: thriftpy2 already installed in $venv"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import thriftpy2, prometheus_client' >/dev/null 2>&1; then
+        echo "install-e2e-deps: thriftpy2 and prometheus-client already installed in $venv"
         return 0
     fi
     if ! command -v python3 >/dev/null 2>&1; then
@@ -62,21 +69,35 @@ install_python() {
     fi
     # Keeps the environment out of `git status` without touching .gitignore.
     printf '*\n' >"$venv/.gitignore"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$thriftpy2_requirement" </dev/null
-    "$venv/bin/python" -c 'import thriftpy2'
-    echo "install-e2e-deps: installed $thriftpy2_requirement in $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "$thriftpy2_requirement" "$prometheus_client_requirement" </dev/null
+    "$venv/bin/python" -c 'import thriftpy2, prometheus_client'
+    echo "install-e2e-deps: installed $thriftpy2_requirement $prometheus_client_requirement in $venv"
+}
+
+install_chromium() {
+    if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+        echo "install-e2e-deps: chromium and chromedriver already installed"
+        return 0
+    fi
+    apt_install chromium chromium-driver
+    command -v chromium >/dev/null
+    command -v chromedriver >/dev/null
+    # The launcher script may print a shell warning on stderr before the version.
+    echo "install-e2e-deps: installed $(chromium --version 2>/dev/null | tail -n 1)"
 }
 
 parts=("$@")
 if [ ${#parts[@]} -eq 0 ]; then
-    parts=(prometheus python)
+    parts=(prometheus python chromium)
 fi
 for part in "${parts[@]}"; do
     case "$part" in
         prometheus) install_prometheus ;;
         python) install_python ;;
+        chromium) install_chromium ;;
         *)
-            echo "install-e2e-deps: unknown part '$part' (expected: prometheus, python)" >&2
+            echo "install-e2e-deps: unknown part '$part' (expected: prometheus, python, chromium)" >&2
             exit 2
             ;;
     esac

@@ -16,11 +16,29 @@
 //!
 //! 3. The Jaeger agent exporter's UDP packets, decoded by `thriftpy2` with
 //!    the official Jaeger IDL (`crates/agent-trace-export/tests/jaeger/`):
-//!    the tests marked ignored in `jaeger_agent_packets_decode.rs`.
+//!    the tests of `jaeger_agent_packets_decode.rs` behind the test-only
+//!    feature `e2e-tests`.
+//! 4. The HTML report of `agent-trace report` in a real headless Chromium,
+//!    driven through `chromedriver`: the test (feature `e2e-tests`) in
+//!    `crates/agent-trace-cli/tests/report_renders_in_chromium.rs` (it
+//!    saves a screenshot as `target/tmp/report-e2e/report.png`).
 //!
-//! Needs `promtool` and `prometheus` on the `PATH`, and `.venv-e2e` with
-//! `thriftpy2` (`scripts/install-e2e-deps.sh` installs both). Every
-//! process it starts is killed when it returns, also on failure.
+//! 5. Exemplars: `examples/prometheus_exemplars.rs` records span durations
+//!    with their trace ids (through `agent_trace::init`'s latency
+//!    processor) and serves them through the export crate's listener. Asked
+//!    without `Accept`, it answers the classic text, which `promtool check
+//!    metrics` must accept without a word; asked with Prometheus's own
+//!    `Accept` header, it answers OpenMetrics, which the strict parser of
+//!    the Python `prometheus_client` must read, finding the example's
+//!    slowest trace as the exemplar of its bucket. (promtool 2.42 reads the
+//!    classic format only.) Then a Prometheus server started with
+//!    `--enable-feature=exemplar-storage` scrapes it, and
+//!    `/api/v1/query_exemplars` must return that trace id.
+//!
+//! Needs `promtool` and `prometheus` on the `PATH`, `.venv-e2e` with
+//! `thriftpy2` and `prometheus-client`, and `chromium` and `chromedriver`
+//! (`scripts/install-e2e-deps.sh` installs them all). Every process it
+//! starts is killed when it returns, also on failure.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -158,26 +176,60 @@ pub(crate) fn run() -> Result<(), String> {
     drop(prometheus);
     drop(dir);
     result?;
-    jaeger_packets()
+    exemplars()?;
+    jaeger_packets()?;
+    report_in_chromium()
 }
 
-/// 3. The Jaeger agent packets against `thriftpy2` (the ignored tests).
+/// 3. The Jaeger agent packets against `thriftpy2` (the tests behind the
+/// test-only feature `e2e-tests`).
 fn jaeger_packets() -> Result<(), String> {
     crate::cargo(&[
         "test",
         "-p",
         "agent-trace-export",
         "--features",
-        "jaeger",
+        "jaeger,e2e-tests",
         "--test",
         "jaeger_agent_packets_decode",
-        "--",
-        "--include-ignored",
+    ])
+}
+
+/// 4. The HTML report in headless Chromium (the test behind the test-only
+/// feature `e2e-tests`).
+fn report_in_chromium() -> Result<(), String> {
+    for tool in ["chromium", "chromedriver"] {
+        if Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            return Err(format!(
+                "`{tool}` not found; run scripts/install-e2e-deps.sh chromium \
+                 (Debian packages `chromium` and `chromium-driver`)"
+            ));
+        }
+    }
+    crate::cargo(&[
+        "test",
+        "-p",
+        "agent-trace-cli",
+        "--features",
+        "e2e-tests",
+        "--test",
+        "report_renders_in_chromium",
     ])
 }
 
 /// Builds the example and returns its executable.
 fn build_example() -> Result<PathBuf, String> {
+    build_named_example("prometheus")
+}
+
+/// Builds `examples/NAME.rs` and returns its executable.
+fn build_named_example(name: &str) -> Result<PathBuf, String> {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "build",
@@ -185,7 +237,7 @@ fn build_example() -> Result<PathBuf, String> {
             "--package",
             "agent-trace-examples",
             "--example",
-            "prometheus",
+            name,
             "--message-format=json",
         ])
         .current_dir(workspace_root())
@@ -193,14 +245,14 @@ fn build_example() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
-        return Err("building examples/prometheus.rs failed".into());
+        return Err(format!("building examples/{name}.rs failed"));
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "prometheus")
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo reported no executable for the prometheus example".into())
+        .ok_or_else(|| format!("cargo reported no executable for the {name} example"))
 }
 
 /// The `p95 operation=NAME seconds=VALUE count=N` lines of the example.
@@ -339,13 +391,27 @@ fn encode(s: &str) -> String {
 
 /// A plain HTTP/1.0 GET; the body of a 200 response.
 fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    http_get_accept(addr, path, None).map(|(_, body)| body)
+}
+
+/// A plain HTTP/1.0 GET with an optional `Accept` header; the head and
+/// the body of a 200 response.
+fn http_get_accept(
+    addr: SocketAddr,
+    path: &str,
+    accept: Option<&str>,
+) -> Result<(String, String), String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .map_err(|e| format!("connect {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")
-        .map_err(|e| format!("send to {addr}: {e}"))?;
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{accept}\r\n"
+    )
+    .map_err(|e| format!("send to {addr}: {e}"))?;
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
@@ -359,7 +425,241 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
             head.lines().next().unwrap_or_default()
         ));
     }
-    Ok(body.to_owned())
+    Ok((head.to_owned(), body.to_owned()))
+}
+
+/// What Prometheus 2.x sends as `Accept` when it scrapes.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+    application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Reads an OpenMetrics exposition on stdin with `prometheus_client`'s
+/// strict parser (which raises on anything malformed) and prints every
+/// exemplar it found as JSON.
+const OPENMETRICS_CHECK: &str = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+found = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        if s.exemplar is not None:
+            found.append({"type": family.type, "sample": s.name, "labels": s.labels,
+                          "exemplar": s.exemplar.labels, "value": s.exemplar.value})
+print(json.dumps(found))
+"#;
+
+/// Step 5: exemplars, from the example to a real Prometheus (see the
+/// module docs).
+fn exemplars() -> Result<(), String> {
+    let python = workspace_root().join(".venv-e2e/bin/python");
+    if !python.exists() {
+        return Err(format!(
+            "{} not found; run scripts/install-e2e-deps.sh python",
+            python.display()
+        ));
+    }
+    let example = build_named_example("prometheus_exemplars")?;
+    let addr = free_loopback_port()?;
+    let mut child = Command::new(&example)
+        .arg(addr.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", example.display()))?;
+    eprintln!("e2e: started exemplars example (pid {})", child.id());
+    let stderr = child.stderr.take().ok_or("example stderr")?;
+    let _example = Killed {
+        name: "exemplars example",
+        child,
+    };
+    let trace_id = exemplar_line(stderr)?;
+    wait_until(&format!("exemplars example on {addr}"), || {
+        http_get(addr, "/metrics").is_ok()
+    })?;
+
+    let (_, classic) = http_get_accept(addr, "/metrics", None)?;
+    promtool_check(classic.as_bytes())?;
+    let (head, openmetrics) = http_get_accept(addr, "/metrics", Some(PROMETHEUS_ACCEPT))?;
+    if !head
+        .to_ascii_lowercase()
+        .contains("content-type: application/openmetrics-text; version=1.0.0")
+    {
+        return Err(format!("asked for OpenMetrics, got:\n{head}"));
+    }
+    check_openmetrics(&python, &openmetrics, &trace_id)?;
+
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "agent-trace-e2e-exemplars-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    )));
+    std::fs::create_dir_all(dir.0.join("data")).map_err(|e| format!("temp dir: {e}"))?;
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n\
+             scrape_configs:\n  - job_name: agent-trace-exemplars\n    static_configs:\n      \
+             - targets: ['{addr}']\n"
+        ),
+    )
+    .map_err(|e| format!("writing {}: {e}", config.display()))?;
+    let prom_addr = free_loopback_port()?;
+    let log = std::fs::File::create(dir.0.join("prometheus.log"))
+        .map_err(|e| format!("prometheus log: {e}"))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("prometheus log: {e}"))?;
+    let prometheus = spawn(
+        "prometheus (exemplar storage)",
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .arg("--enable-feature=exemplar-storage")
+            .stdout(log)
+            .stderr(log_err),
+    )?;
+    let query = "agent_trace_operation_duration_seconds_bucket{operation=\"llm_call\",le=\"120\"}";
+    let mut stored = Vec::new();
+    let result = wait_until(
+        &format!("prometheus on {prom_addr} to store the exemplar of trace {trace_id}"),
+        || {
+            stored = query_exemplars(prom_addr, query).unwrap_or_default();
+            stored.contains(&trace_id)
+        },
+    );
+    eprintln!("e2e: query_exemplars {query}: {stored:?} (expected {trace_id})");
+    if result.is_err() {
+        let log = std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        eprintln!("e2e: last prometheus log lines:");
+        for line in tail.iter().rev() {
+            eprintln!("  {line}");
+        }
+    }
+    // Stop the server before its data directory goes.
+    drop(prometheus);
+    drop(dir);
+    result
+}
+
+/// Reads the example's stderr (echoing it) until its
+/// `exemplar operation=llm_call le=120 trace_id=HEX seconds=V` line, and
+/// returns the trace id; the rest is echoed on a thread of its own, so that
+/// the pipe never fills.
+fn exemplar_line(stderr: std::process::ChildStderr) -> Result<String, String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("e2e: example: {line}");
+            if let Some(id) = parse_exemplar_line(&line) {
+                let _ = tx.send(id);
+            }
+        }
+    });
+    rx.recv_timeout(DEADLINE)
+        .map_err(|_| "the exemplars example printed no exemplar line".to_owned())
+}
+
+/// The trace id of an `exemplar operation=llm_call le=120 trace_id=...` line.
+fn parse_exemplar_line(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("exemplar operation=llm_call le=120 ")?;
+    let id = rest
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("trace_id="))?;
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
+}
+
+/// Parses `exposition` with `prometheus_client`'s OpenMetrics parser and
+/// finds the example's trace as the exemplar of its (60 s, 120 s] bucket.
+fn check_openmetrics(
+    python: &std::path::Path,
+    exposition: &str,
+    trace_id: &str,
+) -> Result<(), String> {
+    let mut child = Command::new(python)
+        .args(["-c", OPENMETRICS_CHECK])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    child
+        .stdin
+        .take()
+        .ok_or("python stdin")?
+        .write_all(exposition.as_bytes())
+        .map_err(|e| format!("writing to python: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("python: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "prometheus_client refused the OpenMetrics exposition: {}\n{exposition}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let found: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("python output: {e}"))?;
+    let all = found.as_array().cloned().unwrap_or_default();
+    let ours = all.iter().any(|e| {
+        e["type"] == "histogram"
+            && e["sample"] == "agent_trace_operation_duration_seconds_bucket"
+            && e["labels"]["operation"] == "llm_call"
+            && e["labels"]["le"]
+                .as_str()
+                .and_then(|le| le.parse::<f64>().ok())
+                == Some(120.0)
+            && e["exemplar"]["trace_id"] == trace_id
+            && e["value"].as_f64() == Some(75.0)
+    });
+    eprintln!(
+        "e2e: prometheus_client parsed the OpenMetrics exposition ({} bytes, {} exemplars); \
+         trace {trace_id} on llm_call le=120: {}",
+        exposition.len(),
+        all.len(),
+        if ours { "found" } else { "MISSING" }
+    );
+    if ours {
+        Ok(())
+    } else {
+        Err(format!(
+            "no exemplar of trace {trace_id} on llm_call's le=120 bucket"
+        ))
+    }
+}
+
+/// The trace ids of the exemplars Prometheus stored for `query` over the
+/// last and next hour.
+fn query_exemplars(prom: SocketAddr, query: &str) -> Result<Vec<String>, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = format!(
+        "/api/v1/query_exemplars?query={}&start={}&end={}",
+        encode(query),
+        now.saturating_sub(3600),
+        now + 3600
+    );
+    let body = http_get(prom, &path)?;
+    let json: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    if json["status"] != "success" {
+        return Err(format!("query_exemplars failed: {body}"));
+    }
+    Ok(json["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
+        .collect())
 }
 
 fn free_loopback_port() -> Result<SocketAddr, String> {
@@ -406,6 +706,22 @@ mod tests {
             ]
         );
         assert!(super::parse_p95("nothing").is_err());
+    }
+
+    #[test]
+    fn exemplar_lines_parse() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(
+            super::parse_exemplar_line(&format!(
+                "exemplar operation=llm_call le=120 trace_id={id} seconds=75"
+            )),
+            Some(id.to_owned())
+        );
+        assert_eq!(
+            super::parse_exemplar_line("exemplar operation=llm_call le=120 trace_id=xyz"),
+            None
+        );
+        assert_eq!(super::parse_exemplar_line("serving"), None);
     }
 
     #[test]
