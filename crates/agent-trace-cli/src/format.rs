@@ -58,32 +58,11 @@ pub fn format_seconds(seconds: f64) -> String {
 /// assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000Z");
 /// ```
 pub fn format_timestamp(unix_nanos: u64) -> String {
-    let secs = unix_nanos / 1_000_000_000;
-    let millis = (unix_nanos % 1_000_000_000) / 1_000_000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    // The core's RFC 3339 rendering (nine fraction digits), cut to three.
+    let mut text = agent_trace_core::Timestamp::from_unix_nanos(unix_nanos).to_string();
+    text.truncate("2026-01-01T00:00:00.250".len());
+    text.push('Z');
+    text
 }
 
 /// A cost with four decimals and its currency, if known: `0.0123 USD`.
