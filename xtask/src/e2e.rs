@@ -181,7 +181,7 @@ pub(crate) fn run() -> Result<(), String> {
     report_in_chromium()
 }
 
-/// 3. The Jaeger agent packets against `thriftpy2` (the tests behind the
+/// Step 3: the Jaeger agent packets against `thriftpy2` (the tests behind the
 /// test-only feature `e2e-tests`).
 fn jaeger_packets() -> Result<(), String> {
     crate::cargo(&[
@@ -195,7 +195,7 @@ fn jaeger_packets() -> Result<(), String> {
     ])
 }
 
-/// 4. The HTML report in headless Chromium (the test behind the test-only
+/// Step 4: the HTML report in headless Chromium (the test behind the test-only
 /// feature `e2e-tests`).
 fn report_in_chromium() -> Result<(), String> {
     for tool in ["chromium", "chromedriver"] {

@@ -6,13 +6,19 @@
 //!   checked over the tree. Also runs as a `#[test]`, so `cargo test` alone
 //!   catches a broken invariant.
 //! - `cargo xtask e2e`: the Prometheus bridge against the real `promtool`
-//!   and a real Prometheus server, and the Jaeger agent packets against an
-//!   independent Thrift decoder (see `e2e.rs`; needs
-//!   `scripts/install-e2e-deps.sh`).
+//!   and a real Prometheus server, the Jaeger agent packets against an
+//!   independent Thrift decoder, and the `agent-trace report` HTML in a
+//!   headless Chromium (see `e2e.rs`; needs `scripts/install-e2e-deps.sh`).
+//! - `cargo xtask bench [--quick] [--criterion] [--overload] [--e2e]`:
+//!   every bench, with one markdown table of our medians next to the
+//!   peers' from the same run, the batch pipeline under overload, and the
+//!   CPU cost of tracing a simulated agent (see `bench.rs`; `--quick` is
+//!   what `.ci/run` runs, so that the benches never rot).
 //! - `cargo xtask powerset [--depth N]`: the facade under every
 //!   combination of its features (or those of at most N features), with
 //!   clippy and `-D warnings` (see `powerset.rs`).
 
+mod bench;
 mod e2e;
 mod powerset;
 mod tidy;
@@ -23,6 +29,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") => bench::run(&args[1..]),
         Some("e2e") => e2e::run(),
         Some("powerset") => match args.get(1).map(String::as_str) {
             None => powerset::run(None),
@@ -38,7 +45,7 @@ fn main() -> ExitCode {
             }
             format!("{} tidy problem(s)", problems.len())
         }),
-        _ => Err("usage: cargo xtask <ci|e2e|tidy|powerset>".to_owned()),
+        _ => Err("usage: cargo xtask <ci|bench|e2e|tidy|powerset>".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,34 +124,14 @@ fn ci() -> Result<(), String> {
         "--features",
         EXPORT_FEATURES,
     ])?;
-    // Each facade feature alone (which also builds the export crate with
-    // that exporter alone), none, and all: no feature leans on another by
-    // accident. (Each feature alone rather than the full powerset, which
-    // would take most of the CI budget on two cores.)
-    // (clippy rather than check: warnings fail, without the full rebuild
-    // that RUSTFLAGS would cause.)
-    for feature in FACADE_FEATURES {
-        cargo(&[
-            "clippy",
-            "-p",
-            "agent-trace",
-            "--no-default-features",
-            "--features",
-            feature,
-            "--",
-            "-D",
-            "warnings",
-        ])?;
-    }
-    cargo(&[
-        "clippy",
-        "-p",
-        "agent-trace",
-        "--all-features",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
+    // The facade under every combination of at most two of its features,
+    // none, and all (which also builds the export crate with those
+    // exporters alone): no feature leans on another by accident. Pairs are
+    // exhaustive while every `cfg` names at most two features, which
+    // `tidy` enforces (see powerset.rs); `cargo xtask powerset` runs all
+    // 512. (clippy rather than check: warnings fail, without the full
+    // rebuild that RUSTFLAGS would cause.)
+    powerset::run(Some(2))?;
     // Broken intra-doc links and malformed docs fail the build, as warnings
     // do everywhere else.
     cargo_with_env(
