@@ -126,41 +126,13 @@ pub(crate) fn run() -> Result<(), String> {
         http_get(example_addr, "/metrics").is_ok()
     })?;
 
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "agent-trace-e2e-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    )));
-    std::fs::create_dir_all(dir.0.join("data")).map_err(|e| format!("temp dir: {e}"))?;
-    let config = dir.0.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: agent-trace-example\n    static_configs:\n      \
-             - targets: ['{example_addr}']\n"
-        ),
-    )
-    .map_err(|e| format!("writing {}: {e}", config.display()))?;
-    let prom_addr = free_loopback_port()?;
-    let log = std::fs::File::create(dir.0.join("prometheus.log"))
-        .map_err(|e| format!("prometheus log: {e}"))?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| format!("prometheus log: {e}"))?;
-    let prometheus = spawn(
+    let (dir, prom_addr, prometheus) = start_prometheus(
         "prometheus",
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .stdout(log)
-            .stderr(log_err),
+        "agent-trace-e2e",
+        "  evaluation_interval: 1s\n",
+        "agent-trace-example",
+        example_addr,
+        &[],
     )?;
 
     let result = compare(prom_addr, &ours);
@@ -487,42 +459,13 @@ fn exemplars() -> Result<(), String> {
     }
     check_openmetrics(&python, &openmetrics, &trace_id)?;
 
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "agent-trace-e2e-exemplars-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    )));
-    std::fs::create_dir_all(dir.0.join("data")).map_err(|e| format!("temp dir: {e}"))?;
-    let config = dir.0.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n\
-             scrape_configs:\n  - job_name: agent-trace-exemplars\n    static_configs:\n      \
-             - targets: ['{addr}']\n"
-        ),
-    )
-    .map_err(|e| format!("writing {}: {e}", config.display()))?;
-    let prom_addr = free_loopback_port()?;
-    let log = std::fs::File::create(dir.0.join("prometheus.log"))
-        .map_err(|e| format!("prometheus log: {e}"))?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| format!("prometheus log: {e}"))?;
-    let prometheus = spawn(
+    let (dir, prom_addr, prometheus) = start_prometheus(
         "prometheus (exemplar storage)",
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .arg("--enable-feature=exemplar-storage")
-            .stdout(log)
-            .stderr(log_err),
+        "agent-trace-e2e-exemplars",
+        "",
+        "agent-trace-exemplars",
+        addr,
+        &["--enable-feature=exemplar-storage"],
     )?;
     let query = "agent_trace_operation_duration_seconds_bucket{operation=\"llm_call\",le=\"120\"}";
     let mut stored = Vec::new();
@@ -660,6 +603,59 @@ fn query_exemplars(prom: SocketAddr, query: &str) -> Result<Vec<String>, String>
         .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
         .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
         .collect())
+}
+
+/// Starts a Prometheus server on a free loopback port, with its data and
+/// log in a fresh temporary directory, scraping `target` every second as
+/// `job` (`global_extra`, whole indented lines, goes into the `global:`
+/// block; `args` onto the command line). Returns the directory (removed on
+/// drop), the server's address and the server (killed on drop).
+fn start_prometheus(
+    name: &'static str,
+    dir_prefix: &str,
+    global_extra: &str,
+    job: &str,
+    target: SocketAddr,
+    args: &[&str],
+) -> Result<(TempDir, SocketAddr, Killed), String> {
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "{dir_prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    )));
+    std::fs::create_dir_all(dir.0.join("data")).map_err(|e| format!("temp dir: {e}"))?;
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n{global_extra}\
+             scrape_configs:\n  - job_name: {job}\n    static_configs:\n      \
+             - targets: ['{target}']\n"
+        ),
+    )
+    .map_err(|e| format!("writing {}: {e}", config.display()))?;
+    let prom_addr = free_loopback_port()?;
+    let log = std::fs::File::create(dir.0.join("prometheus.log"))
+        .map_err(|e| format!("prometheus log: {e}"))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("prometheus log: {e}"))?;
+    let prometheus = spawn(
+        name,
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .args(args)
+            .stdout(log)
+            .stderr(log_err),
+    )?;
+    Ok((dir, prom_addr, prometheus))
 }
 
 fn free_loopback_port() -> Result<SocketAddr, String> {
