@@ -71,6 +71,9 @@
 //! created was neither delivered nor counted as dropped, or the receiver
 //! did not get every delivered span.
 
+#[path = "../../agent-trace-export/benches/support/cpu_time.rs"]
+mod cpu_time;
+
 use std::hint::black_box;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
@@ -826,25 +829,7 @@ fn task_plain(t: &AgentStepTracer, i: u64) {
 /// The process's CPU time in nanoseconds (`CLOCK_PROCESS_CPUTIME_ID`),
 /// threads that have exited included.
 fn process_cpu_ns() -> u64 {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut t = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid, writable `struct timespec` (two 64-bit fields
-    // on the 64-bit Linux targets this bench runs on), and the clock id is
-    // Linux's constant for the process's CPU clock.
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
-    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
+    cpu_time::cpu_ns(cpu_time::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// Each live thread's kind and CPU time in nanoseconds, by thread id, from
