@@ -68,7 +68,9 @@ fn main() -> anyhow::Result<()> {
         _ => match guard.flush(Duration::from_secs(5)) {
             Ok(()) => println!(
                 "spans written as OTLP JSON lines to {}",
-                default_file().unwrap_or_else(|| "./agent-trace/".to_owned())
+                guard
+                    .default_file()
+                    .map_or_else(|| "./agent-trace/".to_owned(), |p| p.display().to_string())
             ),
             Err(e) => eprintln!("cannot write the spans under ./agent-trace/: {e}"),
         },
@@ -285,22 +287,6 @@ pub(crate) fn print_trace(id: TraceId) {
         );
     }
     println!();
-}
-
-/// The file `init()`'s default exporter writes for this process, which is
-/// named after the process id.
-fn default_file() -> Option<String> {
-    let suffix = format!("-{}.jsonl", std::process::id());
-    std::fs::read_dir("agent-trace")
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .find(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(&suffix))
-        })
-        .map(|path| format!("./{}", path.display()))
 }
 
 /// SplitMix64: a deterministic PRNG, so that every run simulates the same

@@ -136,18 +136,7 @@ pub(crate) fn run() -> Result<(), String> {
     )?;
 
     let result = compare(prom_addr, &ours);
-    if result.is_err() {
-        let log = std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        eprintln!("e2e: last prometheus log lines:");
-        for line in tail.iter().rev() {
-            eprintln!("  {line}");
-        }
-    }
-    // Stop the server before its data directory goes.
-    drop(prometheus);
-    drop(dir);
-    result?;
+    stop_prometheus(dir, prometheus, result)?;
     exemplars()?;
     jaeger_packets()?;
     report_in_chromium()
@@ -477,18 +466,7 @@ fn exemplars() -> Result<(), String> {
         },
     );
     eprintln!("e2e: query_exemplars {query}: {stored:?} (expected {trace_id})");
-    if result.is_err() {
-        let log = std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        eprintln!("e2e: last prometheus log lines:");
-        for line in tail.iter().rev() {
-            eprintln!("  {line}");
-        }
-    }
-    // Stop the server before its data directory goes.
-    drop(prometheus);
-    drop(dir);
-    result
+    stop_prometheus(dir, prometheus, result)
 }
 
 /// Reads the example's stderr (echoing it) until its
@@ -656,6 +634,27 @@ fn start_prometheus(
             .stderr(log_err),
     )?;
     Ok((dir, prom_addr, prometheus))
+}
+
+/// Stops a server of [`start_prometheus`] before its directory goes, and
+/// passes `result` on, printing the end of the server's log first when it
+/// is an error.
+fn stop_prometheus<T>(
+    dir: TempDir,
+    prometheus: Killed,
+    result: Result<T, String>,
+) -> Result<T, String> {
+    if result.is_err() {
+        let log = std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        eprintln!("e2e: last prometheus log lines:");
+        for line in tail.iter().rev() {
+            eprintln!("  {line}");
+        }
+    }
+    drop(prometheus);
+    drop(dir);
+    result
 }
 
 fn free_loopback_port() -> Result<SocketAddr, String> {

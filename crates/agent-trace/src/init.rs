@@ -365,14 +365,15 @@ impl InitBuilder {
         let metrics = TracerMetrics::new();
 
         let mut exporters = self.exporters;
+        let mut default_file = None;
         if exporters.is_empty() && self.from_env {
             if let Some(from_env) = agent_trace_export::exporters_from_env(&resource)? {
                 exporters = from_env;
             } else {
-                exporters = default_exporters(self.file_default, &resource)?;
+                (exporters, default_file) = default_exporters(self.file_default, &resource)?;
             }
         } else if exporters.is_empty() {
-            exporters = default_exporters(self.file_default, &resource)?;
+            (exporters, default_file) = default_exporters(self.file_default, &resource)?;
         }
 
         let mut builder =
@@ -419,6 +420,7 @@ impl InitBuilder {
             pipelines,
             print: self.print_on_shutdown,
             timeout: self.shutdown_timeout,
+            default_file,
         };
         #[cfg(feature = "tracing")]
         if self.subscriber {
@@ -450,24 +452,26 @@ fn default_batch() -> Result<BatchConfig, ExportError> {
     })
 }
 
-/// The file exporter when wanted and compiled in; nothing otherwise.
+/// Exporters, one pipeline each, and the file the default exporter writes.
+type DefaultExporters = (Vec<Box<dyn SpanExporter>>, Option<std::path::PathBuf>);
+
+/// The file exporter when wanted and compiled in, with the file it writes;
+/// nothing otherwise.
 #[allow(
     clippy::vec_box,
     reason = "exporters of different types, one pipeline each"
 )]
-fn default_exporters(
-    file: bool,
-    resource: &Resource,
-) -> Result<Vec<Box<dyn SpanExporter>>, InitError> {
+fn default_exporters(file: bool, resource: &Resource) -> Result<DefaultExporters, InitError> {
     #[cfg(feature = "file")]
     if file {
         let exporter = agent_trace_export::FileExporter::builder()
             .resource(resource.clone())
             .build()?;
-        return Ok(vec![Box::new(exporter)]);
+        let path = exporter.path().map(std::path::Path::to_path_buf);
+        return Ok((vec![Box::new(exporter)], path));
     }
     let _ = (file, resource);
-    Ok(Vec::new())
+    Ok((Vec::new(), None))
 }
 
 /// Returned by [`InitBuilder::install`]: flushes and shuts down the export
@@ -496,6 +500,8 @@ pub struct Guard {
     pipelines: Vec<Arc<BatchSpanProcessor>>,
     print: bool,
     timeout: Duration,
+    /// The JSON-lines file of the default exporter, when that is in use.
+    default_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Guard {
@@ -508,6 +514,13 @@ impl fmt::Debug for Guard {
 }
 
 impl Guard {
+    /// The JSON-lines file the default file exporter writes, when `init()`
+    /// fell back to it (no exporter given or named by the environment);
+    /// `None` otherwise.
+    pub fn default_file(&self) -> Option<&std::path::Path> {
+        self.default_file.as_deref()
+    }
+
     /// Each export pipeline's exporter name and where its spans went so
     /// far (delivered, dropped by reason, queued).
     pub fn export_stats(&self) -> Vec<(&'static str, agent_trace_export::BatchStats)> {

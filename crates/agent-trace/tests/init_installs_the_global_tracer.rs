@@ -29,6 +29,9 @@ fn init_wires_the_global_tracer_and_the_guard_delivers_on_drop() {
         .install()
         .expect("first init");
 
+    // An exporter was given, so no default file is written.
+    assert_eq!(guard.default_file(), None);
+
     let task = agent_trace::tracer().start_trace("agent_task").entered();
     plan_step("book a flight");
     task.end();
