@@ -68,6 +68,7 @@ const SPAN_PATH: &[&str] = &[
     "crates/agent-trace-core/src/clock.rs",
     "crates/agent-trace-core/src/attr.rs",
     "crates/agent-trace-core/src/span_data.rs",
+    "crates/agent-trace-core/src/pool.rs",
 ];
 
 /// Runs every check; the problems found, if any.

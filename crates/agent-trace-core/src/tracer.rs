@@ -96,11 +96,13 @@ impl AgentStepTracer {
     }
 
     /// Starts a new trace: a root span, whatever is current.
+    #[inline]
     pub fn start_trace(&self, name: impl Into<StringValue>) -> Span {
-        self.trace_builder(name).start()
+        Span::start_root(self, name.into(), SpanKind::Internal)
     }
 
     /// Options for a new trace (agent id, attributes, kind, links).
+    #[inline(always)]
     pub fn trace_builder(&self, name: impl Into<StringValue>) -> SpanBuilder<'_> {
         SpanBuilder::new(self, name.into(), Parent::Root)
     }
@@ -109,10 +111,11 @@ impl AgentStepTracer {
     /// new trace when no span is current.
     #[inline]
     pub fn start_span(&self, name: impl Into<StringValue>) -> Span {
-        SpanBuilder::new(self, name.into(), Parent::Current).start()
+        Span::start_current(self, name.into(), SpanKind::Internal)
     }
 
     /// Options for a span (parent, kind, attributes, links, start time).
+    #[inline(always)]
     pub fn span_builder(&self, name: impl Into<StringValue>) -> SpanBuilder<'_> {
         SpanBuilder::new(self, name.into(), Parent::Current)
     }
