@@ -60,7 +60,33 @@ impl StringValue {
 impl PartialEq for StringValue {
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        same_text(self.as_str().as_bytes(), other.as_str().as_bytes())
+    }
+}
+
+/// String equality tuned for attribute keys, which a span compares against
+/// each of its keys when one is set (one key per name): lengths first, then
+/// the same address (the usual `&'static str` key), then the last eight
+/// bytes, where dotted names such as `gen_ai.request.model` and
+/// `gen_ai.response.model` differ, and only then every byte. Most unequal
+/// keys are told apart without a call to `memcmp`.
+#[inline(always)]
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if std::ptr::eq(a.as_ptr(), b.as_ptr()) {
+        return true;
+    }
+    if n >= 8 {
+        let tail = |s: &[u8]| u64::from_ne_bytes(s[n - 8..].try_into().expect("eight bytes"));
+        if tail(a) != tail(b) {
+            return false;
+        }
+        a == b
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
     }
 }
 
@@ -331,6 +357,42 @@ impl<K: Into<Key>, V: Into<Value>> From<(K, V)> for KeyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_equality_is_byte_equality_whatever_the_shortcut() {
+        let texts = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "model",
+            "gen_ai.request.model",
+            "gen_ai.response.model",
+            "xen_ai.request.model",
+            "gen_ai.request.modem",
+            "12345678",
+            "02345678",
+            "123456789",
+        ];
+        for a in texts {
+            for b in texts {
+                // Shared copies: different addresses, so no shortcut by address.
+                let (x, y) = (
+                    StringValue::from(a.to_owned()),
+                    StringValue::from(b.to_owned()),
+                );
+                assert_eq!(x == y, a == b, "{a:?} vs {b:?}");
+                assert_eq!(StringValue::from_static(a) == y, a == b, "{a:?} vs {b:?}");
+            }
+        }
+        // The same address with a different length is not the same text.
+        let long = "gen_ai.request.model";
+        assert_ne!(
+            StringValue::from_static(long),
+            StringValue::from_static(&long[..6])
+        );
+    }
 
     #[test]
     fn truncation_respects_char_boundaries() {

@@ -1,63 +1,80 @@
 //! Recycled span allocations.
 //!
 //! Every recording span lives in one heap allocation (a `Box<SpanData>`)
-//! from start until a processor drops it. Calling the allocator for each
-//! span costs about a hundred instructions for `malloc` and `free`, and more
-//! when spans are freed on another thread than the one that made them (an
-//! export worker frees what application threads allocated), where the
-//! allocator's per-thread caches do not help and its arenas are contended.
+//! from start until a processor drops it, and a span with more than four
+//! attributes (a GenAI call has about ten) or with events has a second and a
+//! third. Calling the allocator for each costs about a hundred instructions
+//! for `malloc` and `free`, and more when spans are freed on another thread
+//! than the one that made them (an export worker frees what application
+//! threads allocated), where the allocator's per-thread caches do not help
+//! and its arenas are contended.
 //!
-//! So a finished span's allocation is not freed: its contents are dropped
-//! and the empty allocation goes to a small per-thread cache, from which the
-//! next span started on that thread takes it. A thread that only frees (an
-//! export worker) hands full caches, [`LOCAL_CAP`] allocations at a time, to
-//! a shared stock; a thread that only allocates refills from it, one batch
-//! per [`LOCAL_CAP`] spans. The stock is a lock-free bounded queue of
-//! batches, touched once per batch: nothing here takes a lock or waits.
+//! So a finished span is not freed but *blanked*: its contents are dropped,
+//! its attribute and event lists emptied but keeping their buffers (up to
+//! [`KEEP_ATTRIBUTES`] and [`KEEP_EVENTS`] entries), and the blank span goes
+//! to a small per-thread cache, from which the next span started on that
+//! thread takes it. A thread that only frees (an export worker) hands full
+//! caches, [`LOCAL_CAP`] spans at a time, to a shared stock; a thread that
+//! only allocates refills from it, one batch per [`LOCAL_CAP`] spans. The
+//! stock is a lock-free bounded queue of batches, touched once per batch:
+//! nothing here takes a lock or waits.
 //!
-//! Memory kept: at most [`LOCAL_CAP`] allocations per thread and
-//! [`SHARED_BATCHES`] x [`LOCAL_CAP`] in the shared stock, that is
-//! `(threads + 64) x 32 x size_of::<SpanData>()` bytes, about 13 KiB per
-//! thread and 832 KiB shared on 64-bit targets (a `SpanData` is 416 bytes
-//! there; a test keeps that figure honest); beyond that allocations are
-//! freed.
+//! Memory kept: at most [`LOCAL_CAP`] blank spans per thread and
+//! [`SHARED_BATCHES`] x [`LOCAL_CAP`] in the shared stock, each at most
+//! [`BLANK_SPAN_BYTES`]; [`span_pool_bytes_bound`] gives the total. Beyond
+//! that, spans are freed.
 
 use std::cell::UnsafeCell;
-use std::mem::{self, MaybeUninit};
+use std::mem;
 use std::ops::Deref;
-use std::ptr;
 use std::sync::LazyLock;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::span_data::SpanData;
+use crate::attr::KeyValue;
+use crate::span_data::{Event, SpanData, Status};
 
-/// An allocation for one span, contents not initialised.
-pub(crate) type Slot = Box<MaybeUninit<SpanData>>;
+/// A blank span: every collection empty, status unset, counts zero (the
+/// other fields are overwritten when it is used).
+pub(crate) type Slot = Box<SpanData>;
 
-/// Allocations a thread keeps for its next spans, and the size of a batch
+/// Blank spans a thread keeps for its next spans, and the size of a batch
 /// handed to or taken from the shared stock.
 pub(crate) const LOCAL_CAP: usize = 32;
 
-/// Batches the shared stock holds at most.
-pub(crate) const SHARED_BATCHES: usize = 64;
+/// Batches the shared stock holds at most: enough to carry an export batch
+/// of 512 spans from the worker that frees them to the threads that start
+/// spans, with room to spare.
+pub(crate) const SHARED_BATCHES: usize = 32;
+
+/// The most attributes a blank span keeps room for; a larger buffer is
+/// freed.
+pub(crate) const KEEP_ATTRIBUTES: usize = 16;
+
+/// The most events a blank span keeps room for; a larger buffer is freed.
+pub(crate) const KEEP_EVENTS: usize = 4;
+
+/// The most memory one blank span holds: the span itself and the buffers
+/// it keeps.
+pub(crate) const BLANK_SPAN_BYTES: usize = mem::size_of::<SpanData>()
+    + KEEP_ATTRIBUTES * mem::size_of::<KeyValue>()
+    + KEEP_EVENTS * mem::size_of::<Event>();
 
 thread_local! {
     static LOCAL: UnsafeCell<Vec<Slot>> = const { UnsafeCell::new(Vec::new()) };
 }
 
-/// The most memory, in bytes, that recycled span allocations keep alive
-/// when `threads` threads start or drop spans: the per-thread caches and the
-/// shared stock, full. The allocations hold no span contents (those are
-/// dropped when a span is), so this is all they cost; a process's memory
-/// bound for tracing is its queues' capacity in spans plus this.
+/// The most memory, in bytes, that recycled spans keep alive when `threads`
+/// threads start or drop spans: the per-thread caches and the shared stock,
+/// full, each blank span with the largest buffers it may keep. A process's
+/// memory bound for tracing is its queues' capacity in spans plus this.
 ///
 /// ```
 /// let bound = agent_trace_core::span_pool_bytes_bound(4);
-/// assert!(bound < 1 << 20, "{bound} bytes for four threads");
+/// assert!(bound < 2 << 20, "{bound} bytes for four threads");
 /// ```
 pub const fn span_pool_bytes_bound(threads: usize) -> usize {
-    (threads + SHARED_BATCHES) * LOCAL_CAP * mem::size_of::<SpanData>()
+    (threads + SHARED_BATCHES) * LOCAL_CAP * BLANK_SPAN_BYTES
 }
 
 /// Full batches handed over by threads that free more spans than they
@@ -71,69 +88,81 @@ fn new_stock() -> Stock {
     ArrayQueue::new(SHARED_BATCHES)
 }
 
-/// An allocation for a new span: this thread's cache, else a batch from the
-/// shared stock, else the allocator.
+/// A blank span for a new span: from this thread's cache, else from a batch
+/// of the shared stock; `None` when both are empty (the caller allocates).
 #[inline]
-pub(crate) fn alloc() -> Slot {
-    alloc_in(&SHARED)
+pub(crate) fn take() -> Option<Slot> {
+    take_in(&SHARED)
 }
 
 #[inline]
-fn alloc_in(stock: &impl Deref<Target = Stock>) -> Slot {
-    // SAFETY: `LOCAL` is only touched by `alloc`, `recycle` and their cold
+fn take_in(stock: &impl Deref<Target = Stock>) -> Option<Slot> {
+    // SAFETY: `LOCAL` is only touched by `take`, `recycle` and their cold
     // helpers, none of which runs code that could re-enter them while the
-    // reference lives (no user code, no drop of a `SpanData`).
+    // reference lives (a span's contents are dropped before `LOCAL` is
+    // touched, and no user code runs).
     let hit = LOCAL.try_with(|local| unsafe { (*local.get()).pop() });
     match hit {
-        Ok(Some(slot)) => slot,
+        Ok(Some(slot)) => Some(slot),
         _ => refill(stock),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn refill(stock: &impl Deref<Target = Stock>) -> Slot {
-    if let Some(mut batch) = stock.pop()
-        && let Some(slot) = batch.pop()
-    {
-        // SAFETY: as in `alloc`. The thread's empty cache is replaced by the
-        // batch; when the thread-local is gone the batch is freed instead.
-        let _ = LOCAL.try_with(|local| unsafe {
-            let local = &mut *local.get();
-            if local.is_empty() {
-                mem::swap(local, &mut batch);
-            }
-        });
-        return slot;
-    }
-    Box::new_uninit()
+fn refill(stock: &impl Deref<Target = Stock>) -> Option<Slot> {
+    let mut batch = stock.pop()?;
+    let slot = batch.pop();
+    // SAFETY: as in `take_in`. The thread's empty cache is replaced by the
+    // batch; when the thread-local is gone the batch is freed instead.
+    let _ = LOCAL.try_with(|local| unsafe {
+        let local = &mut *local.get();
+        if local.is_empty() {
+            mem::swap(local, &mut batch);
+        }
+    });
+    slot
 }
 
-/// Drops a finished span's contents and keeps its allocation for a later
-/// span.
+/// Blanks a finished span and keeps it for a later span.
 #[inline]
-pub(crate) fn recycle(data: Box<SpanData>) {
+pub(crate) fn recycle(data: Slot) {
     recycle_in(&SHARED, data);
 }
 
+/// Drops what a span holds, keeping its buffers up to the limits.
 #[inline]
-fn recycle_in(stock: &impl Deref<Target = Stock>, data: Box<SpanData>) {
-    let raw = Box::into_raw(data);
-    // SAFETY: `raw` came from a `Box<SpanData>`, so it is valid and owned;
-    // its contents are dropped exactly once here, and the allocation is
-    // then owned again as a `Box<MaybeUninit<SpanData>>`, which has the same
-    // layout and never drops contents.
-    let slot: Slot = unsafe {
-        ptr::drop_in_place(raw);
-        Box::from_raw(raw.cast::<MaybeUninit<SpanData>>())
-    };
+fn blank(data: &mut SpanData) {
+    data.attributes.clear();
+    if data.attributes.capacity() > KEEP_ATTRIBUTES {
+        data.attributes = crate::span_data::Attributes::new();
+    }
+    data.events.clear();
+    if data.events.capacity() > KEEP_EVENTS {
+        data.events = Vec::new();
+    }
+    // Links are rare: not worth keeping a buffer for.
+    if data.links.capacity() != 0 {
+        data.links = Vec::new();
+    }
+    data.name = crate::attr::StringValue::from_static("");
+    data.context.trace_state = agent_trace_propagation::TraceState::NONE;
+    data.status = Status::Unset;
+    data.dropped_attributes_count = 0;
+    data.dropped_events_count = 0;
+    data.dropped_links_count = 0;
+}
+
+#[inline]
+fn recycle_in(stock: &impl Deref<Target = Stock>, mut data: Slot) {
+    blank(&mut data);
     // When the thread-local is gone (a span dropped while the thread exits)
-    // the slot comes back in the error and is freed.
-    let mut slot = Some(slot);
+    // the span comes back unused and is freed.
+    let mut slot = Some(data);
     let _ = LOCAL.try_with(|local| {
-        // SAFETY: as in `alloc`.
+        // SAFETY: as in `take_in`.
         let local = unsafe { &mut *local.get() };
-        let slot = slot.take().expect("taken once");
+        let Some(slot) = slot.take() else { return };
         if local.len() < LOCAL_CAP {
             if local.capacity() == 0 {
                 local.reserve_exact(LOCAL_CAP);
@@ -146,7 +175,7 @@ fn recycle_in(stock: &impl Deref<Target = Stock>, data: Box<SpanData>) {
 }
 
 /// This thread's cache is full: hand it to the shared stock whole (or free
-/// it when the stock is full or busy) and start a new one with `slot`.
+/// it when the stock is full) and start a new one with `slot`.
 #[cold]
 #[inline(never)]
 fn spill(stock: &impl Deref<Target = Stock>, local: &mut Vec<Slot>, slot: Slot) {
@@ -154,7 +183,7 @@ fn spill(stock: &impl Deref<Target = Stock>, local: &mut Vec<Slot>, slot: Slot) 
     fresh.push(slot);
     let full = mem::replace(local, fresh);
     // When the stock is full the batch comes back and is dropped here, its
-    // allocations freed.
+    // spans freed.
     let _ = stock.push(full);
 }
 
@@ -206,7 +235,7 @@ mod tests {
     }
 
     fn addr<T>(b: &T) -> usize {
-        ptr::from_ref(b).addr()
+        std::ptr::from_ref(b).addr()
     }
 
     fn local_len() -> usize {
@@ -221,7 +250,7 @@ mod tests {
             let data = span_data(1);
             let freed = addr(&*data);
             recycle_in(&stock, data);
-            assert_eq!(addr(&*alloc_in(&stock)), freed);
+            assert_eq!(addr(&*take_in(&stock).unwrap()), freed);
         })
         .join()
         .unwrap();
@@ -250,7 +279,9 @@ mod tests {
         let reused = {
             let stock = stock.clone();
             thread::spawn(move || {
-                let slots: Vec<Slot> = (0..LOCAL_CAP * 2).map(|_| alloc_in(&stock)).collect();
+                let slots: Vec<Slot> = (0..LOCAL_CAP * 2)
+                    .map(|_| take_in(&stock).unwrap())
+                    .collect();
                 slots
                     .iter()
                     .filter(|s| freed.contains(&addr(&***s)))
@@ -281,17 +312,32 @@ mod tests {
     }
 
     #[test]
-    fn the_stated_bound_covers_a_full_stock_and_full_caches() {
-        let cached = (SHARED_BATCHES + 3) * LOCAL_CAP;
-        assert_eq!(
-            span_pool_bytes_bound(3),
-            cached * mem::size_of::<SpanData>()
-        );
-    }
+    fn a_blank_span_keeps_a_small_attribute_buffer_and_frees_a_large_one() {
+        let stock = std::sync::Arc::new(new_stock());
+        thread::spawn(move || {
+            let mut small = span_data(1);
+            small
+                .attributes
+                .extend((6..10).map(|i| KeyValue::new(format!("k{i}"), i)));
+            let kept = small.attributes.capacity();
+            assert!(kept > 4 && kept <= KEEP_ATTRIBUTES);
+            recycle_in(&stock, small);
+            let reused = take_in(&stock).unwrap();
+            assert!(reused.attributes.is_empty() && reused.events.is_empty());
+            assert_eq!(reused.attributes.capacity(), kept, "the buffer is reused");
+            assert!(reused.events.capacity() >= 1);
+            assert_eq!(reused.status, Status::Unset);
+            assert_eq!(reused.name, "");
 
-    #[test]
-    fn the_documented_size_of_span_data_is_the_real_one() {
-        #[cfg(target_pointer_width = "64")]
-        assert_eq!(mem::size_of::<SpanData>(), 416);
+            let mut large = span_data(2);
+            large
+                .attributes
+                .extend((6..40).map(|i| KeyValue::new(format!("k{i}"), i)));
+            recycle_in(&stock, large);
+            let trimmed = take_in(&stock).unwrap();
+            assert!(trimmed.attributes.capacity() <= KEEP_ATTRIBUTES);
+        })
+        .join()
+        .unwrap();
     }
 }

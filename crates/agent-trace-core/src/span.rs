@@ -589,7 +589,8 @@ impl Span {
     }
 }
 
-/// Allocates a span's data and writes its fields in place.
+/// A span's data: a blank recycled span with its fields set (see
+/// `pool.rs`), else a new allocation with its fields written in place.
 ///
 /// `Box::new(SpanData { .. })` builds the value on the stack and copies its
 /// ~430 bytes into the heap; writing each field into the allocation skips
@@ -603,7 +604,19 @@ fn new_span_data(
     kind: SpanKind,
     start_time: Timestamp,
 ) -> Box<SpanData> {
-    let mut data = crate::pool::alloc();
+    if let Some(mut data) = crate::pool::take() {
+        // Blank: collections empty, status unset, counts zero. The fields
+        // below are all the rest; what they replace owns nothing.
+        data.name = name;
+        data.context = context;
+        data.parent_span_id = parent_span_id;
+        data.parent_is_remote = parent_is_remote;
+        data.kind = kind;
+        data.start_time = start_time;
+        data.end_time = start_time;
+        return data;
+    }
+    let mut data = Box::<SpanData>::new_uninit();
     let p = data.as_mut_ptr();
     // SAFETY: `p` points to an allocation for one `SpanData`; every field is
     // written exactly once below, through raw place expressions that create
