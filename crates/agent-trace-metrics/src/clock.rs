@@ -99,6 +99,18 @@ fn precise_now() -> u64 {
         .saturating_add(a.clock.delta_as_nanos(a.raw, a.clock.raw()))
 }
 
+/// The last tick, once the clock thread has ticked: the whole of a
+/// [`SystemClock`] read on the fast path of `record` (one load, inlined).
+#[inline]
+pub(crate) fn ticked() -> Option<u64> {
+    // Relaxed, as in `now_nanos`: the tick is a plain value that publishes
+    // no other memory.
+    match TICKED.load(Ordering::Relaxed) {
+        0 => None,
+        t => Some(t),
+    }
+}
+
 impl Clock for SystemClock {
     #[inline]
     fn now_nanos(&self) -> u64 {

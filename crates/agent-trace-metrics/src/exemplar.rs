@@ -34,7 +34,7 @@ use std::fmt;
 use std::num::NonZeroU128;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::prometheus::{BUCKETS, bucket_index};
+use crate::prometheus::{BUCKETS, checked_bucket_index};
 
 /// A recorded latency together with the trace it belongs to.
 ///
@@ -155,7 +155,7 @@ impl ExemplarSet {
     /// Offers one exemplar.
     #[inline]
     pub(crate) fn add(&mut self, e: Exemplar) {
-        let slot = &mut self.by_range[bucket_index(e.value())];
+        let slot = &mut self.by_range[checked_bucket_index(e.value())];
         if slot.is_none_or(|cur| e.newer_key() > cur.newer_key()) {
             *slot = Some(e);
         }

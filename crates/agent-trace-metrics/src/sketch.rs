@@ -111,6 +111,17 @@ impl Mapping {
         t - i32::from(f64::from(t) > y)
     }
 
+    /// The bucket of a finite, non-negative `x`, or `None` for the zero
+    /// counter (zero and subnormals).
+    #[inline]
+    pub(crate) fn bucket(&self, x: f64) -> Option<i32> {
+        if x < f64::MIN_POSITIVE {
+            None
+        } else {
+            Some(self.index(x))
+        }
+    }
+
     /// The smallest value of bucket `i` (the inverse of `L` at `i / m`).
     pub(crate) fn lower_bound(&self, i: i32) -> f64 {
         let l = f64::from(i) / self.multiplier;
@@ -227,6 +238,7 @@ impl Moments {
 /// than Welford's update, see the tests). Count, sum, min and max stay
 /// exact, and the mean is `sum / n`, as a closed slot's decoding computes it.
 #[derive(Debug, Clone, Copy)]
+#[repr(C)]
 pub(crate) struct LiveMoments {
     count: u64,
     sum: f64,
@@ -252,19 +264,27 @@ impl Default for LiveMoments {
 }
 
 impl LiveMoments {
-    /// Adds a finite, non-negative value.
+    /// Makes `first`, the value about to be added first, the shift `K` of
+    /// an empty slot. Done once per slot, out of the hot path, so that
+    /// [`add`](Self::add) needs no "is this the first value" branch.
+    fn begin(&mut self, first: f64) {
+        debug_assert_eq!(self.count, 0, "a slot is begun while empty");
+        self.shift = first;
+    }
+
+    /// Adds a finite, non-negative value to a slot that has been begun.
     #[inline]
     fn add(&mut self, x: f64) {
-        if self.count == 0 {
-            self.shift = x;
-        }
+        debug_assert!(self.count > 0 || self.shift == x, "add before begin");
         self.count += 1;
         self.sum += x;
         let d = x - self.shift;
         self.s1 += d;
         self.s2 += d * d;
         // Plain comparisons: `x` is never NaN, and `f64::min` pays for
-        // handling it.
+        // handling it. Conditional stores, not selects: both branches are
+        // almost never taken once a slot has a few values, and selects of
+        // the adjacent pair compile to a ten-instruction vector blend.
         if x < self.min {
             self.min = x;
         }
@@ -302,14 +322,19 @@ impl Store {
     #[inline]
     pub(crate) fn add(&mut self, index: i32, n: u64, max_buckets: usize) {
         // The common case inline; widening the range out of line.
-        if let Some(c) = usize::try_from(index.wrapping_sub(self.offset))
-            .ok()
-            .and_then(|i| self.counts.get_mut(i))
-        {
+        if let Some(c) = self.count_mut(index) {
             *c += n;
         } else {
             self.widen_and_add(index, n, max_buckets);
         }
+    }
+
+    /// The count of bucket `index` if it lies in the current range.
+    #[inline]
+    fn count_mut(&mut self, index: i32) -> Option<&mut u64> {
+        usize::try_from(index.wrapping_sub(self.offset))
+            .ok()
+            .and_then(|i| self.counts.get_mut(i))
     }
 
     #[cold]
@@ -407,11 +432,16 @@ impl Store {
 }
 
 /// A sketch being filled (a live slot) or a query's merged result.
+///
+/// `repr(C)`, store and zeros first: in a [`LiveSketch`] they follow the
+/// live moments, in the stripe's second cache line (see `Live` in the
+/// `series` module); `moments` is written only when the slot closes.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[repr(C)]
 pub(crate) struct Sketch {
-    pub(crate) moments: Moments,
-    pub(crate) zeros: u64,
     pub(crate) store: Store,
+    pub(crate) zeros: u64,
+    pub(crate) moments: Moments,
 }
 
 impl Sketch {
@@ -526,23 +556,54 @@ impl Sketch {
 }
 
 /// A live slot's sketch: buckets as in [`Sketch`], moments as
-/// [`LiveMoments`].
+/// [`LiveMoments`]. `repr(C)`, in this order, for the layout of a stripe
+/// (see `Live` in the `series` module).
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct LiveSketch {
     moments: LiveMoments,
     sketch: Sketch,
 }
 
 impl LiveSketch {
-    /// Adds a finite, non-negative value (checked by the caller).
+    /// How many of its first bytes a record touches: the live moments, the
+    /// store's range and the zero count, not the closed moments after them.
+    #[cfg(test)]
+    pub(crate) const HOT_BYTES: usize =
+        std::mem::offset_of!(LiveSketch, sketch) + std::mem::offset_of!(Sketch, moments);
+
+    /// Prepares an empty sketch for its first value, `first`; see
+    /// [`LiveMoments::begin`]. Every slot is begun before its first
+    /// [`add`](Self::add).
+    pub(crate) fn begin(&mut self, first: f64) {
+        self.moments.begin(first);
+    }
+
+    /// Adds a finite, non-negative value (checked by the caller) whose
+    /// [`Mapping::bucket`] is `bucket`.
     #[inline]
-    pub(crate) fn add(&mut self, x: f64, mapping: &Mapping, max_buckets: usize) {
+    pub(crate) fn add(&mut self, x: f64, bucket: Option<i32>, max_buckets: usize) {
         self.moments.add(x);
-        if x < f64::MIN_POSITIVE {
-            self.sketch.zeros += 1;
-        } else {
-            self.sketch.store.add(mapping.index(x), 1, max_buckets);
+        match bucket {
+            None => self.sketch.zeros += 1,
+            Some(i) => self.sketch.store.add(i, 1, max_buckets),
         }
+    }
+
+    /// [`add`](Self::add) when that needs no allocation (the bucket lies in
+    /// the store's current range, or the value is a zero); `false`, and no
+    /// change, otherwise.
+    #[inline]
+    pub(crate) fn try_add(&mut self, x: f64, bucket: Option<i32>) -> bool {
+        match bucket {
+            None => self.sketch.zeros += 1,
+            Some(i) => match self.sketch.store.count_mut(i) {
+                Some(c) => *c += 1,
+                None => return false,
+            },
+        }
+        self.moments.add(x);
+        true
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -944,6 +1005,7 @@ mod tests {
             vec![0.0],
         ] {
             let (mut live, mut welford) = (LiveMoments::default(), Moments::default());
+            live.begin(values[0]);
             for &v in &values {
                 live.add(v);
                 welford.add(v);

@@ -31,7 +31,8 @@ use crate::exemplar::{Exemplar, ExemplarSet};
 use crate::prometheus::{
     ACTIVE_SPANS, BucketExemplars, EXPORT_FAILURE_TOTAL, EXPORT_QUEUE_LENGTH, EXPORT_SUCCESS_TOTAL,
     EXPORTER_LABEL, PendingBuckets, Publish, REASON_LABEL, SPAN_DURATION_SECONDS,
-    SPANS_DROPPED_TOTAL, SPANS_TOTAL, TRACES_TOTAL, register_publisher, registered_with_exemplars,
+    SPANS_DROPPED_TOTAL, SPANS_TOTAL, TRACES_TOTAL, checked_bucket_index, register_publisher,
+    registered_with_exemplars,
 };
 use crate::series::{STRIPES, StripeLock, stripe_index};
 
@@ -215,9 +216,12 @@ impl TracerMetrics {
     /// Counts a span that ended after `duration`.
     #[inline]
     pub fn span_ended(&self, duration: Duration) {
+        // The bucket before the lock, as `Series::record` does.
+        let x = duration.as_secs_f64();
+        let i = checked_bucket_index(x);
         let mut local = self.inner.stripes[stripe_index()].0.lock();
         local.ended += 1;
-        local.durations.add(duration.as_secs_f64());
+        local.durations.add_at(i, x);
     }
 
     /// Counts a span that ended after `duration`, at `end_unix_nanos`, in
@@ -234,9 +238,10 @@ impl TracerMetrics {
         end_unix_nanos: u64,
     ) {
         let x = duration.as_secs_f64();
+        let i = checked_bucket_index(x);
         let mut local = self.inner.stripes[stripe_index()].0.lock();
         local.ended += 1;
-        local.durations.add(x);
+        local.durations.add_at(i, x);
         if let Some(e) = Exemplar::new(x, trace_id, end_unix_nanos) {
             local.exemplars.get_or_insert_default().add(e);
         }
