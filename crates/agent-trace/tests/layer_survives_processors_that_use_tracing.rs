@@ -1,0 +1,70 @@
+//! A processor or sampler may itself use `tracing` (a log line when a span
+//! starts, say). Its spans and events re-enter the layer on the thread that
+//! is starting an agent span; that must never deadlock, whichever shard of
+//! the layer's span table they land in, and the application's own spans
+//! must all still arrive.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use agent_trace::{AgentStepTracer, AgentTraceLayer, SpanData, SpanProcessor};
+use support::Collector;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Logs through `tracing` whenever a span starts.
+#[derive(Debug)]
+struct Chatty;
+
+impl SpanProcessor for Chatty {
+    fn on_start(&self, span: &SpanData) {
+        tracing::info!(name = %span.name, "span started");
+        let inner = tracing::info_span!("processor_work");
+        inner.in_scope(|| tracing::debug!("inside the processor"));
+    }
+
+    fn on_end(&self, _span: agent_trace::FinishedSpan) {}
+}
+
+#[tracing::instrument]
+fn step(i: u64) -> u64 {
+    tracing::info!(i, "step running");
+    i
+}
+
+#[test]
+fn spans_and_events_emitted_while_a_span_starts_do_not_deadlock() {
+    let collected = Arc::new(Collector::default());
+    let tracer = AgentStepTracer::builder()
+        .processor(Arc::new(Chatty))
+        .processor(collected.clone())
+        .without_store()
+        .build();
+    let subscriber =
+        tracing_subscriber::registry().with(AgentTraceLayer::new(tracer).without_latency_metrics());
+
+    // 256 spans, each started (by its enter) while the spans the processor
+    // emits come and go: enough that they share a shard of the span table
+    // many times over (it has 32).
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..256 {
+                step(i);
+            }
+        });
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the layer deadlocked on a span started inside a processor");
+
+    let steps = collected
+        .spans()
+        .iter()
+        .filter(|s| s.name == "step")
+        .count();
+    assert_eq!(steps, 256);
+}
