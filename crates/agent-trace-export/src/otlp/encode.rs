@@ -10,8 +10,8 @@ use crate::{Resource, SCOPE_NAME, SCOPE_VERSION};
 
 /// `SpanFlags` bits of OTLP: bit 8 says whether the parent is known to be
 /// remote or local, bit 9 that it is remote.
-const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
-const CONTEXT_IS_REMOTE: u32 = 0x200;
+pub(super) const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
+pub(super) const CONTEXT_IS_REMOTE: u32 = 0x200;
 
 /// One export request for `batch`: one resource, one scope.
 pub fn to_request(batch: &[FinishedSpan], res: &Resource) -> ExportTraceServiceRequest {

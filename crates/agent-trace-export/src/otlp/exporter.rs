@@ -12,6 +12,8 @@ use super::encode::to_request;
 #[cfg(feature = "otlp-grpc")]
 use super::grpc;
 #[cfg(feature = "otlp-http")]
+use super::proto::ProtobufEncoder;
+#[cfg(feature = "otlp-http")]
 use crate::http::HttpTransport;
 use crate::{ExportError, ExportOutcome, Headers, Resource, SpanExporter};
 
@@ -77,7 +79,12 @@ pub struct OtlpExporter {
 
 enum Transport {
     #[cfg(feature = "otlp-http")]
-    Http { http: HttpTransport, json: bool },
+    Http {
+        http: HttpTransport,
+        json: bool,
+        /// Protobuf straight from the spans (unused for JSON).
+        encoder: ProtobufEncoder,
+    },
     #[cfg(feature = "otlp-grpc")]
     Grpc(grpc::GrpcTransport),
 }
@@ -89,7 +96,7 @@ impl fmt::Debug for OtlpExporter {
             .field("service", &self.resource.service_name());
         match &self.transport {
             #[cfg(feature = "otlp-http")]
-            Transport::Http { http, json } => d.field("http", http).field("json", json),
+            Transport::Http { http, json, .. } => d.field("http", http).field("json", json),
             #[cfg(feature = "otlp-grpc")]
             Transport::Grpc(g) => d.field("grpc", g),
         };
@@ -314,6 +321,7 @@ impl OtlpExporterBuilder {
             OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => Transport::Http {
                 http: HttpTransport::new(config)?,
                 json: protocol == OtlpProtocol::HttpJson,
+                encoder: ProtobufEncoder::new(&resource),
             },
             #[cfg(feature = "otlp-grpc")]
             OtlpProtocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(config)?),
@@ -354,12 +362,16 @@ impl SpanExporter for OtlpExporter {
         if batch.is_empty() {
             return Ok(ExportOutcome::ACCEPTED);
         }
-        let request = to_request(batch, &self.resource);
         match &mut self.transport {
             #[cfg(feature = "otlp-http")]
-            Transport::Http { http, json } => {
+            Transport::Http {
+                http,
+                json,
+                encoder,
+            } => {
                 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
                 let response = if *json {
+                    let request = to_request(batch, &self.resource);
                     let body = serde_json::to_vec(&request).map_err(|e| ExportError::Encode {
                         exporter: self.name,
                         message: e.to_string(),
@@ -371,13 +383,19 @@ impl SpanExporter for OtlpExporter {
                         serde_json::from_slice(&r.body).unwrap_or_default()
                     }
                 } else {
-                    let r = http.post(request.encode_to_vec(), "application/x-protobuf")?;
+                    // Straight from the spans, no message tree (see the
+                    // `proto` module for the saving).
+                    let mut body = Vec::new();
+                    encoder.encode(batch, &mut body);
+                    let r = http.post(body, "application/x-protobuf")?;
                     ExportTraceServiceResponse::decode(r.body.as_slice()).unwrap_or_default()
                 };
                 Ok(outcome(response.partial_success))
             }
             #[cfg(feature = "otlp-grpc")]
-            Transport::Grpc(g) => g.export(request).map(|r| outcome(r.partial_success)),
+            Transport::Grpc(g) => g
+                .export(to_request(batch, &self.resource))
+                .map(|r| outcome(r.partial_success)),
         }
     }
 }

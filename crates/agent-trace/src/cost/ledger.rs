@@ -1,6 +1,7 @@
 //! The ledger: prices calls, sums their costs per agent, conversation and
 //! tool under a key cap, counts unpriced calls, and keeps budgets.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -15,6 +16,7 @@ use super::{
     Budget, BudgetEvent, BudgetScope, BudgetViolation, CallAttribution, Cost, Currency, PriceTable,
     TokenUsage, Unpriced,
 };
+use crate::genai::handles::{Cache, FastState, Local};
 
 /// The name under which calls beyond a dimension's key cap are summed (and
 /// the provider and model of unpriced calls beyond the cap): `"other"`, as
@@ -117,7 +119,8 @@ pub struct Overflowed {
 /// Sums by name, at most `cap` names plus [`OVERFLOW_KEY`].
 #[derive(Debug)]
 struct Sums {
-    map: HashMap<String, Spend>,
+    /// With a fast hasher: this is on the path of every priced call.
+    map: HashMap<String, Spend, FastState>,
     cap: usize,
     overflowed: u64,
 }
@@ -125,7 +128,7 @@ struct Sums {
 impl Sums {
     fn new(cap: usize) -> Self {
         Self {
-            map: HashMap::new(),
+            map: HashMap::default(),
             cap,
             overflowed: 0,
         }
@@ -214,6 +217,69 @@ impl State {
     }
 }
 
+/// The labels of one [`COST_TOTAL`] series.
+#[derive(Debug, Hash)]
+struct CostLabels<'a> {
+    currency: Currency,
+    provider: &'a str,
+    model: &'a str,
+}
+
+/// [`CostLabels`] kept by the handle cache.
+#[derive(Debug)]
+struct OwnedCostLabels {
+    currency: Currency,
+    provider: Box<str>,
+    model: Box<str>,
+}
+
+impl PartialEq<OwnedCostLabels> for CostLabels<'_> {
+    fn eq(&self, o: &OwnedCostLabels) -> bool {
+        self.currency == o.currency && self.provider == &*o.provider && self.model == &*o.model
+    }
+}
+
+thread_local! {
+    /// The [`COST_TOTAL`] handles this thread keeps, by label set (see the
+    /// `genai::handles` module: registering by name cost more than the rest
+    /// of `price_call`).
+    static COST_HANDLES: Local<OwnedCostLabels, Option<metrics::Gauge>> =
+        RefCell::new(Cache::new());
+}
+
+/// Adds `cost` to the [`COST_TOTAL`] series of `provider` and `model` (the
+/// model as the price table names it).
+fn add_to_cost_total(cost: Cost, provider: &str, model: &str) {
+    let register = || {
+        metrics::gauge!(
+            COST_TOTAL,
+            CURRENCY_LABEL => cost.currency.as_str().to_owned(),
+            PROVIDER_LABEL => provider.to_owned(),
+            MODEL_LABEL => model.to_owned()
+        )
+    };
+    let labels = CostLabels {
+        currency: cost.currency,
+        provider,
+        model,
+    };
+    let cached = COST_HANDLES.try_with(|cache| {
+        cache.borrow_mut().with(
+            &labels,
+            |l| OwnedCostLabels {
+                currency: l.currency,
+                provider: l.provider.into(),
+                model: l.model.into(),
+            },
+            |gauge| gauge.get_or_insert_with(register).increment(cost.amount),
+        )
+    });
+    if cached.is_err() {
+        // The thread is exiting: its cache is gone.
+        register().increment(cost.amount);
+    }
+}
+
 type Callback = Arc<dyn Fn(&BudgetEvent) + Send + Sync>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -296,8 +362,8 @@ impl CostLedger {
     /// # Performance
     ///
     /// See the [module docs](super#performance): two small map look-ups,
-    /// one lock, two facade calls; it allocates only for a name it has not
-    /// seen before.
+    /// one lock, one metric increment through a kept handle; it allocates
+    /// only for a name (or a label set) it has not seen before.
     pub fn price_call(
         &self,
         provider: &str,
@@ -357,13 +423,7 @@ impl CostLedger {
         match result {
             Ok((name, cost)) => {
                 if self.facade {
-                    metrics::gauge!(
-                        COST_TOTAL,
-                        CURRENCY_LABEL => cost.currency.as_str().to_owned(),
-                        PROVIDER_LABEL => provider.to_owned(),
-                        MODEL_LABEL => name.to_owned()
-                    )
-                    .increment(cost.amount);
+                    add_to_cost_total(cost, provider, name);
                 }
                 self.fire(&events);
                 Ok(cost)

@@ -99,10 +99,15 @@
 //!
 //! # Performance
 //!
-//! Pricing a call is a look-up in two small hash maps (no allocation), and
-//! then one lock of the ledger for the sums (allocating only for a name
-//! seen for the first time) and two facade calls. An LLM call takes
-//! hundreds of milliseconds; this takes about a microsecond.
+//! Pricing a call is a look-up in two small hash maps (no allocation), then
+//! one lock of the ledger for the sums (allocating only for a name seen for
+//! the first time), and an increment of [`COST_TOTAL`] through a handle
+//! the thread keeps per label set (registering the series by name each
+//! time cost more than all the rest; see the `genai::handles` module for
+//! when a handle is not kept). The sums' maps use a fast hasher with a
+//! random seed. Measured with callgrind on the agent workload bench: about
+//! 2,300 instructions per priced call, under a microsecond; an LLM call
+//! takes hundreds of milliseconds.
 
 mod budget;
 mod ledger;

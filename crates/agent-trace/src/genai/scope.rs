@@ -32,6 +32,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use agent_trace_core::{AgentStepTracer, ContextGuard, Parent, SpanId, StringValue, TraceId};
 
+use crate::cost::Currency;
+
 /// The kind of a counting span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TallyKind {
@@ -55,7 +57,7 @@ pub(crate) enum Call {
 #[derive(Debug, Default)]
 pub(crate) struct CostSum {
     pub(crate) amount: f64,
-    pub(crate) currency: Option<String>,
+    pub(crate) currency: Option<Currency>,
     /// Calls priced in another currency than the first: no sum is given.
     pub(crate) mixed: bool,
     pub(crate) priced_calls: u64,
@@ -100,19 +102,19 @@ impl Tally {
 
     /// The summed cost so far: `Some((amount, currency))` when at least one
     /// call was priced and all in one currency.
-    pub(crate) fn cost(&self) -> Option<(f64, String)> {
+    pub(crate) fn cost(&self) -> Option<(f64, Currency)> {
         let sum = self.cost.lock().unwrap_or_else(PoisonError::into_inner);
-        match (&sum.currency, sum.mixed) {
-            (Some(currency), false) => Some((sum.amount, currency.clone())),
+        match (sum.currency, sum.mixed) {
+            (Some(currency), false) => Some((sum.amount, currency)),
             _ => None,
         }
     }
 
-    fn add_cost(&self, amount: f64, currency: &str) {
+    fn add_cost(&self, amount: f64, currency: Currency) {
         let mut sum = self.cost.lock().unwrap_or_else(PoisonError::into_inner);
         sum.priced_calls += 1;
-        match &sum.currency {
-            None => sum.currency = Some(currency.to_owned()),
+        match sum.currency {
+            None => sum.currency = Some(currency),
             Some(c) if c != currency => sum.mixed = true,
             Some(_) => {}
         }
@@ -184,7 +186,7 @@ impl Scope {
     }
 
     /// Adds a priced call to every enclosing agent and workflow.
-    pub(crate) fn add_cost(&self, amount: f64, currency: &str) {
+    pub(crate) fn add_cost(&self, amount: f64, currency: Currency) {
         for tally in &self.tallies {
             tally.add_cost(amount, currency);
         }
@@ -347,10 +349,10 @@ mod tests {
     #[test]
     fn costs_sum_per_currency() {
         let agent = Tally::new(TallyKind::Agent);
-        agent.add_cost(0.25, "USD");
-        agent.add_cost(0.5, "USD");
-        assert_eq!(agent.cost(), Some((0.75, "USD".to_owned())));
-        agent.add_cost(1.0, "EUR");
+        agent.add_cost(0.25, Currency::USD);
+        agent.add_cost(0.5, Currency::USD);
+        assert_eq!(agent.cost(), Some((0.75, Currency::USD)));
+        agent.add_cost(1.0, Currency::new("EUR").expect("valid"));
         assert_eq!(agent.cost(), None);
     }
 }

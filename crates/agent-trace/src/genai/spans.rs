@@ -24,23 +24,27 @@ macro_rules! common_builder_methods {
         /// [`TraceId`](crate::TraceId) or a [`Parent`]. By default the
         /// span current on this thread. The parent also decides which
         /// agent or workflow the call counts for (see the module docs).
+        #[inline]
         pub fn parent(self, parent: impl Into<Parent<'a>>) -> Self {
             Self(self.0.parent(parent.into()))
         }
 
         /// Any other attribute, known at start (samplers see it).
+        #[inline]
         pub fn attribute(self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
             Self(self.0.attribute(key, value))
         }
 
         /// Which attribute names to write (default
         /// [`Conventions::global`], from `OTEL_SEMCONV_STABILITY_OPT_IN`).
+        #[inline]
         pub fn conventions(mut self, conventions: Conventions) -> Self {
             self.0.conventions = Some(conventions);
             self
         }
 
         /// Starts the span (and the clock of its duration metrics).
+        #[inline]
         pub fn start(self) -> $span {
             $span(self.0.start())
         }
@@ -54,6 +58,7 @@ macro_rules! capture_builder_method {
         /// [`ContentCapture::global`]: off unless
         /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`);
         /// content methods record nothing while it is off.
+        #[inline]
         pub fn capture_content(mut self, capture: ContentCapture) -> Self {
             self.0.capture = Some(capture);
             self
@@ -66,6 +71,7 @@ macro_rules! server_builder_method {
     () => {
         /// `server.address` and `server.port` of the service called (behind
         /// any proxy, when known).
+        #[inline]
         pub fn server(self, address: impl Into<StringValue>, port: u16) -> Self {
             Self(
                 self.0
@@ -119,6 +125,7 @@ macro_rules! common_span_methods {
 
         /// Ends the span and records its metrics (dropping it does the
         /// same).
+        #[inline]
         pub fn end(self) {
             drop(self);
         }
@@ -143,6 +150,7 @@ macro_rules! request_builder_methods {
     () => {
         /// `gen_ai.request.model` is a constructor argument; this is
         /// `gen_ai.request.temperature`.
+        #[inline]
         pub fn temperature(self, temperature: f64) -> Self {
             Self(
                 self.0
@@ -151,6 +159,7 @@ macro_rules! request_builder_methods {
         }
 
         /// `gen_ai.request.max_tokens`.
+        #[inline]
         pub fn max_tokens(self, max_tokens: u32) -> Self {
             Self(
                 self.0
@@ -159,11 +168,13 @@ macro_rules! request_builder_methods {
         }
 
         /// `gen_ai.request.top_p`.
+        #[inline]
         pub fn top_p(self, top_p: f64) -> Self {
             Self(self.0.attribute(semconv::GEN_AI_REQUEST_TOP_P, top_p))
         }
 
         /// `gen_ai.request.frequency_penalty`.
+        #[inline]
         pub fn frequency_penalty(self, penalty: f64) -> Self {
             Self(
                 self.0
@@ -172,6 +183,7 @@ macro_rules! request_builder_methods {
         }
 
         /// `gen_ai.request.presence_penalty`.
+        #[inline]
         pub fn presence_penalty(self, penalty: f64) -> Self {
             Self(
                 self.0
@@ -180,6 +192,7 @@ macro_rules! request_builder_methods {
         }
 
         /// `gen_ai.request.stop_sequences`.
+        #[inline]
         pub fn stop_sequences<I, S>(self, sequences: I) -> Self
         where
             I: IntoIterator<Item = S>,
@@ -193,12 +206,14 @@ macro_rules! request_builder_methods {
         }
 
         /// `gen_ai.request.seed`.
+        #[inline]
         pub fn seed(self, seed: i64) -> Self {
             Self(self.0.attribute(semconv::GEN_AI_REQUEST_SEED, seed))
         }
 
         /// `gen_ai.request.choice.count`, set only when not 1, as the
         /// conventions require.
+        #[inline]
         pub fn choice_count(self, count: u32) -> Self {
             if count == 1 {
                 return self;
@@ -211,6 +226,7 @@ macro_rules! request_builder_methods {
 
         /// `gen_ai.output.type`, the output requested (see
         /// [`semconv::output_type`]).
+        #[inline]
         pub fn output_type(self, output_type: impl Into<StringValue>) -> Self {
             Self(
                 self.0
@@ -220,6 +236,7 @@ macro_rules! request_builder_methods {
 
         /// `gen_ai.conversation.id`: the session or thread this call belongs
         /// to. Set only when given: the helpers never make one up.
+        #[inline]
         pub fn conversation_id(self, id: impl Into<StringValue>) -> Self {
             Self(self.0.conversation_id(id.into()))
         }
@@ -318,7 +335,7 @@ macro_rules! instructions_span_method {
 /// [`text_completion`](super::text_completion).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct ChatBuilder<'a>(pub(crate) Start<'a>);
+pub struct ChatBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> ChatBuilder<'a> {
     common_builder_methods!(ChatSpan);
@@ -328,6 +345,7 @@ impl<'a> ChatBuilder<'a> {
 
     /// Marks a model that runs in this process: the conventions allow kind
     /// internal then (the default, client, suits a model behind an API).
+    #[inline]
     pub fn in_process(mut self) -> Self {
         self.0.span = self.0.span.kind(SpanKind::Internal);
         self
@@ -335,6 +353,7 @@ impl<'a> ChatBuilder<'a> {
 
     /// Marks a streaming request: `gen_ai.request.stream = true`, set at
     /// start. Call [`ChatSpan::first_chunk`] when the first chunk arrives.
+    #[inline]
     pub fn streaming(mut self) -> Self {
         self.0.streaming = true;
         self
@@ -377,13 +396,14 @@ impl ChatSpan {
 /// [`embeddings`](super::embeddings).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct EmbeddingsBuilder<'a>(pub(crate) Start<'a>);
+pub struct EmbeddingsBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> EmbeddingsBuilder<'a> {
     common_builder_methods!(EmbeddingsSpan);
     server_builder_method!();
 
     /// `gen_ai.embeddings.dimension.count`: the dimensions asked for.
+    #[inline]
     pub fn dimension_count(self, dimensions: u32) -> Self {
         Self(
             self.0
@@ -392,6 +412,7 @@ impl<'a> EmbeddingsBuilder<'a> {
     }
 
     /// `gen_ai.request.encoding_formats` (`float`, `base64`...).
+    #[inline]
     pub fn encoding_formats<I, S>(self, formats: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -428,19 +449,21 @@ impl EmbeddingsSpan {
 /// [`execute_tool`](super::execute_tool).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct ExecuteToolBuilder<'a>(pub(crate) Start<'a>);
+pub struct ExecuteToolBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> ExecuteToolBuilder<'a> {
     common_builder_methods!(ToolSpan);
     capture_builder_method!();
 
     /// `gen_ai.tool.call.id`: the id of the tool call the model issued.
+    #[inline]
     pub fn call_id(self, id: impl Into<StringValue>) -> Self {
         Self(self.0.attribute(semconv::GEN_AI_TOOL_CALL_ID, id.into()))
     }
 
     /// `gen_ai.tool.type` (see [`semconv::tool_type`]); also a label of the
     /// tool duration metric.
+    #[inline]
     pub fn tool_type(mut self, tool_type: impl Into<StringValue>) -> Self {
         let tool_type = tool_type.into();
         self.0.tool_type = Some(tool_type.clone());
@@ -448,6 +471,7 @@ impl<'a> ExecuteToolBuilder<'a> {
     }
 
     /// `gen_ai.tool.description`.
+    #[inline]
     pub fn description(self, description: impl Into<StringValue>) -> Self {
         Self(
             self.0
@@ -486,7 +510,7 @@ impl ToolSpan {
 /// [`invoke_agent`](super::invoke_agent).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct InvokeAgentBuilder<'a>(pub(crate) Start<'a>);
+pub struct InvokeAgentBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> InvokeAgentBuilder<'a> {
     common_builder_methods!(AgentSpan);
@@ -497,6 +521,7 @@ impl<'a> InvokeAgentBuilder<'a> {
     /// not observed here, so it gets no call counts and records
     /// `gen_ai.client.operation.duration` but not the in-process
     /// `gen_ai.invoke_agent.duration`.
+    #[inline]
     pub fn remote(mut self) -> Self {
         self.0.span = self.0.span.kind(SpanKind::Client);
         self.0.remote = true;
@@ -504,11 +529,13 @@ impl<'a> InvokeAgentBuilder<'a> {
     }
 
     /// `gen_ai.agent.id`: the agent's unique identifier.
+    #[inline]
     pub fn agent_id(self, id: impl Into<StringValue>) -> Self {
         Self(self.0.attribute(semconv::GEN_AI_AGENT_ID, id.into()))
     }
 
     /// `gen_ai.agent.description`.
+    #[inline]
     pub fn description(self, description: impl Into<StringValue>) -> Self {
         Self(
             self.0
@@ -517,6 +544,7 @@ impl<'a> InvokeAgentBuilder<'a> {
     }
 
     /// `gen_ai.agent.version`.
+    #[inline]
     pub fn version(self, version: impl Into<StringValue>) -> Self {
         Self(
             self.0
@@ -526,6 +554,7 @@ impl<'a> InvokeAgentBuilder<'a> {
 
     /// `gen_ai.request.model`: the model the agent uses, when it has one;
     /// also a label of the agent's metrics.
+    #[inline]
     pub fn request_model(self, model: impl Into<StringValue>) -> Self {
         Self(self.0.request_model(model.into()))
     }
@@ -533,11 +562,13 @@ impl<'a> InvokeAgentBuilder<'a> {
     /// `gen_ai.conversation.id`: the session or thread of this invocation.
     /// Set only when given; the calls below are attributed to it in the
     /// cost ledger (they do not get the attribute).
+    #[inline]
     pub fn conversation_id(self, id: impl Into<StringValue>) -> Self {
         Self(self.0.conversation_id(id.into()))
     }
 
     /// `gen_ai.data_source.id`: the agent's grounding data source.
+    #[inline]
     pub fn data_source_id(self, id: impl Into<StringValue>) -> Self {
         Self(self.0.attribute(semconv::GEN_AI_DATA_SOURCE_ID, id.into()))
     }
@@ -562,7 +593,7 @@ impl AgentSpan {
 /// [`create_agent`](super::create_agent).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct CreateAgentBuilder<'a>(pub(crate) Start<'a>);
+pub struct CreateAgentBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> CreateAgentBuilder<'a> {
     common_builder_methods!(CreateAgentSpan);
@@ -570,6 +601,7 @@ impl<'a> CreateAgentBuilder<'a> {
     server_builder_method!();
 
     /// `gen_ai.agent.description`.
+    #[inline]
     pub fn description(self, description: impl Into<StringValue>) -> Self {
         Self(
             self.0
@@ -578,6 +610,7 @@ impl<'a> CreateAgentBuilder<'a> {
     }
 
     /// `gen_ai.agent.version`.
+    #[inline]
     pub fn version(self, version: impl Into<StringValue>) -> Self {
         Self(
             self.0
@@ -586,6 +619,7 @@ impl<'a> CreateAgentBuilder<'a> {
     }
 
     /// `gen_ai.request.model`: the model the agent is created with.
+    #[inline]
     pub fn request_model(self, model: impl Into<StringValue>) -> Self {
         Self(self.0.request_model(model.into()))
     }
@@ -609,7 +643,7 @@ impl CreateAgentSpan {
 /// [`invoke_workflow`](super::invoke_workflow).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct InvokeWorkflowBuilder<'a>(pub(crate) Start<'a>);
+pub struct InvokeWorkflowBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> InvokeWorkflowBuilder<'a> {
     common_builder_methods!(WorkflowSpan);
@@ -633,12 +667,13 @@ impl WorkflowSpan {
 /// [`plan`](super::plan).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct PlanBuilder<'a>(pub(crate) Start<'a>);
+pub struct PlanBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> PlanBuilder<'a> {
     common_builder_methods!(PlanSpan);
 
     /// `gen_ai.agent.id` of the planning agent.
+    #[inline]
     pub fn agent_id(self, id: impl Into<StringValue>) -> Self {
         Self(self.0.attribute(semconv::GEN_AI_AGENT_ID, id.into()))
     }
@@ -665,7 +700,7 @@ impl PlanSpan {
 /// [`delete_memory_store`](super::delete_memory_store).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct MemoryBuilder<'a>(pub(crate) Start<'a>);
+pub struct MemoryBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> MemoryBuilder<'a> {
     common_builder_methods!(MemorySpan);
@@ -675,11 +710,13 @@ impl<'a> MemoryBuilder<'a> {
     /// `gen_ai.provider.name`: the memory service, when it is a named
     /// external provider (conditionally required then); also a label of the
     /// operation duration metric.
+    #[inline]
     pub fn provider(self, provider: impl Into<StringValue>) -> Self {
         Self(self.0.provider(provider.into()))
     }
 
     /// `gen_ai.memory.store.id`: the store operated on.
+    #[inline]
     pub fn store_id(self, id: impl Into<StringValue>) -> Self {
         Self(self.0.attribute(semconv::GEN_AI_MEMORY_STORE_ID, id.into()))
     }
@@ -687,6 +724,7 @@ impl<'a> MemoryBuilder<'a> {
     /// `gen_ai.memory.record.id`: the record operated on, when the operation
     /// applies to one. (On `delete_memory`, leaving it out says "every
     /// record of the store".)
+    #[inline]
     pub fn record_id(self, id: impl Into<StringValue>) -> Self {
         Self(
             self.0
@@ -696,6 +734,7 @@ impl<'a> MemoryBuilder<'a> {
 
     /// Marks a memory system in this process: kind internal (the default,
     /// client, suits a memory service).
+    #[inline]
     pub fn in_process(mut self) -> Self {
         self.0.span = self.0.span.kind(SpanKind::Internal);
         self
@@ -742,7 +781,7 @@ impl MemorySpan {
 /// [`retrieval`](super::retrieval).
 #[must_use = "a builder does nothing until `start` is called"]
 #[derive(Debug)]
-pub struct RetrievalBuilder<'a>(pub(crate) Start<'a>);
+pub struct RetrievalBuilder<'a>(pub(crate) Box<Start<'a>>);
 
 impl<'a> RetrievalBuilder<'a> {
     common_builder_methods!(RetrievalSpan);
@@ -750,11 +789,13 @@ impl<'a> RetrievalBuilder<'a> {
     server_builder_method!();
 
     /// `gen_ai.provider.name`: the retrieval service, when applicable.
+    #[inline]
     pub fn provider(self, provider: impl Into<StringValue>) -> Self {
         Self(self.0.provider(provider.into()))
     }
 
     /// `gen_ai.request.top_k`: how many results were asked for.
+    #[inline]
     pub fn top_k(self, top_k: u32) -> Self {
         Self(
             self.0
