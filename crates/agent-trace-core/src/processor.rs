@@ -1,8 +1,11 @@
 //! The span processor contract: how finished spans leave the tracer.
 //!
-//! The tracer calls every processor in the order they were added, on the
-//! application's thread, so a processor must be quick: the export crate's
-//! batch processor only pushes the span into a bounded queue and returns.
+//! The tracer calls every processor on the application's thread, so a
+//! processor must be quick: the export crate's batch processor only pushes
+//! the span into a bounded queue and returns. When a span ends, the
+//! processors that only read it ([`SpanProcessor::reads_only`]) are called
+//! first, with a borrow, then the others in the order they were added, each
+//! but the last with a copy.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +50,54 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
 
     /// Called once when a recording span ends; the processor now owns it.
     fn on_end(&self, span: FinishedSpan);
+
+    /// Whether this processor only reads finished spans (counts them,
+    /// records their durations). The tracer then calls
+    /// [`on_end_borrowed`](Self::on_end_borrowed) instead of
+    /// [`on_end`](Self::on_end), before the processors that take ownership,
+    /// and never makes a copy of the span for it: with one owning
+    /// processor, a span ends with no copy at all, however many readers
+    /// there are. Asked once, when the tracer is built. Default: `false`.
+    fn reads_only(&self) -> bool {
+        false
+    }
+
+    /// Called once when a recording span ends, for a processor whose
+    /// [`reads_only`](Self::reads_only) is `true`. Default: nothing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use agent_trace_core::{AgentStepTracer, FinishedSpan, SpanData, SpanProcessor};
+    ///
+    /// /// Counts failed spans; needs no copy of them.
+    /// #[derive(Debug, Default)]
+    /// struct Failures(AtomicU64);
+    ///
+    /// impl SpanProcessor for Failures {
+    ///     fn reads_only(&self) -> bool {
+    ///         true
+    ///     }
+    ///     fn on_end_borrowed(&self, span: &SpanData) {
+    ///         if span.status.is_error() {
+    ///             self.0.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     }
+    ///     fn on_end(&self, span: FinishedSpan) {
+    ///         self.on_end_borrowed(&span);
+    ///     }
+    /// }
+    ///
+    /// let failures = Arc::new(Failures::default());
+    /// let tracer = AgentStepTracer::builder().processor(failures.clone()).build();
+    /// tracer.start_trace("step").set_status("error".parse()?);
+    /// drop(tracer.start_trace("fine"));
+    /// assert_eq!(failures.0.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn on_end_borrowed(&self, span: &SpanData) {
+        let _ = span;
+    }
 
     /// Delivers everything received so far, waiting at most `timeout`.
     ///

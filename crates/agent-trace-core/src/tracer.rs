@@ -22,16 +22,25 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct TracerInner {
     pub(crate) sampler: Sampler,
     pub(crate) limits: SpanLimits,
+    /// Every processor, in the order added.
     pub(crate) processors: Box<[Arc<dyn SpanProcessor>]>,
+    /// The processors that only read finished spans, in the order added.
+    readers: Box<[Arc<dyn SpanProcessor>]>,
+    /// The others, in the order added.
+    owners: Box<[Arc<dyn SpanProcessor>]>,
     store: Option<Arc<TraceStore>>,
 }
 
 impl TracerInner {
-    /// Hands a finished span to every processor: clones to all but the last,
-    /// which gets the original, so the usual single processor costs no clone.
+    /// Hands a finished span to every processor: a borrow to those that
+    /// only read it, then clones to all owners but the last, which gets the
+    /// original, so the usual single owner costs no clone.
     #[inline]
     pub(crate) fn deliver(&self, span: FinishedSpan) {
-        if let Some((last, rest)) = self.processors.split_last() {
+        for r in self.readers.iter() {
+            r.on_end_borrowed(&span);
+        }
+        if let Some((last, rest)) = self.owners.split_last() {
             for p in rest {
                 p.on_end(span.clone());
             }
@@ -313,11 +322,15 @@ impl TracerBuilder {
         if let Some(store) = &store {
             processors.push(store.clone());
         }
+        let (readers, owners): (Vec<_>, Vec<_>) =
+            processors.iter().cloned().partition(|p| p.reads_only());
         AgentStepTracer {
             inner: Arc::new(TracerInner {
                 sampler: self.sampler,
                 limits: self.limits,
                 processors: processors.into(),
+                readers: readers.into(),
+                owners: owners.into(),
                 store,
             }),
         }

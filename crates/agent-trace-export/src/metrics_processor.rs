@@ -51,6 +51,14 @@ impl SpanProcessor for MetricsProcessor {
     }
 
     fn on_end(&self, span: FinishedSpan) {
+        self.on_end_borrowed(&span);
+    }
+
+    fn reads_only(&self) -> bool {
+        true
+    }
+
+    fn on_end_borrowed(&self, span: &SpanData) {
         // The trace id is the exemplar of the span duration histogram,
         // when the span is sampled (an unsampled trace is not exported).
         let cx = &span.context;

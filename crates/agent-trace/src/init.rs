@@ -79,6 +79,14 @@ impl LatencyProcessor {
 
 impl agent_trace_core::SpanProcessor for LatencyProcessor {
     fn on_end(&self, span: agent_trace_core::FinishedSpan) {
+        self.on_end_borrowed(&span);
+    }
+
+    fn reads_only(&self) -> bool {
+        true
+    }
+
+    fn on_end_borrowed(&self, span: &agent_trace_core::SpanData) {
         let m = match &self.metrics {
             Some(m) => m.as_ref(),
             None => latency_metrics(),
@@ -141,6 +149,7 @@ pub struct InitBuilder {
     #[cfg(feature = "tracing")]
     subscriber: bool,
     print_on_shutdown: bool,
+    store: bool,
     shutdown_timeout: Duration,
     latencies: bool,
     tail_sampling: Option<agent_trace_export::TailSamplingConfig>,
@@ -156,6 +165,7 @@ impl fmt::Debug for InitBuilder {
             .field("from_env", &self.from_env)
             .field("file_default", &self.file_default)
             .field("print_on_shutdown", &self.print_on_shutdown)
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
@@ -194,6 +204,7 @@ pub fn init() -> InitBuilder {
         #[cfg(feature = "tracing")]
         subscriber: false,
         print_on_shutdown: false,
+        store: true,
         shutdown_timeout: Duration::from_secs(5),
         latencies: true,
         tail_sampling: None,
@@ -305,6 +316,23 @@ impl InitBuilder {
         self
     }
 
+    /// Whether finished traces are kept in memory, in the tracer's
+    /// [`TraceStore`](crate::TraceStore) with its default retention, so that
+    /// `tracer().trace(id)` and [`print_trees_on_shutdown`](Self::print_trees_on_shutdown)
+    /// find them (default `true`). A service that only exports can turn it
+    /// off: the store costs about 2,000 instructions per span (the agent
+    /// workload bench, `benches/agent_workload.rs`).
+    ///
+    /// ```no_run
+    /// let _guard = agent_trace::init().keep_traces_in_memory(false).install()?;
+    /// assert!(agent_trace::tracer().store().is_none());
+    /// # Ok::<(), agent_trace::InitError>(())
+    /// ```
+    pub fn keep_traces_in_memory(mut self, on: bool) -> Self {
+        self.store = on;
+        self
+    }
+
     /// Prints the tree of every trace kept in memory when the guard drops.
     pub fn print_trees_on_shutdown(mut self, on: bool) -> Self {
         self.print_on_shutdown = on;
@@ -383,6 +411,9 @@ impl InitBuilder {
         }
         if let Some(s) = self.sampler {
             builder = builder.sampler(s);
+        }
+        if !self.store {
+            builder = builder.without_store();
         }
         let batch = match self.batch {
             Some(b) => b,

@@ -31,6 +31,8 @@ fn init_wires_the_global_tracer_and_the_guard_delivers_on_drop() {
 
     // An exporter was given, so no default file is written.
     assert_eq!(guard.default_file(), None);
+    // Traces are kept in memory unless asked otherwise.
+    assert!(agent_trace::tracer().store().is_some());
 
     let task = agent_trace::tracer().start_trace("agent_task").entered();
     plan_step("book a flight");
