@@ -223,9 +223,15 @@ const WORKLOADS: &[Workload] = &[
         peers: &[],
     },
     Workload {
-        name: "OTLP encoding of 512 spans",
+        name: "OTLP encoding of 512 spans (OTLP/HTTP: straight to bytes)",
         group: "otlp_encode_512_spans",
         ours: Some("ours"),
+        peers: &[("opentelemetry-otlp 0.33 encoding", "opentelemetry_otlp")],
+    },
+    Workload {
+        name: "OTLP encoding of 512 spans (gRPC, JSON: message tree)",
+        group: "otlp_encode_512_spans",
+        ours: Some("ours_message_tree"),
         peers: &[("opentelemetry-otlp 0.33 encoding", "opentelemetry_otlp")],
     },
     Workload {

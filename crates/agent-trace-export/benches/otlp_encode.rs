@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agent_trace_core::{AgentStepTracer, FinishedSpan, KeyValue, SpanKind, SpanProcessor};
 use agent_trace_export::Resource;
-use agent_trace_export::otlp::to_request;
+use agent_trace_export::otlp::{ProtobufEncoder, to_request};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind as OKind, Status as OStatus, TraceFlags, TraceId, TraceState,
@@ -161,7 +161,18 @@ fn otlp_encode_512(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("otlp_encode_512_spans");
     g.throughput(Throughput::Elements(BATCH as u64));
+    let mut encoder = ProtobufEncoder::new(&resource);
+    let mut direct = Vec::new();
+    encoder.encode(&batch, &mut direct);
+    assert_eq!(direct, to_request(&batch, &resource).encode_to_vec());
     g.bench_function("ours", |bench| {
+        bench.iter(|| {
+            let mut out = Vec::new();
+            encoder.encode(black_box(&batch), &mut out);
+            out
+        })
+    });
+    g.bench_function("ours_message_tree", |bench| {
         bench.iter(|| to_request(black_box(&batch), &resource).encode_to_vec())
     });
     g.bench_function("opentelemetry_otlp", |bench| {
