@@ -30,24 +30,35 @@ thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0) };
 }
 
-#[inline]
-fn step(state: &Cell<u64>) -> u64 {
-    let mut x = state.get();
+/// One wyrand draw from the state `x`, which it advances.
+#[inline(always)]
+fn step(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0xa076_1d64_78bd_642f);
+    let t = u128::from(*x) * u128::from(*x ^ 0xe703_7ed1_a0b4_28db);
+    ((t >> 64) as u64) ^ (t as u64)
+}
+
+/// Runs `draw` on this thread's generator state: read once, advanced in a
+/// register, written back once. `LocalKey::get`/`set` on a `const` `Cell`
+/// inline to one load and one store; `LocalKey::with` and its closure were
+/// an out-of-line call on the span path.
+#[inline(always)]
+fn with_state<T>(draw: impl FnOnce(&mut u64) -> T) -> T {
+    let mut x = STATE.get();
     if x == 0 {
         x = seed() | 1;
     }
-    let x = x.wrapping_add(0xa076_1d64_78bd_642f);
-    state.set(x);
-    let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-    ((t >> 64) as u64) ^ (t as u64)
+    let out = draw(&mut x);
+    STATE.set(x);
+    out
 }
 
 /// A new random span id.
 #[inline]
 pub(crate) fn new_span_id() -> SpanId {
-    STATE.with(|s| {
+    with_state(|x| {
         loop {
-            if let Some(id) = SpanId::from_u64(step(s)) {
+            if let Some(id) = SpanId::from_u64(step(x)) {
                 return id;
             }
         }
@@ -58,15 +69,15 @@ pub(crate) fn new_span_id() -> SpanId {
 /// to the thread's generator.
 #[inline]
 pub(crate) fn new_trace_and_span_id() -> (TraceId, SpanId) {
-    STATE.with(|s| {
+    with_state(|x| {
         let trace_id = loop {
-            let v = (u128::from(step(s)) << 64) | u128::from(step(s));
+            let v = (u128::from(step(x)) << 64) | u128::from(step(x));
             if let Some(id) = TraceId::from_u128(v) {
                 break id;
             }
         };
         let span_id = loop {
-            if let Some(id) = SpanId::from_u64(step(s)) {
+            if let Some(id) = SpanId::from_u64(step(x)) {
                 break id;
             }
         };

@@ -334,6 +334,7 @@ impl Span {
     }
 
     /// Ends the span now.
+    #[inline]
     pub fn end(self) {
         drop(self);
     }
