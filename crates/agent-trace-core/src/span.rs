@@ -437,10 +437,76 @@ impl Span {
         )
     }
 
+    /// Starts a span from parts kept before it starts, as a `tracing` layer
+    /// keeps them: a name, a parent, a kind, the moment it started and the
+    /// attributes known then, with no [`SpanBuilder`] in between.
+    ///
+    /// The attributes are read as a slice and then iterated once, never
+    /// collected: an array or a `SmallVec` costs no allocation, and a
+    /// wrapper whose iterator drains a list in place lets the caller keep
+    /// the list's buffer for its next span. Samplers see them as given;
+    /// on the span a repeated key keeps its last value, as with
+    /// [`SpanBuilder::attributes`].
+    ///
+    /// ```
+    /// use agent_trace_core::{AgentStepTracer, KeyValue, Parent, Span, SpanKind, StartMark};
+    ///
+    /// let tracer = AgentStepTracer::new();
+    /// let started = StartMark::now();
+    /// let span = Span::start_with_attributes(
+    ///     &tracer,
+    ///     "llm_call".into(),
+    ///     Parent::Root,
+    ///     SpanKind::Client,
+    ///     started,
+    ///     [KeyValue::new("model", "gpt-4"), KeyValue::new("tokens", 150)],
+    /// );
+    /// assert!(span.is_recording());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Performance
+    ///
+    /// `AgentTraceLayer` starts its pending spans here: going through the
+    /// builder cost a heap list per span and a pass folding repeated keys
+    /// (see `benches/layer.rs` in `agent-trace`).
+    #[inline(never)]
+    pub fn start_with_attributes<A>(
+        tracer: &AgentStepTracer,
+        name: StringValue,
+        parent: Parent<'_>,
+        kind: SpanKind,
+        start_mark: StartMark,
+        attributes: A,
+    ) -> Span
+    where
+        A: AsRef<[KeyValue]> + IntoIterator<Item = KeyValue>,
+    {
+        Self::start_parts(
+            tracer,
+            name,
+            parent,
+            kind,
+            Some(attributes),
+            None,
+            None,
+            Some(start_mark),
+        )
+    }
+
     /// Starts a new trace with nothing but a name and a kind given.
     #[inline(never)]
     pub(crate) fn start_root(tracer: &AgentStepTracer, name: StringValue, kind: SpanKind) -> Span {
-        Self::start_parts(tracer, name, Parent::Root, kind, None, None, None, None)
+        Self::start_parts(
+            tracer,
+            name,
+            Parent::Root,
+            kind,
+            NO_ATTRIBUTES,
+            None,
+            None,
+            None,
+        )
     }
 
     /// Starts a child of the current span with nothing but a name and a kind
@@ -451,7 +517,16 @@ impl Span {
         name: StringValue,
         kind: SpanKind,
     ) -> Span {
-        Self::start_parts(tracer, name, Parent::Current, kind, None, None, None, None)
+        Self::start_parts(
+            tracer,
+            name,
+            Parent::Current,
+            kind,
+            NO_ATTRIBUTES,
+            None,
+            None,
+            None,
+        )
     }
 
     /// Starts a child of an explicit parent with nothing but a name and a
@@ -468,7 +543,7 @@ impl Span {
             name,
             Parent::Span(parent),
             kind,
-            None,
+            NO_ATTRIBUTES,
             None,
             None,
             None,
@@ -488,16 +563,19 @@ impl Span {
     /// in instruction cache.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn start_parts(
+    fn start_parts<A>(
         tracer: &AgentStepTracer,
         name: StringValue,
         parent: Parent<'_>,
         kind: SpanKind,
-        attributes: Option<Vec<KeyValue>>,
+        attributes: Option<A>,
         links: Option<Vec<Link>>,
         start_time: Option<Timestamp>,
         start_mark: Option<StartMark>,
-    ) -> Span {
+    ) -> Span
+    where
+        A: AsRef<[KeyValue]> + IntoIterator<Item = KeyValue>,
+    {
         let inner = &*tracer.inner;
 
         // Resolve the parent; a trace id alone may name no parent span. A
@@ -524,7 +602,7 @@ impl Span {
             trace_id,
             name: &name,
             kind,
-            attributes: attributes.as_deref().unwrap_or(&[]),
+            attributes: attributes.as_ref().map_or(&[], AsRef::as_ref),
         });
         let sampled = decision == SamplingDecision::RecordAndSample;
         let (context, parent_span_id, parent_is_remote) = match parent {
@@ -589,6 +667,9 @@ impl Span {
         }
     }
 }
+
+/// No attributes at start, for the entry points that take none.
+const NO_ATTRIBUTES: Option<Vec<KeyValue>> = None;
 
 /// A span's data: a blank recycled span with its fields set (see
 /// `pool.rs`), else a new allocation with its fields written in place.
@@ -1011,5 +1092,63 @@ impl<'a> SpanBuilder<'a> {
             }
         }
         Span::start(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::sampler::{Sampler, ShouldSample};
+
+    /// Samples everything and keeps the attribute keys it was shown.
+    #[derive(Debug, Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl ShouldSample for Seen {
+        fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingDecision {
+            let mut seen = self.0.lock().unwrap();
+            seen.extend(
+                params
+                    .attributes
+                    .iter()
+                    .map(|kv| kv.key.as_str().to_owned()),
+            );
+            SamplingDecision::RecordAndSample
+        }
+    }
+
+    #[test]
+    fn start_with_attributes_shows_the_sampler_every_attribute_and_keeps_the_last_value() {
+        let seen = Arc::new(Seen::default());
+        let tracer = AgentStepTracer::builder()
+            .sampler(Sampler::Custom(seen.clone()))
+            .build();
+        let parent = tracer.start_trace("parent");
+        let mark = StartMark::now();
+        let span = Span::start_with_attributes(
+            &tracer,
+            "child".into(),
+            Parent::Span(parent.span_context()),
+            SpanKind::Client,
+            mark,
+            vec![
+                KeyValue::new("a", 1),
+                KeyValue::new("b", 2),
+                KeyValue::new("a", 3),
+            ],
+        );
+        assert_eq!(span.trace_id(), parent.trace_id());
+        span.end();
+        parent.end();
+        assert_eq!(*seen.0.lock().unwrap(), ["a", "b", "a"]);
+        let trace = tracer.store().unwrap().recent(1).pop().unwrap();
+        let child = trace.spans().iter().find(|s| s.name == "child").unwrap();
+        let keys: Vec<&str> = child.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(child.attribute("a"), Some(&Value::I64(3)));
+        assert_eq!(child.kind, SpanKind::Client);
+        assert_eq!(child.start_time, Timestamp::from_tick(mark.0));
     }
 }
