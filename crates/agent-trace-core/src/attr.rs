@@ -1,15 +1,17 @@
 //! Attribute keys and typed values.
 //!
-//! Strings are either `&'static str` (no allocation: the common case of a
-//! literal key or value) or a shared `Arc<str>` (one allocation when made from
-//! a `String`, and then cloning is a reference-count increment, so a finished
-//! span can be handed to several processors cheaply).
+//! Strings are `&'static str` (no allocation: the common case of a literal
+//! key or value), short strings of up to 22 bytes kept inline (no
+//! allocation: a model name, a tool name, an id), or a shared `Arc<str>`
+//! (one allocation when made from a longer `String`, and then cloning is a
+//! reference-count increment, so a finished span can be handed to several
+//! processors cheaply).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-/// A string that is either static or shared.
+/// A string: static, short and inline, or shared.
 ///
 /// Equality, ordering and hashing look only at the text, not at how it is
 /// stored.
@@ -20,7 +22,17 @@ pub struct StringValue(Repr);
 enum Repr {
     Static(&'static str),
     Shared(Arc<str>),
+    /// Invariant: `buf[..len]` is valid UTF-8 (a copy of a `str`, or of a
+    /// prefix of one cut on a character boundary).
+    Inline {
+        len: u8,
+        buf: [u8; INLINE],
+    },
 }
+
+/// The longest string kept inline: what fits beside the variant's tag and
+/// length in the 24 bytes the other variants take anyway.
+const INLINE: usize = 22;
 
 impl StringValue {
     /// A static string; costs nothing.
@@ -29,12 +41,39 @@ impl StringValue {
         Self(Repr::Static(s))
     }
 
+    /// A copy of `s`: inline, with no allocation, when it is at most 22
+    /// bytes long, else shared.
+    ///
+    /// ```
+    /// use agent_trace_core::StringValue;
+    ///
+    /// let model = String::from("gpt-4o-mini");
+    /// assert_eq!(StringValue::copy_from(&model), "gpt-4o-mini");
+    /// ```
+    #[inline]
+    pub fn copy_from(s: &str) -> Self {
+        if s.len() <= INLINE {
+            let mut buf = [0; INLINE];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Self(Repr::Inline {
+                len: s.len() as u8,
+                buf,
+            })
+        } else {
+            Self(Repr::Shared(Arc::from(s)))
+        }
+    }
+
     /// The text.
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Static(s) => s,
             Repr::Shared(s) => s,
+            // SAFETY: the `Inline` invariant: `buf[..len]` is valid UTF-8.
+            Repr::Inline { len, buf } => unsafe {
+                std::str::from_utf8_unchecked(buf.get_unchecked(..usize::from(*len)))
+            },
         }
     }
 
@@ -51,7 +90,12 @@ impl StringValue {
         }
         *self = match &self.0 {
             Repr::Static(s) => Self(Repr::Static(&s[..end])),
-            Repr::Shared(s) => Self(Repr::Shared(Arc::from(&s[..end]))),
+            Repr::Shared(s) => Self::copy_from(&s[..end]),
+            // Cut on a character boundary of valid UTF-8: still valid.
+            Repr::Inline { buf, .. } => Self(Repr::Inline {
+                len: end as u8,
+                buf: *buf,
+            }),
         };
         true
     }
@@ -131,8 +175,15 @@ impl From<&'static str> for StringValue {
 }
 
 impl From<String> for StringValue {
+    /// Inline when at most 22 bytes long (the `String`'s buffer is freed),
+    /// else shared.
+    #[inline]
     fn from(s: String) -> Self {
-        Self(Repr::Shared(s.into()))
+        if s.len() <= INLINE {
+            Self::copy_from(&s)
+        } else {
+            Self(Repr::Shared(s.into()))
+        }
     }
 }
 
@@ -357,6 +408,42 @@ impl<K: Into<Key>, V: Into<Value>> From<(K, V)> for KeyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_strings_are_inline_and_read_back_whole() {
+        assert_eq!(std::mem::size_of::<StringValue>(), 24);
+        assert_eq!(std::mem::size_of::<KeyValue>(), 56);
+        for text in [
+            "",
+            "a",
+            "gpt-4o",
+            "exactly-22-bytes-long!",
+            "23-bytes-long-is-shared",
+            "héllo wörld ✓",
+        ] {
+            let copied = StringValue::copy_from(text);
+            let owned = StringValue::from(text.to_owned());
+            assert_eq!(copied.as_str(), text);
+            assert_eq!(owned.as_str(), text);
+            assert_eq!(copied, owned);
+            assert_eq!(
+                matches!(copied.0, Repr::Inline { .. }),
+                text.len() <= INLINE,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncating_an_inline_string_keeps_it_valid_utf8() {
+        let mut v = StringValue::copy_from("héllo wörld ✓");
+        assert!(v.truncate(2));
+        assert_eq!(v.as_str(), "h");
+        let mut v = StringValue::copy_from("ab✓");
+        assert!(v.truncate(4));
+        assert_eq!(v.as_str(), "ab");
+        assert!(!v.truncate(10));
+    }
 
     #[test]
     fn key_equality_is_byte_equality_whatever_the_shortcut() {

@@ -643,7 +643,7 @@ impl<'a> Fields<'a> {
             return;
         }
         // One allocation, straight into the shared string.
-        self.push(field, Value::String(StringValue::from(Arc::<str>::from(s))));
+        self.push(field, Value::String(StringValue::copy_from(s)));
     }
 }
 
