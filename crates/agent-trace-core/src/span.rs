@@ -428,10 +428,13 @@ impl Span {
             parent,
             kind,
             attributes,
+            extra,
+        } = builder;
+        let Extra {
             links,
             start_time,
             start_mark,
-        } = builder;
+        } = extra.map(|e| *e).unwrap_or_default();
         Self::start_parts(
             tracer, name, parent, kind, attributes, links, start_time, start_mark,
         )
@@ -936,7 +939,16 @@ pub struct SpanBuilder<'a> {
     /// comparison, where dropping even an empty `Vec` calls its drop glue, a
     /// cost the sampled-out span bench showed.
     attributes: Option<Vec<KeyValue>>,
-    /// As `attributes`.
+    /// The options few spans use, boxed: they would make the builder 176
+    /// bytes, beyond what the compiler moves in registers, and every
+    /// builder method (which takes and returns the builder) then copied it
+    /// with a `memcpy` call. 120 bytes are moved inline or not at all.
+    extra: Option<Box<Extra>>,
+}
+
+/// The rarely given options of a [`SpanBuilder`].
+#[derive(Debug, Default)]
+struct Extra {
     links: Option<Vec<Link>>,
     start_time: Option<Timestamp>,
     start_mark: Option<StartMark>,
@@ -951,9 +963,7 @@ impl<'a> SpanBuilder<'a> {
             parent,
             kind: SpanKind::Internal,
             attributes: None,
-            links: None,
-            start_time: None,
-            start_mark: None,
+            extra: None,
         }
     }
 
@@ -1048,7 +1058,8 @@ impl<'a> SpanBuilder<'a> {
         context: SpanContext,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Self {
-        self.links.get_or_insert_with(Vec::new).push(Link {
+        let extra = self.extra.get_or_insert_default();
+        extra.links.get_or_insert_with(Vec::new).push(Link {
             context,
             attributes: attributes.into_iter().collect(),
             dropped_attributes_count: 0,
@@ -1059,7 +1070,7 @@ impl<'a> SpanBuilder<'a> {
     /// An explicit start time (default: now).
     #[inline]
     pub fn start_time(mut self, start_time: impl Into<Timestamp>) -> Self {
-        self.start_time = Some(start_time.into());
+        self.extra.get_or_insert_default().start_time = Some(start_time.into());
         self
     }
 
@@ -1068,7 +1079,7 @@ impl<'a> SpanBuilder<'a> {
     /// [`start_time`](Self::start_time) still wins for the start time).
     #[inline]
     pub fn started_at(mut self, mark: StartMark) -> Self {
-        self.start_mark = Some(mark);
+        self.extra.get_or_insert_default().start_mark = Some(mark);
         self
     }
 
@@ -1077,11 +1088,7 @@ impl<'a> SpanBuilder<'a> {
     pub fn start(self) -> Span {
         // Inlined so that the builder is taken apart at the call site and
         // the common shapes go straight to their specialised starts.
-        if self.attributes.is_none()
-            && self.links.is_none()
-            && self.start_time.is_none()
-            && self.start_mark.is_none()
-        {
+        if self.attributes.is_none() && self.extra.is_none() {
             match self.parent {
                 Parent::Span(cx) => {
                     return Span::start_child(self.tracer, self.name, cx, self.kind);
