@@ -159,6 +159,29 @@ impl Sampler {
         Sampler::Custom(Arc::new(sampler))
     }
 
+    /// The decision this sampler makes for every span in each parent
+    /// situation, where it does not depend on the span: indexed by
+    /// [`situation`], `None` where it depends on more than the parent. The
+    /// tracer reads it before calling [`should_sample`](Self::should_sample),
+    /// so the default sampler costs a table look-up per span.
+    pub(crate) fn fixed_decisions(&self) -> [Option<SamplingDecision>; 5] {
+        let fixed = |s: &Sampler| match s {
+            Sampler::AlwaysOn => Some(SamplingDecision::RecordAndSample),
+            Sampler::AlwaysOff => Some(SamplingDecision::Drop),
+            _ => None,
+        };
+        match self {
+            Sampler::ParentBased(p) => [
+                fixed(&p.root),
+                fixed(&p.remote_parent_sampled),
+                fixed(&p.remote_parent_not_sampled),
+                fixed(&p.local_parent_sampled),
+                fixed(&p.local_parent_not_sampled),
+            ],
+            other => [fixed(other); 5],
+        }
+    }
+
     /// Decides for one span.
     #[inline]
     pub fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingDecision {
@@ -189,9 +212,90 @@ impl Sampler {
     }
 }
 
+/// The index into [`Sampler::fixed_decisions`] of a span's parent
+/// situation: no parent, remote sampled, remote not sampled, local sampled,
+/// local not sampled.
+#[inline]
+pub(crate) fn situation(parent: Option<&SpanContext>) -> usize {
+    match parent {
+        None => 0,
+        Some(p) => 1 + 2 * usize::from(!p.is_remote) + usize::from(!p.is_sampled()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table agrees with `should_sample` in every parent situation, for
+    /// every sampler whose decision it fixes, and fixes nothing that
+    /// depends on the span.
+    #[test]
+    fn fixed_decisions_agree_with_should_sample() {
+        use agent_trace_propagation::{SpanId, TraceFlags};
+        let trace_id = TraceId::from_u128(0x1234).unwrap();
+        let span_id = SpanId::from_u64(0x99).unwrap();
+        let parents: Vec<Option<SpanContext>> =
+            [(true, true), (true, false), (false, true), (false, false)]
+                .into_iter()
+                .map(|(remote, sampled)| {
+                    let flags = TraceFlags::NONE.with_sampled(sampled);
+                    let mut cx = SpanContext::new(trace_id, span_id, flags);
+                    cx.is_remote = remote;
+                    Some(cx)
+                })
+                .chain([None])
+                .collect();
+        let samplers = [
+            Sampler::AlwaysOn,
+            Sampler::AlwaysOff,
+            Sampler::default(),
+            Sampler::parent_based(Sampler::AlwaysOff),
+            Sampler::trace_id_ratio(0.5).unwrap(),
+            Sampler::parent_based(Sampler::trace_id_ratio(0.5).unwrap()),
+        ];
+        for sampler in &samplers {
+            let table = sampler.fixed_decisions();
+            for parent in &parents {
+                let params = SamplingParams {
+                    parent: parent.as_ref(),
+                    trace_id,
+                    name: "x",
+                    kind: crate::SpanKind::Internal,
+                    attributes: &[],
+                };
+                if let Some(fixed) = table[situation(parent.as_ref())] {
+                    assert_eq!(
+                        fixed,
+                        sampler.should_sample(&params),
+                        "{sampler:?} {parent:?}"
+                    );
+                }
+            }
+        }
+        // What the table fixes, spelled out for the default sampler: roots
+        // and sampled parents record, unsampled parents drop.
+        use SamplingDecision::{Drop, RecordAndSample};
+        assert_eq!(
+            Sampler::default().fixed_decisions(),
+            [
+                Some(RecordAndSample),
+                Some(RecordAndSample),
+                Some(Drop),
+                Some(RecordAndSample),
+                Some(Drop)
+            ]
+        );
+        // A ratio decides by trace id: nothing fixed at the root.
+        assert_eq!(
+            Sampler::trace_id_ratio(0.5).unwrap().fixed_decisions(),
+            [None; 5]
+        );
+        assert_eq!(
+            Sampler::parent_based(Sampler::trace_id_ratio(0.5).unwrap()).fixed_decisions()[0],
+            None
+        );
+    }
 
     #[test]
     fn ratio_bounds() {

@@ -15,7 +15,7 @@ use crate::attr::{Key, KeyValue, StringValue, Value};
 use crate::clock::{StartMark, Tick, Timestamp};
 use crate::current::{self, ContextGuard};
 use crate::ids;
-use crate::sampler::{SamplingDecision, SamplingParams};
+use crate::sampler::{self, SamplingDecision, SamplingParams};
 use crate::span_data::{Attributes, Event, FinishedSpan, Link, SpanData, SpanKind, Status};
 use crate::tracer::{AgentStepTracer, TracerInner};
 
@@ -43,7 +43,9 @@ pub const AGENT_ID: &str = "gen_ai.agent.id";
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Span {
-    inner: Inner,
+    /// Dropped by hand in `Drop for Span`, so that a span that owns nothing
+    /// (sampled out, or ended) drops with a comparison and no call.
+    inner: std::mem::ManuallyDrop<Inner>,
 }
 
 enum Inner {
@@ -52,7 +54,7 @@ enum Inner {
         /// processors. Taking it out of the `Option` reads and writes one
         /// word, where moving the whole enum out stalled on store forwarding
         /// in the span bench.
-        data: Option<Box<SpanData>>,
+        data: Option<Live>,
         /// The span clock's reading at start. A span's times are
         /// `start_time` plus span-clock time elapsed since this reading, so
         /// the end is never before the start, and an explicit start time
@@ -66,7 +68,7 @@ enum Inner {
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.inner {
+        match &*self.inner {
             Inner::Recording {
                 data: Some(data), ..
             } => f
@@ -91,8 +93,9 @@ impl Span {
     /// # Panics
     /// Never: a span that has ended cannot be reached any more, since
     /// [`Span::end`] consumes it.
+    #[inline]
     pub fn span_context(&self) -> &SpanContext {
-        match &self.inner {
+        match &*self.inner {
             Inner::Recording {
                 data: Some(data), ..
             } => &data.context,
@@ -138,7 +141,7 @@ impl Span {
 
     /// The span's name; `None` for a span that does not record.
     pub fn name(&self) -> Option<&StringValue> {
-        match &self.inner {
+        match &*self.inner {
             Inner::Recording {
                 data: Some(data), ..
             } => Some(&data.name),
@@ -148,7 +151,7 @@ impl Span {
 
     /// Whether this span records what is set on it (false when sampled out).
     pub fn is_recording(&self) -> bool {
-        matches!(self.inner, Inner::Recording { data: Some(_), .. })
+        matches!(*self.inner, Inner::Recording { data: Some(_), .. })
     }
 
     /// The tracer's limit on string attribute values, in bytes
@@ -157,7 +160,7 @@ impl Span {
     /// on a character boundary. Code that must keep a value well formed
     /// (a JSON document, say) cuts it to this length itself first.
     pub fn attribute_value_limit(&self) -> Option<usize> {
-        match &self.inner {
+        match &*self.inner {
             Inner::Recording {
                 data: Some(_),
                 tracer,
@@ -169,7 +172,7 @@ impl Span {
 
     /// Time since the span started; zero for a span that does not record.
     pub fn elapsed(&self) -> Duration {
-        match &self.inner {
+        match &*self.inner {
             Inner::Recording { start, .. } => Duration::from_nanos(start.nanos_until(Tick::now())),
             _ => Duration::ZERO,
         }
@@ -177,7 +180,7 @@ impl Span {
 
     #[inline]
     fn recording(&mut self) -> Option<(&mut SpanData, &TracerInner)> {
-        match &mut self.inner {
+        match &mut *self.inner {
             Inner::Recording {
                 data: Some(data),
                 tracer,
@@ -197,7 +200,7 @@ impl Span {
         // Only the check is forced inline: on a span that does not record
         // (sampled out) the call costs a comparison, where the whole
         // function, too large to inline, cost a call and the argument drops.
-        if matches!(self.inner, Inner::Recording { data: Some(_), .. }) {
+        if matches!(*self.inner, Inner::Recording { data: Some(_), .. }) {
             self.set_attribute_recording(key, value);
         }
     }
@@ -231,7 +234,7 @@ impl Span {
         name: impl Into<StringValue>,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) {
-        let start = match &self.inner {
+        let start = match &*self.inner {
             Inner::Recording { start, .. } => *start,
             _ => return,
         };
@@ -389,22 +392,30 @@ impl Span {
     /// ```
     pub fn end_measured(mut self) -> Duration {
         let d = self.finish(None);
-        self.inner = Inner::Ended;
+        *self.inner = Inner::Ended;
         d
     }
 
     fn finish(&mut self, end_time: Option<Timestamp>) -> Duration {
+        self.finish_inline(end_time)
+    }
+
+    /// [`finish`](Self::finish), inlined into `release` (every span's end),
+    /// which spares a call and a second prologue on each span.
+    #[inline(always)]
+    fn finish_inline(&mut self, end_time: Option<Timestamp>) -> Duration {
         let Inner::Recording {
             data,
             start,
             tracer,
-        } = &mut self.inner
+        } = &mut *self.inner
         else {
             return Duration::ZERO;
         };
-        let Some(mut data) = data.take() else {
+        let Some(data) = data.take() else {
             return Duration::ZERO;
         };
+        let mut data = data.into_box();
         data.end_time = match end_time {
             Some(t) => t.max(data.start_time),
             None => data.start_time.plus_elapsed(*start, Tick::now()),
@@ -600,13 +611,16 @@ impl Span {
             (None, Some(id)) => (id, ids::new_span_id()),
             (None, None) => ids::new_trace_and_span_id(),
         };
-        let decision = inner.sampler.should_sample(&SamplingParams {
-            parent,
-            trace_id,
-            name: &name,
-            kind,
-            attributes: attributes.as_ref().map_or(&[], AsRef::as_ref),
-        });
+        let decision = match inner.fixed_decisions[sampler::situation(parent)] {
+            Some(fixed) => fixed,
+            None => inner.sampler.should_sample(&SamplingParams {
+                parent,
+                trace_id,
+                name: &name,
+                kind,
+                attributes: attributes.as_ref().map_or(&[], AsRef::as_ref),
+            }),
+        };
         let sampled = decision == SamplingDecision::RecordAndSample;
         let (context, parent_span_id, parent_is_remote) = match parent {
             Some(p) => (
@@ -634,7 +648,7 @@ impl Span {
         };
         if decision == SamplingDecision::Drop {
             return Span {
-                inner: Inner::NonRecording(context),
+                inner: std::mem::ManuallyDrop::new(Inner::NonRecording(context)),
             };
         }
 
@@ -662,12 +676,68 @@ impl Span {
             p.on_start(&data);
         }
         Span {
-            inner: Inner::Recording {
-                data: Some(data),
+            inner: std::mem::ManuallyDrop::new(Inner::Recording {
+                data: Some(Live::new(data)),
                 start,
                 tracer: Arc::clone(&tracer.inner),
-            },
+            }),
         }
+    }
+}
+
+/// The data of a span that still records.
+///
+/// A `Box<SpanData>` whose drop glue is one out-of-line call: a bare box
+/// would put the whole of `SpanData`'s glue (attributes, events, links,
+/// strings) into `Inner`'s, which then grew too large to inline, and every
+/// span's drop, sampled out or not, paid a call that saved and restored
+/// six registers. Spans hand their data on when they end, so this drop
+/// only runs for a span dropped during a panic.
+struct Live(std::mem::ManuallyDrop<Box<SpanData>>);
+
+impl Live {
+    #[inline]
+    fn new(data: Box<SpanData>) -> Self {
+        Self(std::mem::ManuallyDrop::new(data))
+    }
+
+    /// The box, without running this wrapper's drop.
+    #[inline]
+    fn into_box(self) -> Box<SpanData> {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the box is taken out once.
+        unsafe { std::mem::ManuallyDrop::take(&mut this.0) }
+    }
+}
+
+impl Drop for Live {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the box is taken out once, here, and the field is never
+        // used again.
+        drop_live(unsafe { std::mem::ManuallyDrop::take(&mut self.0) });
+    }
+}
+
+/// Frees the data of a span dropped without ending (during a panic).
+#[cold]
+#[inline(never)]
+fn drop_live(data: Box<SpanData>) {
+    drop(data);
+}
+
+impl std::ops::Deref for Live {
+    type Target = SpanData;
+    #[inline]
+    fn deref(&self) -> &SpanData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Live {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut SpanData {
+        &mut self.0
     }
 }
 
@@ -680,7 +750,7 @@ const NO_ATTRIBUTES: Option<Vec<KeyValue>> = None;
 /// `Box::new(SpanData { .. })` builds the value on the stack and copies its
 /// ~430 bytes into the heap; writing each field into the allocation skips
 /// that copy, which the span bench showed as the largest single cost.
-#[inline]
+#[inline(always)]
 fn new_span_data(
     name: StringValue,
     context: SpanContext,
@@ -752,10 +822,41 @@ fn all_fields_are_written(data: SpanData) {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        // Checked here, inline, so that a sampled-out span's drop is one
-        // comparison and no call.
-        if matches!(self.inner, Inner::Recording { data: Some(_), .. }) {
-            self.finish(None);
+        // Checked here, inline, so that a sampled-out span's drop is a
+        // comparison or two and no call.
+        match &*self.inner {
+            Inner::Recording { .. } => self.release(),
+            Inner::NonRecording(cx) if cx.trace_state.is_empty() => {}
+            Inner::NonRecording(_) => {
+                // SAFETY: `inner` is dropped once, here, and never used
+                // again: this is the span's drop.
+                unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) }
+            }
+            Inner::Ended => {}
+        }
+    }
+}
+
+impl Span {
+    /// Ends a recording span if it has not ended, and drops what it holds
+    /// (the tracer handle). Only called from `drop`.
+    #[inline(never)]
+    fn release(&mut self) {
+        self.finish_inline(None);
+        match &mut *self.inner {
+            // Field by field, which the compiler inlines (the data is gone
+            // by now: one comparison), where `Inner`'s whole drop is a call.
+            Inner::Recording { data, tracer, .. } => {
+                // SAFETY: called once, from `drop`, after which `inner` is
+                // never used again; each field is dropped once (`start` is
+                // `Copy`).
+                unsafe {
+                    std::ptr::drop_in_place(data);
+                    std::ptr::drop_in_place(tracer);
+                }
+            }
+            // SAFETY: as above.
+            _ => unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) },
         }
     }
 }
@@ -829,7 +930,7 @@ impl EnteredSpan {
         std::mem::replace(
             &mut self.span,
             Span {
-                inner: Inner::Ended,
+                inner: std::mem::ManuallyDrop::new(Inner::Ended),
             },
         )
     }

@@ -10,7 +10,7 @@ use agent_trace_propagation::{Extractor, PropagationError, SpanContext};
 use crate::attr::StringValue;
 use crate::error::TraceError;
 use crate::processor::SpanProcessor;
-use crate::sampler::Sampler;
+use crate::sampler::{Sampler, SamplingDecision};
 use crate::span::{Parent, Span, SpanBuilder};
 use crate::span_data::{FinishedSpan, SpanKind, SpanLimits};
 use crate::store::{Trace, TraceStore, TraceStoreConfig};
@@ -21,6 +21,9 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct TracerInner {
     pub(crate) sampler: Sampler,
+    /// `sampler`'s decisions that depend on the parent alone
+    /// ([`Sampler::fixed_decisions`]), read first on every span start.
+    pub(crate) fixed_decisions: [Option<SamplingDecision>; 5],
     pub(crate) limits: SpanLimits,
     /// Every processor, in the order added.
     pub(crate) processors: Box<[Arc<dyn SpanProcessor>]>,
@@ -326,6 +329,7 @@ impl TracerBuilder {
             processors.iter().cloned().partition(|p| p.reads_only());
         AgentStepTracer {
             inner: Arc::new(TracerInner {
+                fixed_decisions: self.sampler.fixed_decisions(),
                 sampler: self.sampler,
                 limits: self.limits,
                 processors: processors.into(),

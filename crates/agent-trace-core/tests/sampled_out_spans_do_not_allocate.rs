@@ -1,23 +1,40 @@
 //! A span the sampler drops costs no heap allocation, whatever is done to it.
-//! This test binary counts every allocation through its global allocator.
+//! This test binary counts every allocation through its global allocator,
+//! per thread, so that tests running side by side do not see each other's.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
-use agent_trace_core::{AgentStepTracer, KeyValue, Sampler};
+use agent_trace_core::{AgentStepTracer, KeyValue, Sampler, SpanContext};
+use agent_trace_propagation::{SpanId, TraceFlags, TraceId, TraceState};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static FREES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Adds one to a counter of this thread (none while the thread's locals are
+/// torn down).
+fn bump(counter: &'static std::thread::LocalKey<Cell<usize>>) {
+    let _ = counter.try_with(|c| c.set(c.get() + 1));
+}
+
+/// This thread's count so far.
+fn count(counter: &'static std::thread::LocalKey<Cell<usize>>) -> usize {
+    counter.with(Cell::get)
+}
 
 // SAFETY: defers to the system allocator; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        bump(&ALLOCATIONS);
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        bump(&FREES);
         // SAFETY: same contract as ours.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -43,9 +60,44 @@ fn dropped_spans_allocate_nothing() {
         drop(tracer.start_span("implicit"));
     };
     work(); // Thread-local state is set up on first use.
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = count(&ALLOCATIONS);
     for _ in 0..1_000 {
         work();
     }
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0);
+    assert_eq!(count(&ALLOCATIONS) - before, 0);
+}
+
+/// A sampled-out span under a remote parent with a `tracestate` shares the
+/// parent's list (no allocation) and lets go of it when it drops: after the
+/// parent is gone too, every allocation made for the list is freed.
+#[test]
+fn dropped_spans_release_the_parents_trace_state() {
+    let tracer = AgentStepTracer::builder()
+        .sampler(Sampler::AlwaysOff)
+        .without_store()
+        .build();
+    drop(tracer.start_trace("warm-up"));
+    let allocations = count(&ALLOCATIONS);
+    let frees = count(&FREES);
+    {
+        let state = TraceState::NONE
+            .insert("vendor", "abc")
+            .expect("a valid member");
+        let parent = SpanContext {
+            trace_id: TraceId::from_u128(0xabc).expect("not zero"),
+            span_id: SpanId::from_u64(0xdef).expect("not zero"),
+            trace_flags: TraceFlags::NONE,
+            trace_state: state,
+            is_remote: true,
+        };
+        for _ in 0..100 {
+            let child = tracer.span_builder("child").parent(&parent).start();
+            assert!(!child.is_recording());
+            assert_eq!(child.span_context().trace_state, parent.trace_state);
+        }
+    }
+    let allocated = count(&ALLOCATIONS) - allocations;
+    let freed = count(&FREES) - frees;
+    assert!(allocated > 0, "the trace state allocates");
+    assert_eq!(allocated, freed, "everything allocated is freed");
 }
