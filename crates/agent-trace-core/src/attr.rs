@@ -64,6 +64,21 @@ impl StringValue {
         }
     }
 
+    /// One bit of a 64-bit filter, chosen by the text (its length and last
+    /// byte): equal texts have equal bits, so a key whose bit is not among
+    /// a span's keys' bits is none of them, and setting it skips the search
+    /// for an earlier value.
+    #[inline]
+    pub(crate) fn filter_bit(&self) -> u64 {
+        let b = self.as_str().as_bytes();
+        let last = u32::from(b.last().copied().unwrap_or(0));
+        // Lengths below 2^32 suffice: the bit only has to be a function of
+        // the text.
+        #[allow(clippy::cast_possible_truncation)]
+        let len = b.len() as u32;
+        1 << (len.wrapping_mul(5).wrapping_add(last) & 63)
+    }
+
     /// The text.
     #[inline]
     pub fn as_str(&self) -> &str {

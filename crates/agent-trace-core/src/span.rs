@@ -179,7 +179,7 @@ impl Span {
     }
 
     #[inline]
-    fn recording(&mut self) -> Option<(&mut SpanData, &TracerInner)> {
+    fn recording(&mut self) -> Option<(&mut Live, &TracerInner)> {
         match &mut *self.inner {
             Inner::Recording {
                 data: Some(data),
@@ -188,6 +188,12 @@ impl Span {
             } => Some((data, tracer)),
             _ => None,
         }
+    }
+
+    /// The data of a span that records, to change other than by attributes.
+    #[inline]
+    fn recording_data(&mut self) -> Option<(&mut SpanData, &TracerInner)> {
+        self.recording().map(|(live, tracer)| (&mut **live, tracer))
     }
 
     /// Sets an attribute, replacing any earlier value of the same key.
@@ -208,7 +214,7 @@ impl Span {
     #[inline]
     fn set_attribute_recording<K: Into<Key>, V: Into<Value>>(&mut self, key: K, value: V) {
         if let Some((data, tracer)) = self.recording() {
-            push_attribute(data, tracer, key.into(), value.into());
+            data.push_attribute(tracer, key.into(), value.into());
         }
     }
 
@@ -216,7 +222,7 @@ impl Span {
     pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
         if let Some((data, tracer)) = self.recording() {
             for kv in attributes {
-                push_attribute(data, tracer, kv.key, kv.value);
+                data.push_attribute(tracer, kv.key, kv.value);
             }
         }
     }
@@ -238,7 +244,7 @@ impl Span {
             Inner::Recording { start, .. } => *start,
             _ => return,
         };
-        if let Some((data, tracer)) = self.recording() {
+        if let Some((data, tracer)) = self.recording_data() {
             let limits = &tracer.limits;
             let timestamp = data.start_time.plus_elapsed(start, Tick::now());
             push_bounded(
@@ -271,7 +277,7 @@ impl Span {
         if status == Status::Unset {
             return;
         }
-        if let Some((data, _)) = self.recording() {
+        if let Some((data, _)) = self.recording_data() {
             data.status = status;
         }
     }
@@ -309,7 +315,7 @@ impl Span {
                 KeyValue::new("exception.message", message.clone()),
             ],
         );
-        if let Some((data, _)) = self.recording()
+        if let Some((data, _)) = self.recording_data()
             && !data.status.is_error()
         {
             data.status = Status::Error {
@@ -324,14 +330,14 @@ impl Span {
         context: SpanContext,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) {
-        if let Some((data, tracer)) = self.recording() {
+        if let Some((data, tracer)) = self.recording_data() {
             push_link(data, tracer, context, attributes);
         }
     }
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<StringValue>) {
-        if let Some((data, _)) = self.recording() {
+        if let Some((data, _)) = self.recording_data() {
             data.name = name.into();
         }
     }
@@ -654,17 +660,17 @@ impl Span {
 
         let start = start_mark.map_or_else(Tick::now, |m| m.0);
         let start_time = start_time.unwrap_or_else(|| Timestamp::from_tick(start));
-        let mut data = new_span_data(
+        let mut data = Live::new(new_span_data(
             name,
             context,
             parent_span_id,
             parent_is_remote,
             kind,
             start_time,
-        );
+        ));
         if let Some(attributes) = attributes {
             for kv in attributes {
-                push_attribute(&mut data, inner, kv.key, kv.value);
+                data.push_attribute(inner, kv.key, kv.value);
             }
         }
         if let Some(links) = links {
@@ -677,7 +683,7 @@ impl Span {
         }
         Span {
             inner: std::mem::ManuallyDrop::new(Inner::Recording {
-                data: Some(Live::new(data)),
+                data: Some(data),
                 start,
                 tracer: Arc::clone(&tracer.inner),
             }),
@@ -693,12 +699,27 @@ impl Span {
 /// span's drop, sampled out or not, paid a call that saved and restored
 /// six registers. Spans hand their data on when they end, so this drop
 /// only runs for a span dropped during a panic.
-struct Live(std::mem::ManuallyDrop<Box<SpanData>>);
+///
+/// It also keeps a filter of the span's attribute keys (one bit per key,
+/// [`StringValue::filter_bit`]): a key whose bit is not set is new, and is
+/// appended without comparing it with every key already set, which with the
+/// ten or so attributes of an agent span was most of the cost of setting
+/// them. Invariant: every key in `data.attributes` has its bit in `keys`
+/// (the attributes only grow, through [`Live::push_attribute`], from the
+/// empty list of a new or blanked span).
+struct Live {
+    data: std::mem::ManuallyDrop<Box<SpanData>>,
+    keys: u64,
+}
 
 impl Live {
     #[inline]
     fn new(data: Box<SpanData>) -> Self {
-        Self(std::mem::ManuallyDrop::new(data))
+        debug_assert!(data.attributes.is_empty(), "a span starts blank");
+        Self {
+            data: std::mem::ManuallyDrop::new(data),
+            keys: 0,
+        }
     }
 
     /// The box, without running this wrapper's drop.
@@ -706,7 +727,31 @@ impl Live {
     fn into_box(self) -> Box<SpanData> {
         let mut this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so the box is taken out once.
-        unsafe { std::mem::ManuallyDrop::take(&mut this.0) }
+        unsafe { std::mem::ManuallyDrop::take(&mut this.data) }
+    }
+
+    /// Sets one attribute under the span limits. Inlined into its callers:
+    /// the span bench showed an out-of-line call paying store-forwarding
+    /// stalls to pass the 56-byte key-value through memory.
+    #[inline(always)]
+    fn push_attribute(&mut self, tracer: &TracerInner, key: Key, mut value: Value) {
+        if let Some(max) = tracer.limits.max_attribute_value_length {
+            value.truncate(max);
+        }
+        let bit = key.filter_bit();
+        if self.keys & bit != 0 {
+            if let Some(existing) = self.data.attributes.iter_mut().find(|e| e.key == key) {
+                existing.value = value;
+                return;
+            }
+        }
+        let data = &mut **self.data;
+        if data.attributes.len() < tracer.limits.max_attributes_per_span as usize {
+            data.attributes.push(KeyValue { key, value });
+            self.keys |= bit;
+        } else {
+            data.dropped_attributes_count = data.dropped_attributes_count.saturating_add(1);
+        }
     }
 }
 
@@ -715,7 +760,7 @@ impl Drop for Live {
     fn drop(&mut self) {
         // SAFETY: the box is taken out once, here, and the field is never
         // used again.
-        drop_live(unsafe { std::mem::ManuallyDrop::take(&mut self.0) });
+        drop_live(unsafe { std::mem::ManuallyDrop::take(&mut self.data) });
     }
 }
 
@@ -730,14 +775,14 @@ impl std::ops::Deref for Live {
     type Target = SpanData;
     #[inline]
     fn deref(&self) -> &SpanData {
-        &self.0
+        &self.data
     }
 }
 
 impl std::ops::DerefMut for Live {
     #[inline]
     fn deref_mut(&mut self) -> &mut SpanData {
-        &mut self.0
+        &mut self.data
     }
 }
 
@@ -858,23 +903,6 @@ impl Span {
             // SAFETY: as above.
             _ => unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) },
         }
-    }
-}
-
-/// Sets one attribute under the span limits. Inlined into its callers: the
-/// span bench showed an out-of-line call paying store-forwarding stalls to
-/// pass the 56-byte key-value through memory.
-#[inline(always)]
-fn push_attribute(data: &mut SpanData, tracer: &TracerInner, key: Key, mut value: Value) {
-    if let Some(max) = tracer.limits.max_attribute_value_length {
-        value.truncate(max);
-    }
-    if let Some(existing) = data.attributes.iter_mut().find(|e| e.key == key) {
-        existing.value = value;
-    } else if data.attributes.len() < tracer.limits.max_attributes_per_span as usize {
-        data.attributes.push(KeyValue { key, value });
-    } else {
-        data.dropped_attributes_count = data.dropped_attributes_count.saturating_add(1);
     }
 }
 

@@ -33,3 +33,49 @@ fn repeated_keys_keep_the_last_value_in_the_first_position() {
         assert_eq!(span.attribute("b"), Some(&Value::I64(2)), "{name}");
     }
 }
+
+/// Setting a key again replaces its value wherever the key's text comes
+/// from (a literal, a short or a long `String`) and however many keys the
+/// span has: the span keeps a filter of its keys to skip the search for an
+/// earlier value, and it must never skip a key it holds. 200 keys, so that
+/// the 64-bit filter is saturated and keys of the same length and last byte
+/// abound; each set twice more, through `set_attribute` and
+/// `set_attributes`, with differently stored copies of its text.
+#[test]
+fn setting_a_key_again_replaces_it_whatever_the_text_is_stored_as() {
+    let (tracer, collected) = collecting_tracer();
+    let keys: Vec<String> = (0..200)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("k{i}")
+            } else {
+                format!("a.longer.attribute.key.that.is.not.inline.{i}")
+            }
+        })
+        .collect();
+    let mut span = tracer.span_builder("many").start();
+    for (i, key) in keys.iter().enumerate() {
+        // Leaked to `&'static str`: the literal-like representation.
+        let key: &'static str = Box::leak(key.clone().into_boxed_str());
+        span.set_attribute(key, i64::try_from(i).unwrap());
+    }
+    for (i, key) in keys.iter().enumerate() {
+        span.set_attribute(key.clone(), -1);
+        span.set_attributes([KeyValue::new(key.clone(), i64::try_from(i).unwrap() * 10)]);
+    }
+    span.end();
+    let span = collected.named("many");
+    // The default limit is 128 keys: the other 72 are refused each of the
+    // three times they are set, and each refusal counts.
+    assert_eq!(span.dropped_attributes_count, 3 * 72);
+    let got: Vec<(&str, &Value)> = span
+        .attributes
+        .iter()
+        .map(|kv| (kv.key.as_str(), &kv.value))
+        .collect();
+    assert_eq!(got.len(), 128);
+    for (i, (key, value)) in got.iter().enumerate() {
+        assert_eq!(*key, keys[i]);
+        assert_eq!(**value, Value::I64(i64::try_from(i).unwrap() * 10), "{key}");
+    }
+}
