@@ -739,11 +739,11 @@ impl Live {
             value.truncate(max);
         }
         let bit = key.filter_bit();
-        if self.keys & bit != 0 {
-            if let Some(existing) = self.data.attributes.iter_mut().find(|e| e.key == key) {
-                existing.value = value;
-                return;
-            }
+        if self.keys & bit != 0
+            && let Some(existing) = self.data.attributes.iter_mut().find(|e| e.key == key)
+        {
+            existing.value = value;
+            return;
         }
         let data = &mut **self.data;
         if data.attributes.len() < tracer.limits.max_attributes_per_span as usize {
