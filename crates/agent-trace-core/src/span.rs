@@ -43,46 +43,34 @@ pub const AGENT_ID: &str = "gen_ai.agent.id";
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Span {
-    /// Dropped by hand in `Drop for Span`, so that a span that owns nothing
-    /// (sampled out, or ended) drops with a comparison and no call.
-    inner: std::mem::ManuallyDrop<Inner>,
-}
-
-enum Inner {
-    Recording {
-        /// `None` once the span has ended and its data was handed to the
-        /// processors. Taking it out of the `Option` reads and writes one
-        /// word, where moving the whole enum out stalled on store forwarding
-        /// in the span bench.
-        data: Option<Live>,
-        /// The span clock's reading at start. A span's times are
-        /// `start_time` plus span-clock time elapsed since this reading, so
-        /// the end is never before the start, and an explicit start time
-        /// still gets a measured duration.
-        start: Tick,
-        tracer: Arc<TracerInner>,
-    },
-    NonRecording(SpanContext),
-    Ended,
+    /// A span that records, until it ends: then `None`. Whether a span
+    /// records is this one pointer's test, made inline at every call
+    /// (`set_attribute`, the drop).
+    ///
+    /// Both fields are dropped by hand in `Drop for Span`, so that the
+    /// compiler has no drop glue to add after it and inlines the whole of a
+    /// span's drop: for a span that does not record, a comparison or two.
+    live: std::mem::ManuallyDrop<Option<Live>>,
+    /// The context of a span that does not record (sampled out); `None`
+    /// for a span that records or has ended.
+    non_recording: std::mem::ManuallyDrop<Option<SpanContext>>,
 }
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &*self.inner {
-            Inner::Recording {
-                data: Some(data), ..
-            } => f
+        match (&*self.live, &*self.non_recording) {
+            (Some(data), _) => f
                 .debug_struct("Span")
                 .field("name", &data.name)
                 .field("context", &data.context)
                 .field("recording", &true)
                 .finish(),
-            Inner::NonRecording(cx) => f
+            (None, Some(cx)) => f
                 .debug_struct("Span")
                 .field("context", cx)
                 .field("recording", &false)
                 .finish(),
-            Inner::Recording { data: None, .. } | Inner::Ended => f.write_str("Span(ended)"),
+            (None, None) => f.write_str("Span(ended)"),
         }
     }
 }
@@ -95,14 +83,10 @@ impl Span {
     /// [`Span::end`] consumes it.
     #[inline]
     pub fn span_context(&self) -> &SpanContext {
-        match &*self.inner {
-            Inner::Recording {
-                data: Some(data), ..
-            } => &data.context,
-            Inner::NonRecording(cx) => cx,
-            Inner::Recording { data: None, .. } | Inner::Ended => {
-                unreachable!("an ended span is consumed")
-            }
+        match (&*self.live, &*self.non_recording) {
+            (Some(data), _) => &data.context,
+            (None, Some(cx)) => cx,
+            (None, None) => unreachable!("an ended span is consumed"),
         }
     }
 
@@ -141,17 +125,12 @@ impl Span {
 
     /// The span's name; `None` for a span that does not record.
     pub fn name(&self) -> Option<&StringValue> {
-        match &*self.inner {
-            Inner::Recording {
-                data: Some(data), ..
-            } => Some(&data.name),
-            _ => None,
-        }
+        self.live.as_ref().map(|data| &data.name)
     }
 
     /// Whether this span records what is set on it (false when sampled out).
     pub fn is_recording(&self) -> bool {
-        matches!(*self.inner, Inner::Recording { data: Some(_), .. })
+        self.live.is_some()
     }
 
     /// The tracer's limit on string attribute values, in bytes
@@ -160,40 +139,30 @@ impl Span {
     /// on a character boundary. Code that must keep a value well formed
     /// (a JSON document, say) cuts it to this length itself first.
     pub fn attribute_value_limit(&self) -> Option<usize> {
-        match &*self.inner {
-            Inner::Recording {
-                data: Some(_),
-                tracer,
-                ..
-            } => tracer.limits.max_attribute_value_length,
-            _ => None,
-        }
+        self.live
+            .as_ref()
+            .and_then(|live| live.tracer.limits.max_attribute_value_length)
     }
 
     /// Time since the span started; zero for a span that does not record.
     pub fn elapsed(&self) -> Duration {
-        match &*self.inner {
-            Inner::Recording { start, .. } => Duration::from_nanos(start.nanos_until(Tick::now())),
-            _ => Duration::ZERO,
+        match &*self.live {
+            Some(live) => Duration::from_nanos(live.start.nanos_until(Tick::now())),
+            None => Duration::ZERO,
         }
     }
 
     #[inline]
-    fn recording(&mut self) -> Option<(&mut Live, &TracerInner)> {
-        match &mut *self.inner {
-            Inner::Recording {
-                data: Some(data),
-                tracer,
-                ..
-            } => Some((data, tracer)),
-            _ => None,
-        }
+    fn recording(&mut self) -> Option<&mut Live> {
+        self.live.as_mut()
     }
 
     /// The data of a span that records, to change other than by attributes.
     #[inline]
     fn recording_data(&mut self) -> Option<(&mut SpanData, &TracerInner)> {
-        self.recording().map(|(live, tracer)| (&mut **live, tracer))
+        self.live
+            .as_mut()
+            .map(|live| (&mut **live.data, &*live.tracer))
     }
 
     /// Sets an attribute, replacing any earlier value of the same key.
@@ -206,23 +175,23 @@ impl Span {
         // Only the check is forced inline: on a span that does not record
         // (sampled out) the call costs a comparison, where the whole
         // function, too large to inline, cost a call and the argument drops.
-        if matches!(*self.inner, Inner::Recording { data: Some(_), .. }) {
+        if self.live.is_some() {
             self.set_attribute_recording(key, value);
         }
     }
 
     #[inline]
     fn set_attribute_recording<K: Into<Key>, V: Into<Value>>(&mut self, key: K, value: V) {
-        if let Some((data, tracer)) = self.recording() {
-            data.push_attribute(tracer, key.into(), value.into());
+        if let Some(live) = self.recording() {
+            live.push_attribute(key.into(), value.into());
         }
     }
 
     /// Sets several attributes.
     pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
-        if let Some((data, tracer)) = self.recording() {
+        if let Some(live) = self.recording() {
             for kv in attributes {
-                data.push_attribute(tracer, kv.key, kv.value);
+                live.push_attribute(kv.key, kv.value);
             }
         }
     }
@@ -240,11 +209,9 @@ impl Span {
         name: impl Into<StringValue>,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) {
-        let start = match &*self.inner {
-            Inner::Recording { start, .. } => *start,
-            _ => return,
-        };
-        if let Some((data, tracer)) = self.recording_data() {
+        if let Some(live) = self.live.as_mut() {
+            let start = live.start;
+            let (data, tracer) = (&mut **live.data, &*live.tracer);
             let limits = &tracer.limits;
             let timestamp = data.start_time.plus_elapsed(start, Tick::now());
             push_bounded(
@@ -397,9 +364,7 @@ impl Span {
     /// assert!(took < std::time::Duration::from_secs(1));
     /// ```
     pub fn end_measured(mut self) -> Duration {
-        let d = self.finish(None);
-        *self.inner = Inner::Ended;
-        d
+        self.finish(None)
     }
 
     fn finish(&mut self, end_time: Option<Timestamp>) -> Duration {
@@ -410,28 +375,19 @@ impl Span {
     /// which spares a call and a second prologue on each span.
     #[inline(always)]
     fn finish_inline(&mut self, end_time: Option<Timestamp>) -> Duration {
-        let Inner::Recording {
-            data,
-            start,
-            tracer,
-        } = &mut *self.inner
-        else {
+        let Some(live) = self.live.take() else {
             return Duration::ZERO;
         };
-        let Some(data) = data.take() else {
-            return Duration::ZERO;
-        };
-        let mut data = data.into_box();
+        let (mut data, start, tracer) = live.into_parts();
         data.end_time = match end_time {
             Some(t) => t.max(data.start_time),
-            None => data.start_time.plus_elapsed(*start, Tick::now()),
+            None => data.start_time.plus_elapsed(start, Tick::now()),
         };
         let d = Duration::from_nanos(
             data.end_time
                 .as_unix_nanos()
                 .saturating_sub(data.start_time.as_unix_nanos()),
         );
-        // The tracer handle is released when the guard itself drops.
         tracer.deliver(FinishedSpan::from_box(data));
         d
     }
@@ -654,23 +610,28 @@ impl Span {
         };
         if decision == SamplingDecision::Drop {
             return Span {
-                inner: std::mem::ManuallyDrop::new(Inner::NonRecording(context)),
+                live: std::mem::ManuallyDrop::new(None),
+                non_recording: std::mem::ManuallyDrop::new(Some(context)),
             };
         }
 
         let start = start_mark.map_or_else(Tick::now, |m| m.0);
         let start_time = start_time.unwrap_or_else(|| Timestamp::from_tick(start));
-        let mut data = Live::new(new_span_data(
-            name,
-            context,
-            parent_span_id,
-            parent_is_remote,
-            kind,
-            start_time,
-        ));
+        let mut data = Live::new(
+            new_span_data(
+                name,
+                context,
+                parent_span_id,
+                parent_is_remote,
+                kind,
+                start_time,
+            ),
+            start,
+            Arc::clone(&tracer.inner),
+        );
         if let Some(attributes) = attributes {
             for kv in attributes {
-                data.push_attribute(inner, kv.key, kv.value);
+                data.push_attribute(kv.key, kv.value);
             }
         }
         if let Some(links) = links {
@@ -682,23 +643,21 @@ impl Span {
             p.on_start(&data);
         }
         Span {
-            inner: std::mem::ManuallyDrop::new(Inner::Recording {
-                data: Some(data),
-                start,
-                tracer: Arc::clone(&tracer.inner),
-            }),
+            live: std::mem::ManuallyDrop::new(Some(data)),
+            non_recording: std::mem::ManuallyDrop::new(None),
         }
     }
 }
 
-/// The data of a span that still records.
+/// A span that still records: its data, start reading and tracer.
 ///
-/// A `Box<SpanData>` whose drop glue is one out-of-line call: a bare box
-/// would put the whole of `SpanData`'s glue (attributes, events, links,
-/// strings) into `Inner`'s, which then grew too large to inline, and every
-/// span's drop, sampled out or not, paid a call that saved and restored
-/// six registers. Spans hand their data on when they end, so this drop
-/// only runs for a span dropped during a panic.
+/// The data is a `Box<SpanData>` whose drop glue is one out-of-line call: a
+/// bare box would put the whole of `SpanData`'s glue (attributes, events,
+/// links, strings) into `Span`'s, which then grew too large to inline, and
+/// every span's drop, sampled out or not, paid a call that saved and
+/// restored six registers. Spans hand their data on when they end
+/// ([`Live::into_parts`]), so this drop only runs for a span dropped during
+/// a panic in a processor.
 ///
 /// It also keeps a filter of the span's attribute keys (one bit per key,
 /// [`StringValue::filter_bit`]): a key whose bit is not set is new, and is
@@ -710,31 +669,47 @@ impl Span {
 struct Live {
     data: std::mem::ManuallyDrop<Box<SpanData>>,
     keys: u64,
+    /// The span clock's reading at start. A span's times are `start_time`
+    /// plus span-clock time elapsed since this reading, so the end is never
+    /// before the start, and an explicit start time still gets a measured
+    /// duration.
+    start: Tick,
+    tracer: Arc<TracerInner>,
 }
 
 impl Live {
     #[inline]
-    fn new(data: Box<SpanData>) -> Self {
+    fn new(data: Box<SpanData>, start: Tick, tracer: Arc<TracerInner>) -> Self {
         debug_assert!(data.attributes.is_empty(), "a span starts blank");
         Self {
             data: std::mem::ManuallyDrop::new(data),
             keys: 0,
+            start,
+            tracer,
         }
     }
 
-    /// The box, without running this wrapper's drop.
+    /// The data, start and tracer, without running this wrapper's drop.
     #[inline]
-    fn into_box(self) -> Box<SpanData> {
+    fn into_parts(self) -> (Box<SpanData>, Tick, Arc<TracerInner>) {
         let mut this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so the box is taken out once.
-        unsafe { std::mem::ManuallyDrop::take(&mut this.data) }
+        // SAFETY: `this` is never dropped, so each field is taken out once
+        // (`start` is `Copy`).
+        unsafe {
+            (
+                std::mem::ManuallyDrop::take(&mut this.data),
+                this.start,
+                std::ptr::read(&this.tracer),
+            )
+        }
     }
 
     /// Sets one attribute under the span limits. Inlined into its callers:
     /// the span bench showed an out-of-line call paying store-forwarding
     /// stalls to pass the 56-byte key-value through memory.
     #[inline(always)]
-    fn push_attribute(&mut self, tracer: &TracerInner, key: Key, mut value: Value) {
+    fn push_attribute(&mut self, key: Key, mut value: Value) {
+        let tracer = &*self.tracer;
         if let Some(max) = tracer.limits.max_attribute_value_length {
             value.truncate(max);
         }
@@ -867,42 +842,29 @@ fn all_fields_are_written(data: SpanData) {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        // Checked here, inline, so that a sampled-out span's drop is a
-        // comparison or two and no call.
-        match &*self.inner {
-            Inner::Recording { .. } => self.release(),
-            Inner::NonRecording(cx) if cx.trace_state.is_empty() => {}
-            Inner::NonRecording(_) => {
-                // SAFETY: `inner` is dropped once, here, and never used
-                // again: this is the span's drop.
-                unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) }
-            }
-            Inner::Ended => {}
+        // Checked here, inline: a span that does not record drops with this
+        // comparison and its context's (an empty trace state owns nothing).
+        if self.live.is_some() {
+            self.release();
+        } else if self
+            .non_recording
+            .as_ref()
+            .is_some_and(|cx| !cx.trace_state.is_empty())
+        {
+            // SAFETY: dropped once, here, in the span's drop; never used
+            // again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.non_recording) }
         }
     }
 }
 
 impl Span {
-    /// Ends a recording span if it has not ended, and drops what it holds
-    /// (the tracer handle). Only called from `drop`.
+    /// Ends a recording span. Only called from `drop`; leaves nothing to
+    /// drop (`live` is taken, `non_recording` is `None`).
     #[inline(never)]
     fn release(&mut self) {
         self.finish_inline(None);
-        match &mut *self.inner {
-            // Field by field, which the compiler inlines (the data is gone
-            // by now: one comparison), where `Inner`'s whole drop is a call.
-            Inner::Recording { data, tracer, .. } => {
-                // SAFETY: called once, from `drop`, after which `inner` is
-                // never used again; each field is dropped once (`start` is
-                // `Copy`).
-                unsafe {
-                    std::ptr::drop_in_place(data);
-                    std::ptr::drop_in_place(tracer);
-                }
-            }
-            // SAFETY: as above.
-            _ => unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) },
-        }
+        debug_assert!(self.live.is_none() && self.non_recording.is_none());
     }
 }
 
@@ -958,7 +920,8 @@ impl EnteredSpan {
         std::mem::replace(
             &mut self.span,
             Span {
-                inner: std::mem::ManuallyDrop::new(Inner::Ended),
+                live: std::mem::ManuallyDrop::new(None),
+                non_recording: std::mem::ManuallyDrop::new(None),
             },
         )
     }
