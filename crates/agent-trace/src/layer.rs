@@ -31,19 +31,31 @@
 //! An `#[instrument]` call is four callbacks (new span, enter, exit,
 //! close), and what each costs beyond the agent span itself is bookkeeping;
 //! `benches/layer.rs` measures it against `tracing-opentelemetry` and the
-//! bare `Registry` in one run. Five choices keep it small (instructions
-//! per call from callgrind on a loop of that bench's call; the layer went
-//! from about 4,900 to about 4,000 and then to about 3,600, the bare
-//! `Registry` being 766-805):
+//! bare `Registry` in one run. These choices keep it small (instructions
+//! per call from callgrind on a loop of that bench's call, the latency
+//! record included; the layer went from about 4,900 to 4,000, 3,600 and
+//! then from 3,420 to about 2,890, the bare `Registry` being 766-816):
 //!
-//! - The agent spans live in the layer's own `SpanTable`, a sharded map
-//!   keyed by span id, not in the registry's extensions: no look-up of the
-//!   span in the registry's slab, no lock of its extensions and no boxed
-//!   allocation per span (about 650 instructions).
+//! - The agent spans live in the layer's own `SpanTable`, not in the
+//!   registry's extensions: no look-up of the span in the registry's slab,
+//!   no lock of its extensions and no boxed allocation per span (about
+//!   650 instructions). The table is direct-mapped by the registry's slab
+//!   index (a slot per span, a lock per slot, a hash map only for spans
+//!   whose slot is taken): no hashing, no probing and no entry moved in or
+//!   out, where a sharded hash map cost about 220 more.
+//! - A span is written into its slot in place, its fields read straight
+//!   into the slot's attribute list, which keeps its buffer for the slot's
+//!   next span; starting it fills the slot's `Option<Span>` and leaves the
+//!   pending fields in place (no state enum to move and drop), and closing
+//!   moves only the started span out (about 170 with the previous item's
+//!   map; no allocation per call once warm). A `SmallVec` with room inline
+//!   measured worse: it made each entry a copy of about 400 bytes.
 //! - `on_exit` finds the context to leave in a thread-local stack of the
 //!   spans entered through the layer (`ENTERED`), with no table look-up
 //!   at all; the same stack stands in for the registry's current span
-//!   where one is needed (about 180 per exit, and 80 per root span).
+//!   where one is needed (about 180 per exit, and 80 per root span). Its
+//!   first 32 entries are cells with no destructor: no `RefCell` flag and
+//!   no liveness check of the thread-local (about 60 more).
 //! - A span that keeps its callsite's name records its duration through a
 //!   series handle cached per callsite (`Handles`) rather than by name
 //!   (about 110).
@@ -51,16 +63,11 @@
 //!   `SpanBuilder`: its attributes are read in place by the sampler and
 //!   drained into the span, with no list collected again and no pass
 //!   folding repeated keys (about 260).
-//! - The drained attribute list keeps its buffer as the thread's spare for
-//!   the next span (`SPARE`), so once warm a span's attributes cost no
-//!   allocation (about 170). A `SmallVec` with room inline measured worse:
-//!   it made each move of a table entry a copy of about 400 bytes. For the
-//!   same reason a pending span keeps no status of its own; it gets the
-//!   recorded `otel.status_*` one as it starts.
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::Duration;
 
@@ -223,32 +230,44 @@ impl AgentTraceLayer {
         self
     }
 
-    /// Records a span's duration with its trace id as the exemplar (0, no
-    /// exemplar, for a span that is not sampled: its trace is not exported):
-    /// under `renamed` when the span was renamed, else under its callsite's
-    /// name through the callsite's cached series handle.
-    fn record_latency(
-        &self,
-        callsite: &'static Metadata<'static>,
-        renamed: Option<StringValue>,
-        d: Duration,
-        trace_id: u128,
-    ) {
-        let (metrics, handles): (&LatencyMetrics, &Handles) = match &self.latencies {
-            Latencies::None => return,
-            Latencies::Global(h) => (crate::latency_metrics(), h),
-            Latencies::Own(m, h) => (m, h),
+    /// Records the duration of a span that kept its callsite's name, with
+    /// its trace id as the exemplar (0, no exemplar, for a span that is not
+    /// sampled: its trace is not exported), through the callsite's cached
+    /// series handle (by name when the handle table is full around it).
+    #[inline]
+    fn record_latency(&self, callsite: &'static Metadata<'static>, d: Duration, trace_id: u128) {
+        let Some((metrics, handles)) = self.latencies() else {
+            return;
         };
         // `record` only fails for NaN or negative values, which a
         // `Duration` cannot be.
-        if renamed.is_none()
-            && let Some(handle) = handles.get(metrics, callsite)
-        {
-            let _ = handle.record_with_exemplar(d, trace_id);
-            return;
+        match handles.get(metrics, callsite) {
+            Some(handle) => drop(handle.record_with_exemplar(d, trace_id)),
+            None => drop(metrics.record_with_exemplar(callsite.name(), d, trace_id)),
         }
-        let name = renamed.as_deref().unwrap_or(callsite.name());
-        let _ = metrics.record_with_exemplar(name, d, trace_id);
+    }
+
+    /// Ends a span that was renamed and records its duration under its
+    /// new name (see [`record_latency`](Self::record_latency)).
+    #[cold]
+    #[inline(never)]
+    fn close_renamed(&self, s: Span, trace_id: u128) {
+        // A reference count, or a static string.
+        let name = s.name().cloned();
+        let took = s.end_measured();
+        if let (Some((metrics, _)), Some(name)) = (self.latencies(), name) {
+            let _ = metrics.record_with_exemplar(&name, took, trace_id);
+        }
+    }
+
+    /// Where span durations go, if anywhere.
+    #[inline]
+    fn latencies(&self) -> Option<(&LatencyMetrics, &Handles)> {
+        match &self.latencies {
+            Latencies::None => None,
+            Latencies::Global(h) => Some((crate::latency_metrics(), h)),
+            Latencies::Own(m, h) => Some((m, h)),
+        }
     }
 
     /// What identifies this layer in the thread's stack of entered spans:
@@ -263,13 +282,7 @@ impl AgentTraceLayer {
     /// thread.
     fn innermost_entered(&self) -> Option<u64> {
         let key = self.key();
-        ENTERED
-            .try_with(|stack| {
-                let stack = stack.borrow();
-                stack.iter().rev().find(|e| e.layer == key).map(|e| e.id)
-            })
-            .ok()
-            .flatten()
+        ENTERED.with(|stack| stack.find(|e| e.layer == key).map(|e| e.id))
     }
 }
 
@@ -281,18 +294,169 @@ struct Entered {
     span_id: SpanId,
 }
 
-thread_local! {
-    /// The `tracing` spans this thread entered through a layer, innermost
-    /// last, with their agent span ids: `on_exit` finds the context to
-    /// leave here, with no look-up and no lock (when exits looked the span
-    /// up in the registry and locked its extensions, each cost about 180
-    /// instructions and four atomic read-modify-writes more in the layer
-    /// bench). Enter and exit of one span always happen on one thread
-    /// (`tracing`'s guards are not `Send`).
-    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+/// How many entered spans a thread keeps in [`ENTERED`] itself; deeper
+/// ones go to [`ENTERED_DEEPER`].
+const ENTERED_INLINE: usize = 32;
+
+/// The `tracing` spans this thread entered through a layer, innermost
+/// last, with their agent span ids: `on_exit` finds the context to leave
+/// here, with no look-up and no lock (when exits looked the span up in the
+/// registry and locked its extensions, each cost about 180 instructions
+/// and four atomic read-modify-writes more in the layer bench). Enter and
+/// exit of one span always happen on one thread (`tracing`'s guards are
+/// not `Send`).
+///
+/// The first [`ENTERED_INLINE`] entries are cells in the thread-local
+/// itself, which has no destructor: each use is a thread-relative address,
+/// with no check that the thread-local is alive and no `RefCell` flag (a
+/// `RefCell<Vec>` cost about 70 instructions more per `#[instrument]` call
+/// in the layer bench). Deeper entries, rare, go to a `Vec`.
+struct EnteredStack {
+    len: Cell<usize>,
+    inline: [Cell<Option<Entered>>; ENTERED_INLINE],
 }
 
-/// How many shards the span table has: a power of two comfortably above
+thread_local! {
+    static ENTERED: EnteredStack = const {
+        EnteredStack {
+            len: Cell::new(0),
+            inline: [const { Cell::new(None) }; ENTERED_INLINE],
+        }
+    };
+    /// The entries of [`ENTERED`] beyond its first [`ENTERED_INLINE`].
+    static ENTERED_DEEPER: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+}
+
+impl EnteredStack {
+    /// Entry `i` (`i < len`).
+    #[inline]
+    fn get(&self, i: usize) -> Option<Entered> {
+        match self.inline.get(i) {
+            Some(cell) => cell.get(),
+            None => ENTERED_DEEPER
+                .try_with(|deeper| deeper.borrow().get(i - ENTERED_INLINE).copied())
+                .ok()
+                .flatten(),
+        }
+    }
+
+    /// Pushes `e` on top. A thread being torn down may fail to keep a deep
+    /// entry: its exit then finds no entry and leaves nothing.
+    #[inline]
+    fn push(&self, e: Entered) {
+        let n = self.len.get();
+        match self.inline.get(n) {
+            Some(cell) => cell.set(Some(e)),
+            None => {
+                let kept = ENTERED_DEEPER.try_with(|deeper| {
+                    let mut deeper = deeper.borrow_mut();
+                    deeper.truncate(n - ENTERED_INLINE);
+                    deeper.push(e);
+                });
+                if kept.is_err() {
+                    return;
+                }
+            }
+        }
+        self.len.set(n + 1);
+    }
+
+    /// Removes the innermost entry that `matches` and returns it: the top,
+    /// unless guards were dropped out of order.
+    #[inline]
+    fn remove(&self, matches: impl Fn(&Entered) -> bool) -> Option<Entered> {
+        let n = self.len.get();
+        if n != 0
+            && n <= ENTERED_INLINE
+            && let Some(top) = self.inline[n - 1].get()
+            && matches(&top)
+        {
+            self.len.set(n - 1);
+            return Some(top);
+        }
+        self.remove_below(n, matches)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn remove_below(&self, n: usize, matches: impl Fn(&Entered) -> bool) -> Option<Entered> {
+        let at = (0..n)
+            .rev()
+            .find(|&i| self.get(i).is_some_and(|e| matches(&e)))?;
+        let found = self.get(at);
+        for i in at..n - 1 {
+            let next = self.get(i + 1);
+            match self.inline.get(i) {
+                Some(cell) => cell.set(next),
+                None => {
+                    let _ = ENTERED_DEEPER.try_with(|deeper| {
+                        if let (Some(slot), Some(next)) =
+                            (deeper.borrow_mut().get_mut(i - ENTERED_INLINE), next)
+                        {
+                            *slot = next;
+                        }
+                    });
+                }
+            }
+        }
+        if n > ENTERED_INLINE {
+            let _ = ENTERED_DEEPER
+                .try_with(|deeper| deeper.borrow_mut().truncate(n - 1 - ENTERED_INLINE));
+        }
+        self.len.set(n - 1);
+        found
+    }
+
+    /// The innermost entry that `matches`.
+    #[inline]
+    fn find(&self, matches: impl Fn(&Entered) -> bool) -> Option<Entered> {
+        let n = self.len.get();
+        if n > ENTERED_INLINE {
+            return self.find_deep(n, matches);
+        }
+        self.inline[..n]
+            .iter()
+            .rev()
+            .filter_map(Cell::get)
+            .find(|e| matches(e))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn find_deep(&self, n: usize, matches: impl Fn(&Entered) -> bool) -> Option<Entered> {
+        (0..n)
+            .rev()
+            .filter_map(|i| self.get(i))
+            .find(|e| matches(e))
+    }
+}
+
+/// How many slots the span table has: a power of two.
+const SLOTS: usize = 512;
+
+/// How far apart the slots of two registry threads' spans start (see
+/// [`slot_of`]): room for this many spans open at once on each thread
+/// before they reach the next thread's slots.
+const THREAD_STRIDE: u64 = 32;
+
+/// The slot of span `id`.
+///
+/// `tracing-subscriber`'s registry hands out a `sharded_slab` index plus
+/// one: the slot's address within the creating thread's shard in the low
+/// 37 bits, the thread's shard number in the 12 bits above (then the
+/// generation). The spans open at once on one thread have the smallest
+/// addresses, so the address plus a stride per thread spreads them over
+/// consecutive slots with no collision until a thread has more than
+/// [`THREAD_STRIDE`] open. Any other subscriber's ids are just as correct,
+/// only more likely to meet in a slot (and go to the overflow map).
+#[inline]
+fn slot_of(id: u64) -> usize {
+    let x = id.wrapping_sub(1);
+    let thread = (x >> 37) & 0xfff;
+    (x.wrapping_add(thread.wrapping_mul(THREAD_STRIDE)) as usize) & (SLOTS - 1)
+}
+
+/// How many shards the overflow map has: a power of two comfortably above
 /// the core counts this runs on, so that threads opening and closing spans
 /// at the same moment rarely take the same lock.
 const SPAN_SHARDS: usize = 32;
@@ -336,140 +500,251 @@ type Shard = HashMap<u64, AgentSpan, BuildHasherDefault<IdHasher>>;
 #[repr(align(64))]
 struct PaddedShard(Mutex<Shard>);
 
+/// A slot of the span table: the agent span of the `tracing` span `id`,
+/// or none (`id` 0: `tracing` span ids are never 0). An empty slot keeps
+/// what its last span left (notably its attribute list's buffer, for the
+/// next span in the slot).
+#[derive(Default)]
+struct Slot {
+    id: u64,
+    agent: AgentSpan,
+}
+
 /// The agent span of each `tracing` span, by span id.
 ///
-/// # Why not the span's extensions
+/// # Why not the span's extensions, nor a hash map
 ///
 /// The registry's extensions are the usual home of a layer's per-span
 /// state, but each use costs a look-up of the span in the registry's slab
 /// (two atomic read-modify-writes on the slot's reference count) and a
 /// write lock of the span's extensions (two more), and the insert boxes
 /// the value (an allocation per span) into a hash map that the registry
-/// clears at close. This table is a sharded map keyed by the span id: a
-/// callback takes one uncontended shard lock, values live inline in the
-/// maps (which keep their capacity, so no allocation once warm), and a
-/// span leaves at close. In the layer bench this took about 650
-/// instructions off each `#[instrument]` call.
+/// clears at close (about 650 instructions per `#[instrument]` call in
+/// the layer bench). A sharded hash map keyed by span id was the next
+/// design; its insert, look-ups and removal, the moves of the entry in and
+/// out of it and the spare attribute list kept per thread cost about 380
+/// more than this table.
 ///
-/// Ids are unique among the live spans of one subscriber, and a span is
-/// removed in `on_close`, before the registry can reuse its id; a clone of
-/// the layer (for another subscriber) gets a table of its own.
+/// So the table is direct-mapped: [`slot_of`] turns an id into one of
+/// [`SLOTS`] slots, each with a lock of its own, and a span is written
+/// into its slot in place by `on_new_span` (its fields are read straight
+/// into the slot's attribute list, which keeps its buffer from span to
+/// span: no allocation once warm) and stays there until `on_close` takes
+/// the started span out. A span whose slot is taken by another live span
+/// goes to the overflow map, a sharded hash map, and `overflowed` counts
+/// those, so that a look-up that misses its slot only searches the map
+/// when something is in it. A span's place never changes while it lives,
+/// and ids are unique among the live spans of one subscriber, so an id is
+/// found in its slot or else in the map. A span leaves at close, before
+/// the registry can reuse its id; a clone of the layer (for another
+/// subscriber) gets a table of its own. The slots take 224 bytes each,
+/// 112 KiB a layer, plus the attribute buffers they keep (at most
+/// [`KEPT_CAPACITY`] attributes each).
 ///
-/// A shard's lock is held while a pending span starts (its sampler and
-/// the processors' `on_start` run then). A sampler or an `on_start` that
-/// emits `tracing` spans or events through the same subscriber re-enters
-/// the layer on the same thread; while a span starts, the layer only
-/// *tries* shard locks, and a span or event whose shard is taken is not
-/// turned into agent data (it would have deadlocked on a lock this thread
-/// holds). No lock is held while a span ends, so `on_end` and exporters
-/// may use `tracing` freely.
+/// A slot's lock (or a shard's) is held while a pending span starts (its
+/// sampler and the processors' `on_start` run then) and while a new span's
+/// fields are read into its slot (user `Debug` code runs then). Code that
+/// emits `tracing` spans or events through the same subscriber there
+/// re-enters the layer on the same thread; while it holds a lock, the
+/// layer only *tries* locks, and a span or event whose slot and shard are
+/// taken is not turned into agent data (it would have deadlocked on a lock
+/// this thread holds); nor is a span opened while more than
+/// [`MAX_STARTING`] spans start on its thread (a processor that opens a
+/// span as each span starts would otherwise recurse without end: with 32
+/// shared locks, a collision used to be what stopped it). No lock is held
+/// while a span ends, so `on_end` and exporters may use `tracing` freely.
 struct SpanTable {
-    shards: Box<[PaddedShard]>,
+    slots: Box<[Mutex<Slot>]>,
+    overflow: Box<[PaddedShard]>,
+    overflowed: AtomicUsize,
 }
 
 impl Default for SpanTable {
     fn default() -> Self {
         Self {
-            shards: (0..SPAN_SHARDS).map(|_| PaddedShard::default()).collect(),
+            slots: (0..SLOTS).map(|_| Mutex::default()).collect(),
+            overflow: (0..SPAN_SHARDS).map(|_| PaddedShard::default()).collect(),
+            overflowed: AtomicUsize::new(0),
         }
     }
 }
 
+/// What this thread is doing that may run code of others (a sampler,
+/// processors' `on_start`, a field's `Debug` impl) with a span table lock
+/// held (see [`SpanTable`]).
+struct Reentry {
+    /// How many [`AgentSpan::start`]s this thread is inside.
+    starting: Cell<u32>,
+    /// How many new spans' fields this thread is reading into their slots.
+    visiting: Cell<u32>,
+}
+
+thread_local! {
+    /// Plain cells: no destructor, so a use is one thread-relative load.
+    static REENTRY: Reentry = const {
+        Reentry {
+            starting: Cell::new(0),
+            visiting: Cell::new(0),
+        }
+    };
+}
+
+/// How many agent spans may be starting on one thread at once for a new
+/// `tracing` span to be kept: a span that a processor (or sampler) opens
+/// while an application span starts is kept, but not one that it opens
+/// while its own span starts. Without a bound, a processor that opens a
+/// span in `on_start` would recurse until the stack overflows.
+const MAX_STARTING: u32 = 1;
+
+/// Counts one more in one of [`REENTRY`]'s cells until dropped.
+struct Marked(fn(&Reentry) -> &Cell<u32>);
+
+impl Marked {
+    #[inline]
+    fn enter(cell: fn(&Reentry) -> &Cell<u32>) -> Self {
+        REENTRY.with(|r| cell(r).set(cell(r).get() + 1));
+        Self(cell)
+    }
+}
+
+impl Drop for Marked {
+    #[inline]
+    fn drop(&mut self) {
+        REENTRY.with(|r| (self.0)(r).set((self.0)(r).get() - 1));
+    }
+}
+
+/// Whether this thread may hold a span table lock while running others'
+/// code that re-entered the layer.
+#[inline]
+fn reentered() -> bool {
+    REENTRY.with(|r| r.starting.get() | r.visiting.get()) != 0
+}
+
+/// Locks `lock`, or only tries to while this thread may hold a table lock
+/// already (see [`reentered`]): waiting could be waiting on itself. A
+/// panic while a lock was held (in a sampler, a processor or a `Debug`
+/// impl) leaves the spans consistent, so poisoning is ignored.
+#[inline]
+fn lock<T>(lock: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    if reentered() {
+        return match lock.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+    }
+    Some(lock.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
 impl SpanTable {
-    /// The shard of `id`, locked. A panic while a shard was held (in a
-    /// sampler or processor) leaves its spans consistent, so poisoning is
-    /// ignored.
-    ///
-    /// `None` only when this thread is starting a span (so it may hold a
-    /// shard already) and the shard is taken: waiting could be waiting on
-    /// itself.
+    /// The overflow shard of `id`, locked (see [`lock`]).
     #[inline]
     fn shard(&self, id: u64) -> Option<MutexGuard<'_, Shard>> {
         let i = (mix(id) >> (64 - SPAN_SHARDS.ilog2())) as usize;
-        let shard = &self.shards[i].0;
-        if STARTING.get() {
-            return match shard.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            };
+        lock(&self.overflow[i].0)
+    }
+
+    /// Keeps a new span `id`: `fill` writes it into the agent span it is
+    /// given, in its slot if free (with the lock held), else in a new
+    /// entry of the overflow map.
+    #[inline]
+    fn insert(&self, id: u64, fill: impl FnOnce(&mut AgentSpan)) {
+        if let Some(mut slot) = lock(&self.slots[slot_of(id)])
+            && slot.id == 0
+        {
+            // The id last: a `Debug` impl that panics while the fields are
+            // read leaves the slot free.
+            fill(&mut slot.agent);
+            slot.id = id;
+            return;
         }
-        Some(shard.lock().unwrap_or_else(PoisonError::into_inner))
+        let mut agent = AgentSpan::default();
+        fill(&mut agent);
+        self.insert_overflow(id, agent);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_overflow(&self, id: u64, agent: AgentSpan) {
+        if let Some(mut shard) = self.shard(id) {
+            self.overflowed.fetch_add(1, Ordering::Release);
+            shard.insert(id, agent);
+        }
     }
 
     /// Runs `f` on the agent span of `id`, if the layer keeps one.
     #[inline]
     fn with<R>(&self, id: u64, f: impl FnOnce(&mut AgentSpan) -> R) -> Option<R> {
+        if let Some(mut slot) = lock(&self.slots[slot_of(id)])
+            && slot.id == id
+        {
+            return Some(f(&mut slot.agent));
+        }
+        if self.overflowed.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.with_overflow(id, f)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn with_overflow<R>(&self, id: u64, f: impl FnOnce(&mut AgentSpan) -> R) -> Option<R> {
         self.shard(id)?.get_mut(&id).map(f)
     }
-}
 
-thread_local! {
-    /// Whether this thread is inside [`Pending::start`] (see [`SpanTable`]).
-    static STARTING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks this thread as starting a span until dropped.
-struct Starting(bool);
-
-impl Starting {
-    fn enter() -> Self {
-        Self(STARTING.replace(true))
+    /// Takes the agent span of `id` out of the table, started (with its
+    /// slot's lock held, as on enter) if it was pending, with its
+    /// callsite; `None` if the layer keeps none.
+    #[inline]
+    fn remove(
+        &self,
+        id: u64,
+        tracer: &AgentStepTracer,
+    ) -> Option<(Span, &'static Metadata<'static>)> {
+        if let Some(mut slot) = lock(&self.slots[slot_of(id)])
+            && slot.id == id
+        {
+            slot.id = 0;
+            // Only the span moves out; the rest stays for the slot's next
+            // span.
+            let agent = &mut slot.agent;
+            agent.start(tracer);
+            return Some((agent.span.take()?, agent.callsite?));
+        }
+        if self.overflowed.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.remove_overflow(id, tracer)
     }
-}
 
-impl Drop for Starting {
-    fn drop(&mut self) {
-        STARTING.set(self.0);
+    #[cold]
+    #[inline(never)]
+    fn remove_overflow(
+        &self,
+        id: u64,
+        tracer: &AgentStepTracer,
+    ) -> Option<(Span, &'static Metadata<'static>)> {
+        // Out of the map first: the span starts (if it never did) with no
+        // lock held.
+        let mut agent = self.shard(id)?.remove(&id)?;
+        self.overflowed.fetch_sub(1, Ordering::Release);
+        agent.start(tracer);
+        Some((agent.span.take()?, agent.callsite?))
     }
-}
-
-/// What the parent of a pending span is.
-enum PendingParent {
-    Context(SpanContext),
-    Root,
 }
 
 /// Attributes read from fields.
 type FieldList = Vec<KeyValue>;
 
-/// The most attributes a spare list may have room for: a larger one is
-/// freed rather than kept for the next span.
-const SPARE_CAPACITY: usize = 16;
-
-thread_local! {
-    /// An empty attribute list with room, kept from a span that started, for
-    /// the next span opened on this thread: once warm, a span's pending
-    /// attributes cost no allocation. One list, not a pool: a span is
-    /// usually opened and started on one thread, so one spare is enough, and
-    /// it keeps the span table's entries a pointer wide (a `SmallVec` with
-    /// room inline made every move of an entry a 400-byte copy, more than
-    /// the allocation it saved).
-    static SPARE: Cell<FieldList> = const { Cell::new(Vec::new()) };
-}
-
-/// An empty attribute list, the thread's spare when it has one.
-#[inline]
-fn field_list() -> FieldList {
-    SPARE.try_with(Cell::take).unwrap_or_default()
-}
-
-/// Keeps `list`, emptied, as the thread's spare if it has room worth
-/// keeping; else frees it.
-#[inline]
-fn recycle(list: &mut FieldList) {
-    if list.capacity() != 0 && list.capacity() <= SPARE_CAPACITY {
-        list.clear();
-        let list = std::mem::take(list);
-        // A spare already there (two spans started with no span opened
-        // between them) is freed: the newer list is as good.
-        let _ = SPARE.try_with(|spare| drop(spare.replace(list)));
-    }
-}
+/// The most attributes a slot's list may keep room for once its span has
+/// started: a larger one is freed rather than kept for the slot's next
+/// span.
+const KEPT_CAPACITY: usize = 16;
 
 /// A pending span's attributes handed to the span as it starts: the span
 /// reads them as a slice (for its sampler) and then drains them, so the
-/// list keeps its buffer for [`recycle`].
+/// list keeps its buffer for the slot's next span.
 struct Draining<'a>(&'a mut FieldList);
 
 impl AsRef<[KeyValue]> for Draining<'_> {
@@ -489,41 +764,6 @@ impl<'a> IntoIterator for Draining<'a> {
     }
 }
 
-/// What an agent span will start with.
-struct Pending {
-    name: StringValue,
-    kind: SpanKind,
-    attributes: FieldList,
-    parent: PendingParent,
-    start: StartMark,
-}
-
-impl Pending {
-    /// Starts the span. The parent is passed by reference, the name is
-    /// taken out in place and the attributes are drained, so nothing is
-    /// copied but the name and each attribute; the emptied attribute list
-    /// becomes the thread's spare, and what is left is dropped with the
-    /// pending state.
-    fn start(&mut self, tracer: &AgentStepTracer) -> Span {
-        let _starting = Starting::enter();
-        let name = std::mem::replace(&mut self.name, StringValue::from_static(""));
-        let parent = match &self.parent {
-            PendingParent::Context(cx) => Parent::Span(cx),
-            PendingParent::Root => Parent::Root,
-        };
-        let span = Span::start_with_attributes(
-            tracer,
-            name,
-            parent,
-            self.kind,
-            self.start,
-            Draining(&mut self.attributes),
-        );
-        recycle(&mut self.attributes);
-        span
-    }
-}
-
 /// The status that `otel.status_code` and `otel.status_message` set, if
 /// any: none until a code is recorded.
 #[inline]
@@ -535,56 +775,102 @@ fn status_of(code: Option<bool>, message: Option<&str>) -> Option<Status> {
     }
 }
 
-/// A `tracing` span's agent span, before and after it starts. Inline in
-/// the span table: a box of its own would cost an allocation per span.
-enum State {
-    Pending(Pending),
-    Started(Span),
-}
-
-/// What the layer keeps of a `tracing` span, in its [`SpanTable`].
+/// What the layer keeps of a `tracing` span, in its [`SpanTable`]: what its
+/// agent span will start with, then (once started) the agent span.
+///
+/// Flat rather than an enum of the two states: starting fills `span` and
+/// leaves the pending fields where they are (the name taken, the
+/// attributes drained), so nothing is moved or dropped as the span
+/// starts, and the next span of the slot overwrites them.
 struct AgentSpan {
-    state: State,
+    /// The agent span, once started.
+    span: Option<Span>,
+    /// The name to start with (`otel.name`, else the callsite's).
+    name: StringValue,
+    kind: SpanKind,
+    /// The attributes to start with: empty once started.
+    attributes: FieldList,
+    /// The parent to start with; `None` for a root.
+    parent: Option<SpanContext>,
+    start: Option<StartMark>,
     /// The span's callsite: its name is the latency series' unless the span
     /// was renamed, and its address keys the series handle.
-    callsite: &'static Metadata<'static>,
+    callsite: Option<&'static Metadata<'static>>,
     /// `otel.status_code` and `otel.status_message` as recorded so far
-    /// (they may arrive in separate `record` calls). A pending span keeps
-    /// no status of its own: it gets this one as it starts.
-    status_code: Option<bool>,
-    status_message: Option<String>,
+    /// (they may arrive in separate `record` calls), boxed because they are
+    /// rare. A pending span keeps no status of its own: it gets this one
+    /// as it starts.
+    status: Option<Box<Recorded>>,
+}
+
+impl Default for AgentSpan {
+    fn default() -> Self {
+        Self {
+            span: None,
+            name: StringValue::from_static(""),
+            kind: SpanKind::default(),
+            attributes: FieldList::new(),
+            parent: None,
+            start: None,
+            callsite: None,
+            status: None,
+        }
+    }
+}
+
+/// `otel.status_code` (`Some(true)` for ok) and `otel.status_message` as
+/// recorded so far.
+#[derive(Default)]
+struct Recorded {
+    code: Option<bool>,
+    message: Option<String>,
+}
+
+impl Recorded {
+    /// The status they set, if any: none until a code is recorded.
+    fn status(&self) -> Option<Status> {
+        status_of(self.code, self.message.as_deref())
+    }
 }
 
 impl AgentSpan {
-    /// Starts the agent span if it is pending.
+    /// The agent span, started if it was pending. The parent is passed by
+    /// reference, the name is taken out in place and the attributes are
+    /// drained, so nothing is copied but the name and each attribute.
     #[inline]
     fn start(&mut self, tracer: &AgentStepTracer) -> &mut Span {
-        if let State::Pending(pending) = &mut self.state {
-            let mut span = pending.start(tracer);
-            if let Some(status) = status_of(self.status_code, self.status_message.as_deref()) {
-                span.set_status(status);
-            }
-            self.state = State::Started(span);
+        if self.span.is_none() {
+            self.span = Some(self.start_pending(tracer));
         }
-        match &mut self.state {
-            State::Started(span) => span,
-            State::Pending(_) => unreachable!("started above"),
+        match &mut self.span {
+            Some(span) => span,
+            None => unreachable!("started above"),
         }
     }
 
-    /// The agent span, started if it was pending.
-    #[inline]
-    fn into_span(self, tracer: &AgentStepTracer) -> Span {
-        match self.state {
-            State::Started(span) => span,
-            State::Pending(mut pending) => {
-                let mut span = pending.start(tracer);
-                if let Some(status) = status_of(self.status_code, self.status_message.as_deref()) {
-                    span.set_status(status);
-                }
-                span
-            }
+    #[inline(never)]
+    fn start_pending(&mut self, tracer: &AgentStepTracer) -> Span {
+        let _starting = Marked::enter(|r| &r.starting);
+        let name = std::mem::replace(&mut self.name, StringValue::from_static(""));
+        let parent = match &self.parent {
+            Some(cx) => Parent::Span(cx),
+            None => Parent::Root,
+        };
+        let mut span = Span::start_with_attributes(
+            tracer,
+            name,
+            parent,
+            self.kind,
+            self.start.unwrap_or_else(StartMark::now),
+            Draining(&mut self.attributes),
+        );
+        if self.attributes.capacity() > KEPT_CAPACITY {
+            self.attributes = FieldList::new();
         }
+        if let Some(status) = self.status.as_ref().and_then(|r| r.status()) {
+            span.set_status(status);
+        }
+        span
     }
 }
 
@@ -614,6 +900,19 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The `otel.status_*` fields read, if any, taken out.
+    #[inline]
+    fn recorded(&mut self) -> Option<Box<Recorded>> {
+        if self.status_code.is_none() && self.status_message.is_none() {
+            return None;
+        }
+        Some(Box::new(Recorded {
+            code: self.status_code,
+            message: self.status_message.take(),
+        }))
+    }
+
+    #[inline]
     fn push(&mut self, field: &Field, value: Value) {
         self.attributes
             .push(KeyValue::new(StringValue::from(field.name()), value));
@@ -693,6 +992,9 @@ where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
+        if REENTRY.with(|r| r.starting.get()) > MAX_STARTING {
+            return;
+        }
         let start = StartMark::now();
         let parent = if let Some(p) = attrs.parent() {
             self.context_of(p.into_u64())
@@ -711,69 +1013,66 @@ where
         } else {
             None
         };
-        let mut attributes = field_list();
-        let mut fields = Fields::new(&mut attributes, false);
-        attrs.record(&mut fields);
-        let name = match fields.name.take() {
-            Some(n) => StringValue::from(n),
-            None => StringValue::from(attrs.metadata().name()),
-        };
-        let kind = fields.kind.unwrap_or_default();
-        let (status_code, status_message) = (fields.status_code, fields.status_message.take());
-        let agent = AgentSpan {
-            state: State::Pending(Pending {
-                name,
-                kind,
-                attributes,
-                parent: parent.map_or(PendingParent::Root, PendingParent::Context),
-                start,
-            }),
-            callsite: attrs.metadata(),
-            status_code,
-            status_message,
-        };
-        if let Some(mut shard) = self.spans.shard(id.into_u64()) {
-            shard.insert(id.into_u64(), agent);
-        }
+        let callsite = attrs.metadata();
+        // Written in place into the span's slot, its fields read straight
+        // into the slot's attribute list (see `SpanTable`).
+        self.spans.insert(id.into_u64(), |agent| {
+            debug_assert!(agent.span.is_none(), "a slot is filled once emptied");
+            agent.attributes.clear();
+            let mut fields = Fields::new(&mut agent.attributes, false);
+            let visiting = Marked::enter(|r| &r.visiting);
+            attrs.record(&mut fields);
+            drop(visiting);
+            let name = fields.name.take();
+            let kind = fields.kind.unwrap_or_default();
+            let status = fields.recorded();
+            agent.name = match name {
+                Some(n) => StringValue::from(n),
+                None => StringValue::from(callsite.name()),
+            };
+            agent.kind = kind;
+            agent.status = status;
+            agent.parent = parent;
+            agent.start = Some(start);
+            agent.callsite = Some(callsite);
+        });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
-        // The values are read before the shard is locked.
+        // The values are read before the span's slot is locked.
         let mut attributes = FieldList::new();
         let mut fields = Fields::new(&mut attributes, false);
         values.record(&mut fields);
-        let Some(mut shard) = self.spans.shard(id.into_u64()) else {
-            return;
-        };
-        let Some(agent) = shard.get_mut(&id.into_u64()) else {
-            return;
-        };
         let rename = fields.name.take();
-        let status_recorded = fields.status_code.is_some() || fields.status_message.is_some();
-        if status_recorded {
-            agent.status_code = fields.status_code.or(agent.status_code);
-            agent.status_message = fields.status_message.take().or(agent.status_message.take());
-        }
-        match &mut agent.state {
-            State::Pending(p) => {
-                if let Some(n) = rename {
-                    p.name = n.into();
-                }
-                // The status is set as the span starts.
-                p.attributes.extend(attributes);
+        let recorded = fields.recorded();
+        self.spans.with(id.into_u64(), |agent| {
+            let status_recorded = recorded.is_some();
+            if let Some(new) = recorded {
+                let old = agent.status.get_or_insert_default();
+                old.code = new.code.or(old.code);
+                old.message = new.message.or(old.message.take());
             }
-            State::Started(s) => {
-                if let Some(n) = rename {
-                    s.update_name(n);
+            match &mut agent.span {
+                None => {
+                    if let Some(n) = rename {
+                        agent.name = n.into();
+                    }
+                    // The status is set as the span starts.
+                    agent.attributes.extend(attributes);
                 }
-                if status_recorded
-                    && let Some(st) = status_of(agent.status_code, agent.status_message.as_deref())
-                {
-                    s.set_status(st);
+                Some(s) => {
+                    if let Some(n) = rename {
+                        s.update_name(n);
+                    }
+                    if status_recorded
+                        && let Some(st) = agent.status.as_ref().and_then(|r| r.status())
+                    {
+                        s.set_status(st);
+                    }
+                    s.set_attributes(attributes);
                 }
-                s.set_attributes(attributes);
             }
-        }
+        });
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -793,102 +1092,54 @@ where
             }
         };
         // The fields are read (user `Debug` code included) before the
-        // shard is locked.
+        // span's slot is locked.
         let mut attributes = FieldList::new();
         let mut fields = Fields::new(&mut attributes, true);
         event.record(&mut fields);
-        let Some(mut shard) = self.spans.shard(id) else {
-            return;
-        };
-        let Some(agent) = shard.get_mut(&id) else {
-            return;
-        };
-        let s = agent.start(&self.tracer);
         let message = fields.message.take();
-        let level = *event.metadata().level();
-        attributes.push(KeyValue::new("level", level.as_str()));
-        let name = message
-            .clone()
-            .unwrap_or_else(|| event.metadata().name().to_owned());
-        if level == Level::ERROR {
-            // `#[instrument(err)]` puts the error in an `error` field.
-            let text = attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == "error")
-                .and_then(|kv| kv.value.as_str().map(str::to_owned))
-                .or(message)
-                .unwrap_or_else(|| name.clone());
-            s.set_status(Status::error(text.clone()));
-            s.add_event(
-                "exception",
-                [
-                    KeyValue::new("exception.message", text),
-                    KeyValue::new("exception.type", "error"),
-                ],
-            );
-            if name != "exception" {
-                s.add_event(name, attributes);
-            }
-        } else {
-            s.add_event(name, attributes);
-        }
+        self.spans.with(id, |agent| {
+            add_event(agent.start(&self.tracer), event, message, attributes);
+        });
     }
 
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
         let id = id.into_u64();
-        let cx = self
-            .spans
-            .with(id, |agent| agent.start(&self.tracer).context());
-        if let Some(cx) = cx {
+        // Made current with the slot still locked (two thread-local pushes,
+        // no code of others): the context is not moved out of the closure.
+        self.spans.with(id, |agent| {
+            let cx = agent.start(&self.tracer).context();
             let entered = Entered {
                 layer: self.key(),
                 id,
                 span_id: cx.span_id,
             };
             enter_context(cx);
-            // A thread being torn down cannot enter spans any more: the
-            // exit finds no entry and leaves nothing.
-            let _ = ENTERED.try_with(|stack| stack.borrow_mut().push(entered));
-        }
+            ENTERED.with(|stack| stack.push(entered));
+        });
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         let (layer, id) = (self.key(), id.into_u64());
-        let span_id = ENTERED.try_with(|stack| {
-            let mut stack = stack.borrow_mut();
-            // The innermost entry: the top, unless guards were dropped out
-            // of order.
-            let at = stack.iter().rposition(|e| e.id == id && e.layer == layer)?;
-            Some(stack.remove(at).span_id)
-        });
-        if let Ok(Some(span_id)) = span_id {
-            exit_context(span_id);
+        let entered = ENTERED.with(|stack| stack.remove(|e| e.id == id && e.layer == layer));
+        if let Some(e) = entered {
+            exit_context(e.span_id);
         }
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
-        // Out of the table first: the span starts (if it never did) and
-        // ends with no lock held.
-        let Some(agent) = self
-            .spans
-            .shard(id.into_u64())
-            .and_then(|mut shard| shard.remove(&id.into_u64()))
-        else {
+        // Out of the table first: the span ends with no lock held.
+        let Some((s, callsite)) = self.spans.remove(id.into_u64(), &self.tracer) else {
             return;
         };
-        let callsite = agent.callsite;
-        let s = agent.into_span(&self.tracer);
         // A span that does not record has no name and records no latency.
         // One that kept its callsite's name (the same static string) records
-        // through the callsite's series handle; a renamed one by name (a
-        // reference count, or a static string).
+        // through the callsite's series handle; a renamed one by name.
         let renamed = match s.name() {
             None => {
                 s.end();
                 return;
             }
-            Some(name) if std::ptr::eq(name.as_str(), callsite.name()) => None,
-            Some(name) => Some(name.clone()),
+            Some(name) => !std::ptr::eq(name.as_str(), callsite.name()),
         };
         let cx = s.span_context();
         let trace_id = if cx.is_sampled() {
@@ -896,9 +1147,44 @@ where
         } else {
             0
         };
+        if renamed {
+            return self.close_renamed(s, trace_id);
+        }
         // Ending reports the duration it recorded.
         let took = s.end_measured();
-        self.record_latency(callsite, renamed, took, trace_id);
+        self.record_latency(callsite, took, trace_id);
+    }
+}
+
+/// Adds `event` to `s`: as a span event named by its message, and for an
+/// `ERROR` event also as the span's error status and an `exception` event.
+fn add_event(s: &mut Span, event: &Event<'_>, message: Option<String>, mut attributes: FieldList) {
+    let level = *event.metadata().level();
+    attributes.push(KeyValue::new("level", level.as_str()));
+    let name = message
+        .clone()
+        .unwrap_or_else(|| event.metadata().name().to_owned());
+    if level == Level::ERROR {
+        // `#[instrument(err)]` puts the error in an `error` field.
+        let text = attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "error")
+            .and_then(|kv| kv.value.as_str().map(str::to_owned))
+            .or(message)
+            .unwrap_or_else(|| name.clone());
+        s.set_status(Status::error(text.clone()));
+        s.add_event(
+            "exception",
+            [
+                KeyValue::new("exception.message", text),
+                KeyValue::new("exception.type", "error"),
+            ],
+        );
+        if name != "exception" {
+            s.add_event(name, attributes);
+        }
+    } else {
+        s.add_event(name, attributes);
     }
 }
 
@@ -965,14 +1251,14 @@ impl SpanExt for tracing::Span {
     }
 
     fn set_parent(&self, remote: &SpanContext) -> bool {
-        with_agent_span(self, |agent, _| match &mut agent.state {
-            State::Pending(p) => {
-                let mut cx = remote.clone();
-                cx.is_remote = true;
-                p.parent = PendingParent::Context(cx);
-                true
+        with_agent_span(self, |agent, _| {
+            if agent.span.is_some() {
+                return false;
             }
-            _ => false,
+            let mut cx = remote.clone();
+            cx.is_remote = true;
+            agent.parent = Some(cx);
+            true
         })
         .unwrap_or(false)
     }
@@ -1189,6 +1475,101 @@ mod tests {
         assert_eq!(s.span("given").status, Status::Ok);
         assert_eq!(s.span("recorded").status, Status::error("timeout"));
         assert_eq!(s.span("closed").status, Status::error(""));
+    }
+
+    #[test]
+    fn spans_beyond_the_slots_and_in_taken_slots_keep_their_fields_and_parents() {
+        let s = setup();
+        let layer = s
+            .dispatch
+            .downcast_ref::<AgentTraceLayer>()
+            .expect("the layer is in the subscriber");
+        let n = SLOTS + 100;
+        tracing::dispatcher::with_default(&s.dispatch, || {
+            let parent = tracing::info_span!("parent");
+            let _entered = parent.enter();
+            let spans: Vec<tracing::Span> = (0..n)
+                .map(|i| tracing::info_span!("many", i = i as i64, late = tracing::field::Empty))
+                .collect();
+            assert!(
+                layer.spans.overflowed.load(Ordering::Relaxed) > 0,
+                "the case under test: some spans found their slot taken"
+            );
+            for (i, span) in spans.iter().enumerate() {
+                span.record("late", i as i64 * 2);
+                span.in_scope(|| tracing::info!("inside"));
+            }
+            // Closed in an order unlike the one they were opened in.
+            let (odd, even): (Vec<_>, Vec<_>) =
+                spans.into_iter().enumerate().partition(|(i, _)| i % 2 == 1);
+            drop(even);
+            drop(odd.into_iter().rev().collect::<Vec<_>>());
+        });
+        assert_eq!(layer.spans.overflowed.load(Ordering::Relaxed), 0);
+        let parent = s.span("parent");
+        let many: Vec<FinishedSpan> = s.spans().into_iter().filter(|x| x.name == "many").collect();
+        assert_eq!(many.len(), n);
+        let mut seen = vec![false; n];
+        for span in &many {
+            let Some(&Value::I64(i)) = span.attribute("i") else {
+                panic!("no `i` on {span:?}")
+            };
+            assert_eq!(span.attribute("late"), Some(&Value::I64(i * 2)));
+            assert_eq!(span.parent_span_id, Some(parent.context.span_id));
+            assert_eq!(span.events.len(), 1);
+            seen[i as usize] = true;
+        }
+        assert!(seen.iter().all(|&x| x), "every span once");
+        assert_eq!(s.count("many"), n as u64);
+    }
+
+    #[test]
+    fn spans_entered_deeper_than_the_inline_stack_exit_in_any_order() {
+        let s = setup();
+        let depth = ENTERED_INLINE + 8;
+        tracing::dispatcher::with_default(&s.dispatch, || {
+            // Each opened inside the one before.
+            let mut guards: Vec<Option<tracing::span::EnteredSpan>> = (0..depth)
+                .map(|i| Some(tracing::info_span!("level", i = i as i64).entered()))
+                .collect();
+            tracing::info_span!("deepest").in_scope(|| {});
+            // Out of order: one guard below the inline stack's end, one
+            // above it; the innermost span stays current.
+            guards[ENTERED_INLINE - 2] = None;
+            guards[ENTERED_INLINE + 2] = None;
+            tracing::info_span!("still_deepest").in_scope(|| {});
+            tracing::info!("event_deepest");
+            while let Some(guard) = guards.pop() {
+                drop(guard);
+            }
+            tracing::info_span!("root").in_scope(|| {});
+        });
+        let levels: Vec<FinishedSpan> = s
+            .spans()
+            .into_iter()
+            .filter(|x| x.name == "level")
+            .collect();
+        let level = |i: i64| {
+            levels
+                .iter()
+                .find(|x| x.attribute("i") == Some(&Value::I64(i)))
+                .unwrap()
+                .clone()
+        };
+        let innermost = level(depth as i64 - 1);
+        assert_eq!(
+            s.span("deepest").parent_span_id,
+            Some(innermost.context.span_id)
+        );
+        assert_eq!(
+            s.span("still_deepest").parent_span_id,
+            Some(innermost.context.span_id)
+        );
+        assert_eq!(innermost.events.len(), 1);
+        for i in 1..depth as i64 {
+            assert_eq!(level(i).parent_span_id, Some(level(i - 1).context.span_id));
+        }
+        assert_eq!(s.span("root").parent_span_id, None);
     }
 
     #[test]

@@ -68,3 +68,49 @@ fn spans_and_events_emitted_while_a_span_starts_do_not_deadlock() {
         .count();
     assert_eq!(steps, 256);
 }
+
+/// Opens and enters a span of its own whenever a span starts.
+#[derive(Debug)]
+struct Bookkeeping;
+
+impl SpanProcessor for Bookkeeping {
+    fn on_start(&self, _span: &SpanData) {
+        tracing::info_span!("bookkeeping").in_scope(|| {});
+    }
+
+    fn on_end(&self, _span: agent_trace::FinishedSpan) {}
+}
+
+#[test]
+fn spans_a_processor_opens_as_spans_start_are_kept_one_level_deep() {
+    let collected = Arc::new(Collector::default());
+    let tracer = AgentStepTracer::builder()
+        .processor(Arc::new(Bookkeeping))
+        .processor(collected.clone())
+        .without_store()
+        .build();
+    let subscriber =
+        tracing_subscriber::registry().with(AgentTraceLayer::new(tracer).without_latency_metrics());
+
+    // Each `bookkeeping` span starts too, and opens another one as it
+    // does: without a bound this never ends.
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..10 {
+                step(i);
+            }
+        });
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the layer deadlocked or recursed on spans opened by a processor");
+
+    let spans = collected.spans();
+    let named = |name: &str| spans.iter().filter(|s| s.name == name).count();
+    assert_eq!(named("step"), 10);
+    // One per application span: the spans opened while a `bookkeeping`
+    // span itself starts are not kept.
+    assert_eq!(named("bookkeeping"), 10);
+}
