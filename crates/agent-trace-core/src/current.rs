@@ -28,29 +28,115 @@ struct Root {
     flags: TraceFlags,
 }
 
+/// How many entered contexts each thread keeps inline, in destructor-free
+/// thread-locals (deeper ones go to a `Vec`).
+const INLINE: usize = 32;
+
+/// An entered context, less its trace state: `Copy`, so the inline stack
+/// is plain cells. The trace state, when not empty, is kept in `STATES`.
+#[derive(Clone, Copy)]
+struct Entry {
+    trace_id: TraceId,
+    span_id: SpanId,
+    flags: TraceFlags,
+    is_remote: bool,
+    /// Whether `STATES` holds this entry's (non-empty) trace state.
+    has_state: bool,
+}
+
 thread_local! {
-    static STACK: RefCell<Vec<SpanContext>> = const { RefCell::new(Vec::new()) };
+    /// How many contexts are entered on this thread: `ENTRIES[..min(depth,
+    /// INLINE)]`, then `DEEP`.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// The innermost `INLINE` levels. Cells of `Copy` values with a const
+    /// initialiser: no lazy registration, no borrow flag, no destructor.
+    static ENTRIES: [Cell<Option<Entry>>; INLINE] = const { [const { Cell::new(None) }; INLINE] };
+    /// The non-empty trace states of inline entries, with their depth, in
+    /// depth order (read only for entries that have one: a remote parent's
+    /// `tracestate`).
+    static STATES: RefCell<Vec<(usize, TraceState)>> = const { RefCell::new(Vec::new()) };
+    /// Levels `INLINE` and deeper, whole.
+    static DEEP: RefCell<Vec<SpanContext>> = const { RefCell::new(Vec::new()) };
     static ROOTS: [Cell<Option<Root>>; ROOT_RING] = const { [const { Cell::new(None) }; ROOT_RING] };
     static NEXT_ROOT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The context at depth `i` (below the current depth).
+fn context_at(i: usize) -> Option<SpanContext> {
+    if i >= INLINE {
+        return DEEP.with(|d| d.borrow().get(i - INLINE).cloned());
+    }
+    let e = ENTRIES.with(|e| e[i].get())?;
+    let trace_state = if e.has_state {
+        STATES.with(|s| {
+            s.borrow()
+                .iter()
+                .rev()
+                .find(|(at, _)| *at == i)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default()
+        })
+    } else {
+        TraceState::NONE
+    };
+    Some(SpanContext {
+        trace_id: e.trace_id,
+        span_id: e.span_id,
+        trace_flags: e.flags,
+        trace_state,
+        is_remote: e.is_remote,
+    })
+}
+
+/// The span id at depth `i` (below the current depth).
+#[inline]
+fn span_id_at(i: usize) -> Option<SpanId> {
+    if i < INLINE {
+        ENTRIES.with(|e| e[i].get()).map(|e| e.span_id)
+    } else {
+        DEEP.with(|d| d.borrow().get(i - INLINE).map(|c| c.span_id))
+    }
 }
 
 /// The context of the innermost span entered on this thread.
 #[inline]
 pub(crate) fn current() -> Option<SpanContext> {
-    STACK.with(|s| s.borrow().last().cloned())
+    let depth = DEPTH.with(Cell::get);
+    let top = depth.checked_sub(1)?;
+    if top < INLINE
+        && let Some(e) = ENTRIES.with(|e| e[top].get())
+        && !e.has_state
+    {
+        return Some(SpanContext {
+            trace_id: e.trace_id,
+            span_id: e.span_id,
+            trace_flags: e.flags,
+            trace_state: TraceState::NONE,
+            is_remote: e.is_remote,
+        });
+    }
+    context_at(top)
 }
 
 /// The innermost entered span of `trace_id` on this thread, else the most
 /// recent root of that trace started on this thread.
 pub(crate) fn find_in_trace(trace_id: TraceId) -> Option<SpanContext> {
-    if let Some(cx) = STACK.with(|s| {
-        s.borrow()
-            .iter()
-            .rev()
-            .find(|c| c.trace_id == trace_id)
-            .cloned()
-    }) {
-        return Some(cx);
+    let depth = DEPTH.with(Cell::get);
+    let entered = (0..depth).rev().find(|&i| {
+        if i < INLINE {
+            ENTRIES
+                .with(|e| e[i].get())
+                .is_some_and(|e| e.trace_id == trace_id)
+        } else {
+            DEEP.with(|d| {
+                d.borrow()
+                    .get(i - INLINE)
+                    .is_some_and(|c| c.trace_id == trace_id)
+            })
+        }
+    });
+    if let Some(i) = entered {
+        return context_at(i);
     }
     let next = NEXT_ROOT.with(Cell::get);
     ROOTS.with(|roots| {
@@ -86,24 +172,80 @@ pub(crate) fn remember_root(trace_id: TraceId, span_id: SpanId, flags: TraceFlag
     });
 }
 
+/// Enters `cx` on this thread, read in place: an empty trace state (the
+/// usual case) is not touched.
 #[inline]
-pub(crate) fn push(cx: SpanContext) {
-    STACK.with(|s| s.borrow_mut().push(cx));
+pub(crate) fn push(cx: &SpanContext) {
+    let depth = DEPTH.with(Cell::get);
+    if depth < INLINE {
+        let has_state = !cx.trace_state.is_empty();
+        if has_state {
+            STATES.with(|s| s.borrow_mut().push((depth, cx.trace_state.clone())));
+        }
+        ENTRIES.with(|e| {
+            e[depth].set(Some(Entry {
+                trace_id: cx.trace_id,
+                span_id: cx.span_id,
+                flags: cx.trace_flags,
+                is_remote: cx.is_remote,
+                has_state,
+            }));
+        });
+    } else {
+        DEEP.with(|d| d.borrow_mut().push(cx.clone()));
+    }
+    DEPTH.with(|d| d.set(depth + 1));
 }
 
 /// Removes the entry of `span_id`: normally the top, but guards may be
 /// dropped out of order (for example when moved into a collection), and the
-/// stack must stay right whatever the order.
+/// stack must stay right whatever the order. An id not entered is ignored.
 #[inline]
 pub(crate) fn pop(span_id: SpanId) {
-    STACK.with(|s| {
-        let stack = &mut *s.borrow_mut();
-        if stack.last().is_some_and(|c| c.span_id == span_id) {
-            stack.pop();
-        } else if let Some(i) = stack.iter().rposition(|c| c.span_id == span_id) {
-            stack.remove(i);
+    let depth = DEPTH.with(Cell::get);
+    let Some(top) = depth.checked_sub(1) else {
+        return;
+    };
+    if span_id_at(top) == Some(span_id) {
+        pop_top(top);
+    } else {
+        remove_below_top(depth, span_id);
+    }
+}
+
+/// Drops the top entry, at depth `top`.
+#[inline]
+fn pop_top(top: usize) {
+    if top < INLINE {
+        let e = ENTRIES.with(|e| e[top].take());
+        if e.is_some_and(|e| e.has_state) {
+            // States are in depth order: the top's is the last.
+            STATES.with(|s| s.borrow_mut().pop());
         }
-    });
+    } else {
+        DEEP.with(|d| d.borrow_mut().pop());
+    }
+    DEPTH.with(|d| d.set(top));
+}
+
+/// Removes the innermost entry of `span_id` below the top, if any: rare
+/// (guards dropped out of order), so the stack is rebuilt without it.
+#[cold]
+#[inline(never)]
+fn remove_below_top(depth: usize, span_id: SpanId) {
+    let Some(at) = (0..depth).rev().find(|&i| span_id_at(i) == Some(span_id)) else {
+        return;
+    };
+    let kept: Vec<SpanContext> = (0..depth)
+        .filter(|&i| i != at)
+        .filter_map(context_at)
+        .collect();
+    for top in (0..depth).rev() {
+        pop_top(top);
+    }
+    for cx in &kept {
+        push(cx);
+    }
 }
 
 /// Makes a span context current until dropped. Not `Send`: it must be dropped
@@ -121,10 +263,15 @@ impl ContextGuard {
     /// Use it to adopt a context received from elsewhere (another thread, a
     /// queued message) without starting a span.
     pub fn enter(cx: SpanContext) -> Self {
-        let span_id = cx.span_id;
+        Self::enter_ref(&cx)
+    }
+
+    /// [`enter`](Self::enter), reading the context in place.
+    #[inline]
+    pub(crate) fn enter_ref(cx: &SpanContext) -> Self {
         push(cx);
         Self {
-            span_id,
+            span_id: cx.span_id,
             _not_send: PhantomData,
         }
     }
@@ -154,7 +301,25 @@ impl Drop for ContextGuard {
 /// ```
 #[inline]
 pub fn enter_context(cx: SpanContext) {
-    push(cx);
+    push(&cx);
+}
+
+/// [`enter_context`] for a span's own context, read in place rather than
+/// copied out first.
+///
+/// ```
+/// use agent_trace_core::{AgentStepTracer, enter_span, exit_context};
+///
+/// let tracer = AgentStepTracer::new();
+/// let parent = tracer.start_trace("poll");
+/// enter_span(&parent);
+/// let child = tracer.start_span("step");
+/// assert_eq!(child.trace_id(), parent.trace_id());
+/// exit_context(parent.span_id());
+/// ```
+#[inline]
+pub fn enter_span(span: &crate::Span) {
+    push(span.span_context());
 }
 
 /// Leaves the context of `span_id` entered with [`enter_context`] on this
@@ -163,4 +328,67 @@ pub fn enter_context(cx: SpanContext) {
 #[inline]
 pub fn exit_context(span_id: SpanId) {
     pop(span_id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The thread's whole stack, innermost last.
+    fn stack() -> Vec<SpanContext> {
+        (0..DEPTH.with(Cell::get)).filter_map(context_at).collect()
+    }
+
+    /// Random pushes and pops (mostly of the top, some from the middle,
+    /// some of ids never entered) across the inline/deep boundary, some
+    /// contexts with a trace state, checked after each step against a plain
+    /// `Vec` of contexts: the stack, `current` and `find_in_trace` agree with
+    /// it, and every trace state is released at the end.
+    #[test]
+    fn the_stack_behaves_as_a_vec_of_contexts() {
+        let state = TraceState::NONE.insert("vendor", "v1").unwrap();
+        let mut model: Vec<SpanContext> = Vec::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for step in 1..=20_000_u64 {
+            let r = next();
+            let grow = model.len() < 8 || (model.len() < 70 && r % 100 < 55);
+            if grow {
+                let trace = TraceId::from_u128(u128::from(r % 5 + 1)).unwrap();
+                let mut cx =
+                    SpanContext::new(trace, SpanId::from_u64(step).unwrap(), TraceFlags::SAMPLED);
+                if r % 7 == 0 {
+                    cx.trace_state = state.clone();
+                }
+                cx.is_remote = r % 11 == 0;
+                push(&cx);
+                model.push(cx);
+            } else if r % 10 == 0 && !model.is_empty() {
+                let i = usize::try_from(r >> 32).unwrap() % model.len();
+                pop(model.remove(i).span_id);
+            } else if r % 53 == 0 {
+                pop(SpanId::from_u64(u64::MAX - step).unwrap());
+            } else if let Some(cx) = model.pop() {
+                pop(cx.span_id);
+            }
+            assert_eq!(stack(), model, "step {step}");
+            assert_eq!(current(), model.last().cloned(), "step {step}");
+            let trace = TraceId::from_u128(u128::from(r % 5 + 1)).unwrap();
+            if let Some(found) = model.iter().rev().find(|c| c.trace_id == trace) {
+                assert_eq!(find_in_trace(trace).as_ref(), Some(found), "step {step}");
+            }
+        }
+        while let Some(cx) = model.pop() {
+            pop(cx.span_id);
+        }
+        assert_eq!(DEPTH.with(Cell::get), 0);
+        assert!(STATES.with(|s| s.borrow().is_empty()));
+        assert!(DEEP.with(|d| d.borrow().is_empty()));
+        assert_eq!(state.to_string(), "vendor=v1");
+    }
 }

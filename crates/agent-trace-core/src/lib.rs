@@ -66,7 +66,7 @@ mod tracer;
 pub use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use attr::{Array, Key, KeyValue, StringValue, Value};
 pub use clock::{Clock, ManualClock, StartMark, SystemClock, Timestamp};
-pub use current::{ContextGuard, enter_context, exit_context};
+pub use current::{ContextGuard, enter_context, enter_span, exit_context};
 pub use error::TraceError;
 pub use future::{FutureExt, InSpan, WithContext};
 pub use pool::span_pool_bytes_bound;

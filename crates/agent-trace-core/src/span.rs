@@ -102,6 +102,7 @@ impl Span {
     }
 
     /// This span's id.
+    #[inline]
     pub fn span_id(&self) -> SpanId {
         self.span_context().span_id
     }
@@ -323,7 +324,7 @@ impl Span {
     /// Makes this span current on this thread until the guard drops, so that
     /// spans started without a parent become its children.
     pub fn enter(&self) -> ContextGuard {
-        ContextGuard::enter(self.context())
+        ContextGuard::enter_ref(self.span_context())
     }
 
     /// Makes this span current and hands back a guard that owns it: when the
@@ -464,6 +465,48 @@ impl Span {
             parent,
             kind,
             Some(attributes),
+            None,
+            None,
+            Some(start_mark),
+        )
+    }
+
+    /// [`start_with_attributes`](Self::start_with_attributes) from a list
+    /// the caller keeps: the sampler reads it in place, then it is drained
+    /// into the span, and the list keeps its buffer for the caller's next
+    /// span. Compiled once, here, rather than in each caller's crate.
+    ///
+    /// ```
+    /// use agent_trace_core::{AgentStepTracer, KeyValue, Parent, SpanKind, StartMark, Span};
+    ///
+    /// let tracer = AgentStepTracer::new();
+    /// let mut fields = vec![KeyValue::new("model", "gpt-4"), KeyValue::new("tokens", 150)];
+    /// let span = Span::start_draining(
+    ///     &tracer,
+    ///     "llm_call".into(),
+    ///     Parent::Root,
+    ///     SpanKind::Client,
+    ///     StartMark::now(),
+    ///     &mut fields,
+    /// );
+    /// assert!(fields.is_empty() && fields.capacity() >= 2);
+    /// assert!(span.is_recording());
+    /// ```
+    #[inline(never)]
+    pub fn start_draining(
+        tracer: &AgentStepTracer,
+        name: StringValue,
+        parent: Parent<'_>,
+        kind: SpanKind,
+        start_mark: StartMark,
+        attributes: &mut Vec<KeyValue>,
+    ) -> Span {
+        Self::start_parts(
+            tracer,
+            name,
+            parent,
+            kind,
+            Some(Draining(attributes)),
             None,
             None,
             Some(start_mark),
@@ -758,6 +801,26 @@ impl std::ops::DerefMut for Live {
     #[inline]
     fn deref_mut(&mut self) -> &mut SpanData {
         &mut self.data
+    }
+}
+
+/// A caller's list, read as a slice by the sampler and then drained.
+struct Draining<'a>(&'a mut Vec<KeyValue>);
+
+impl AsRef<[KeyValue]> for Draining<'_> {
+    #[inline]
+    fn as_ref(&self) -> &[KeyValue] {
+        self.0
+    }
+}
+
+impl<'a> IntoIterator for Draining<'a> {
+    type Item = KeyValue;
+    type IntoIter = std::vec::Drain<'a, KeyValue>;
+
+    #[inline]
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.drain(..)
     }
 }
 

@@ -59,10 +59,11 @@
 //! - A span that keeps its callsite's name records its duration through a
 //!   series handle cached per callsite (`Handles`) rather than by name
 //!   (about 110).
-//! - A pending span starts through [`Span::start_with_attributes`], not a
+//! - A pending span starts through [`Span::start_draining`], not a
 //!   `SpanBuilder`: its attributes are read in place by the sampler and
 //!   drained into the span, with no list collected again and no pass
-//!   folding repeated keys (about 260).
+//!   folding repeated keys (about 260), by a function compiled once in the
+//!   core crate.
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -73,7 +74,7 @@ use std::time::Duration;
 
 use agent_trace_core::{
     AgentStepTracer, KeyValue, Parent, Span, SpanContext, SpanId, SpanKind, StartMark, Status,
-    StringValue, Value, enter_context, exit_context,
+    StringValue, Value, enter_span, exit_context,
 };
 use agent_trace_metrics::LatencyMetrics;
 use agent_trace_metrics::SeriesHandle;
@@ -742,28 +743,6 @@ type FieldList = Vec<KeyValue>;
 /// span.
 const KEPT_CAPACITY: usize = 16;
 
-/// A pending span's attributes handed to the span as it starts: the span
-/// reads them as a slice (for its sampler) and then drains them, so the
-/// list keeps its buffer for the slot's next span.
-struct Draining<'a>(&'a mut FieldList);
-
-impl AsRef<[KeyValue]> for Draining<'_> {
-    #[inline]
-    fn as_ref(&self) -> &[KeyValue] {
-        self.0
-    }
-}
-
-impl<'a> IntoIterator for Draining<'a> {
-    type Item = KeyValue;
-    type IntoIter = std::vec::Drain<'a, KeyValue>;
-
-    #[inline]
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.drain(..)
-    }
-}
-
 /// The status that `otel.status_code` and `otel.status_message` set, if
 /// any: none until a code is recorded.
 #[inline]
@@ -856,13 +835,13 @@ impl AgentSpan {
             Some(cx) => Parent::Span(cx),
             None => Parent::Root,
         };
-        let mut span = Span::start_with_attributes(
+        let mut span = Span::start_draining(
             tracer,
             name,
             parent,
             self.kind,
             self.start.unwrap_or_else(StartMark::now),
-            Draining(&mut self.attributes),
+            &mut self.attributes,
         );
         if self.attributes.capacity() > KEPT_CAPACITY {
             self.attributes = FieldList::new();
@@ -1107,13 +1086,13 @@ where
         // Made current with the slot still locked (two thread-local pushes,
         // no code of others): the context is not moved out of the closure.
         self.spans.with(id, |agent| {
-            let cx = agent.start(&self.tracer).context();
+            let span = agent.start(&self.tracer);
             let entered = Entered {
                 layer: self.key(),
                 id,
-                span_id: cx.span_id,
+                span_id: span.span_id(),
             };
-            enter_context(cx);
+            enter_span(span);
             ENTERED.with(|stack| stack.push(entered));
         });
     }
