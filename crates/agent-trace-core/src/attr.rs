@@ -30,6 +30,30 @@ enum Repr {
     },
 }
 
+/// Copies `src` (at most `INLINE` bytes) to the start of `dst` with two
+/// fixed-size, possibly overlapping copies (the first and the last bytes of
+/// the largest width that fits), which compile to a few loads and stores,
+/// where a copy of a length known only at run time is a call to `memcpy`.
+#[inline]
+fn copy_short(dst: &mut [u8; INLINE], src: &[u8]) {
+    let n = src.len();
+    debug_assert!(n <= INLINE);
+    if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..n].copy_from_slice(&src[n - 4..]);
+    } else if n > 0 {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    }
+}
+
 /// The longest string kept inline: what fits beside the variant's tag and
 /// length in the 24 bytes the other variants take anyway.
 const INLINE: usize = 22;
@@ -54,7 +78,7 @@ impl StringValue {
     pub fn copy_from(s: &str) -> Self {
         if s.len() <= INLINE {
             let mut buf = [0; INLINE];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
+            copy_short(&mut buf, s.as_bytes());
             Self(Repr::Inline {
                 len: s.len() as u8,
                 buf,
@@ -423,6 +447,21 @@ impl<K: Into<Key>, V: Into<Value>> From<(K, V)> for KeyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_short_length_is_copied_whole() {
+        let text = "abcdefghijklmnopqrstuvwxyz";
+        for n in 0..=INLINE {
+            let mut buf = [0xff; INLINE];
+            copy_short(&mut buf, &text.as_bytes()[..n]);
+            assert_eq!(&buf[..n], &text.as_bytes()[..n], "length {n}");
+            assert!(
+                buf[n..].iter().all(|&b| b == 0xff),
+                "length {n}: nothing past the end"
+            );
+            assert_eq!(StringValue::copy_from(&text[..n]).as_str(), &text[..n]);
+        }
+    }
 
     #[test]
     fn short_strings_are_inline_and_read_back_whole() {
