@@ -212,15 +212,64 @@ impl Hasher for Prehashed {
     }
 }
 
+/// Whether a borrowed label set is the very one a cache keeps, told from
+/// the addresses of its texts rather than the texts.
+///
+/// Implementations answer `true` only when the two are equal: a text at the
+/// same address and of the same length as one the cache keeps is that text
+/// (a static string, or a shared one whose allocation the kept copy holds
+/// alive), while an inline copy lives in its own value and so never shares
+/// an address with the cache's. `false` just means "compare the texts".
+pub(crate) trait SameAs<K> {
+    /// Whether [`same_as`](Self::same_as) can ever answer `true`; when not,
+    /// the cache skips the identity check.
+    const BY_IDENTITY: bool = true;
+
+    /// `true` only if `self == kept`, known without reading any text.
+    fn same_as(&self, kept: &K) -> bool;
+}
+
+impl SameAs<String> for str {
+    fn same_as(&self, kept: &String) -> bool {
+        same_text(self, kept)
+    }
+}
+
+/// Whether `a` and `b` are the same text at the same address.
+#[inline]
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+}
+
+/// Entries of a cache checked by identity ([`SameAs`]) before any hashing:
+/// the label sets a thread used last. An agent task's GenAI spans use a
+/// handful (the agent, its model, its tools).
+const RECENT: usize = 8;
+
+/// No entry.
+const NONE: usize = usize::MAX;
+
 /// Handles of type `V` by label set `K`, for one recorder: a per-thread
 /// cache (see the module docs).
+///
+/// A look-up first checks the label sets used last by the addresses of
+/// their texts ([`SameAs`]: a few comparisons), then hashes the texts.
+/// Hashing and comparing a GenAI span's label set cost about 380
+/// instructions per look-up (callgrind, the agent workload bench), more
+/// than the record itself; the helpers' texts (provider, model, agent and
+/// tool names) are usually static or interned, so the identity check hits.
 #[derive(Debug)]
 pub(crate) struct Cache<K, V> {
     recorder: Option<RecorderId>,
     state: FastState,
-    /// By hash of the label set; collisions share a bucket.
-    map: HashMap<u64, Vec<(K, V)>, BuildHasherDefault<Prehashed>>,
-    len: usize,
+    /// Indices into `entries` by hash of the label set; collisions share a
+    /// bucket.
+    map: HashMap<u64, Vec<usize>, BuildHasherDefault<Prehashed>>,
+    entries: Vec<(K, V)>,
+    /// Indices of the entries used last ([`NONE`] when unused), replaced
+    /// in turn.
+    recent: [usize; RECENT],
+    next_recent: usize,
 }
 
 impl<K, V: Default> Cache<K, V> {
@@ -229,7 +278,9 @@ impl<K, V: Default> Cache<K, V> {
             recorder: None,
             state: FastState::default(),
             map: HashMap::default(),
-            len: 0,
+            entries: Vec::new(),
+            recent: [NONE; RECENT],
+            next_recent: 0,
         }
     }
 
@@ -245,27 +296,48 @@ impl<K, V: Default> Cache<K, V> {
         f: impl FnOnce(&mut V) -> R,
     ) -> R
     where
-        Q: Hash + PartialEq<K> + ?Sized,
+        Q: Hash + PartialEq<K> + SameAs<K> + ?Sized,
     {
         let Some(recorder) = static_recorder() else {
             return f(&mut V::default());
         };
         if self.recorder != Some(recorder) {
             self.map.clear();
-            self.len = 0;
+            self.entries.clear();
+            self.recent = [NONE; RECENT];
             self.recorder = Some(recorder);
         }
-        let bucket = self.map.entry(self.state.hash_one(key)).or_default();
-        if let Some(i) = bucket.iter().position(|(k, _)| key == k) {
-            return f(&mut bucket[i].1);
+        if Q::BY_IDENTITY {
+            for &i in &self.recent {
+                if let Some((k, v)) = self.entries.get_mut(i)
+                    && key.same_as(k)
+                {
+                    return f(v);
+                }
+            }
         }
-        if self.len >= MAX_ENTRIES {
-            return f(&mut V::default());
+        let hash = self.state.hash_one(key);
+        let found = self
+            .map
+            .get(&hash)
+            .and_then(|bucket| bucket.iter().copied().find(|&i| *key == self.entries[i].0));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                if self.entries.len() >= MAX_ENTRIES {
+                    return f(&mut V::default());
+                }
+                self.entries.push((own(key), V::default()));
+                let i = self.entries.len() - 1;
+                self.map.entry(hash).or_default().push(i);
+                i
+            }
+        };
+        if Q::BY_IDENTITY {
+            self.recent[self.next_recent] = i;
+            self.next_recent = (self.next_recent + 1) % RECENT;
         }
-        self.len += 1;
-        bucket.push((own(key), V::default()));
-        let last = bucket.len() - 1;
-        f(&mut bucket[last].1)
+        f(&mut self.entries[i].1)
     }
 }
 
@@ -346,6 +418,52 @@ mod tests {
         assert_eq!(static_recorder(), outside);
     }
 
+    /// A key of static texts, checked by identity like the helpers' label
+    /// sets.
+    #[derive(Hash, PartialEq)]
+    struct Texts(&'static str, &'static str);
+
+    impl SameAs<Texts> for Texts {
+        fn same_as(&self, o: &Texts) -> bool {
+            same_text(self.0, o.0) && same_text(self.1, o.1)
+        }
+    }
+
+    #[test]
+    fn a_key_is_found_by_identity_or_by_text_and_never_taken_for_another() {
+        let mut cache: Cache<Texts, u32> = Cache::new();
+        let bump = |cache: &mut Cache<Texts, u32>, k: &Texts| {
+            cache.with(
+                k,
+                |k| Texts(k.0, k.1),
+                |v| {
+                    *v += 1;
+                    *v
+                },
+            )
+        };
+        // The same texts at other addresses: the same entry, by text.
+        let text = String::from("gpt-4o");
+        let leaked: &'static str = Box::leak(text.into_boxed_str());
+        assert_eq!(bump(&mut cache, &Texts("chat", "gpt-4o")), 1);
+        assert_eq!(bump(&mut cache, &Texts("chat", leaked)), 2);
+        assert_eq!(bump(&mut cache, &Texts("chat", "gpt-4o")), 3);
+        // A text that starts at the same address but is shorter is
+        // another key.
+        assert_eq!(bump(&mut cache, &Texts("chat", &leaked[..3])), 1);
+        // More keys than the identity check holds, in turn: each keeps
+        // its own count.
+        let names: Vec<&'static str> = (0..2 * RECENT)
+            .map(|i| &*Box::leak(format!("tool-{i}").into_boxed_str()))
+            .collect();
+        for round in 1..=3 {
+            for n in &names {
+                assert_eq!(bump(&mut cache, &Texts("execute_tool", n)), round);
+            }
+        }
+        assert_eq!(bump(&mut cache, &Texts("chat", "gpt-4o")), 4);
+    }
+
     #[test]
     fn entries_are_kept_per_label_set_up_to_the_cap() {
         let mut cache: Cache<String, u32> = Cache::new();
@@ -361,7 +479,7 @@ mod tests {
         for i in 0..MAX_ENTRIES {
             bump(&mut cache, &i.to_string());
         }
-        assert_eq!(cache.len, MAX_ENTRIES);
+        assert_eq!(cache.entries.len(), MAX_ENTRIES);
         assert_eq!(bump(&mut cache, "a"), 3, "kept entries stay");
         assert_eq!(bump(&mut cache, "beyond"), 1);
         assert_eq!(bump(&mut cache, "beyond"), 1, "not kept beyond the cap");

@@ -14,7 +14,7 @@ use agent_trace_core::{
 
 use super::content::ContentCapture;
 use super::conventions::Conventions;
-use super::handles::{Cache, Local};
+use super::handles::{Cache, Local, SameAs, same_text};
 use super::names;
 use super::scope::{self, Call, Entered, Scope, ScopeParts, Tally, TallyKind};
 use crate::cost::{self, CallAttribution, TokenUsage};
@@ -209,11 +209,7 @@ impl<'a> Start<'a> {
             },
             conversation_id: self.conversation_id,
         };
-        let scope = Arc::new(Scope::child(
-            parent_scope.as_deref(),
-            span.trace_id(),
-            parts,
-        ));
+        let scope = Scope::child_of(parent_scope, span.trace_id(), parts);
         let registered = self.family.is_container().then(|| {
             let id = span.span_id();
             scope::register(id, Arc::clone(&scope));
@@ -434,7 +430,8 @@ impl Operation {
             conversation: self.scope.conversation_id.as_deref(),
             tool: self.scope.tool_name.as_deref(),
         };
-        if let Ok(price) = cost::cost_ledger().price_call(provider, model, &usage, &attribution) {
+        if let Ok(price) = cost::cost_ledger().price_call_of(provider, model, &usage, &attribution)
+        {
             self.set(cost::COST_ATTRIBUTE, price.amount);
             self.set(cost::CURRENCY_ATTRIBUTE, names::currency(price.currency));
             self.scope.add_cost(price.amount, price.currency);
@@ -704,6 +701,27 @@ impl PartialEq<OwnedLabelSet> for LabelSet<'_> {
             && self.name == o.name.as_deref()
             && self.agent == o.agent.as_deref()
             && self.tool_type == o.tool_type.as_deref()
+    }
+}
+
+impl SameAs<OwnedLabelSet> for LabelSet<'_> {
+    #[inline]
+    fn same_as(&self, o: &OwnedLabelSet) -> bool {
+        fn same(a: Option<&str>, b: Option<&StringValue>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => same_text(a, b),
+                _ => false,
+            }
+        }
+        self.family == o.family
+            && same_text(self.operation, o.operation)
+            && same(self.name, o.name.as_ref())
+            && same(self.request_model, o.request_model.as_ref())
+            && same(self.provider, o.provider.as_ref())
+            && same(self.error_type, o.error_type.as_ref())
+            && same(self.agent, o.agent.as_ref())
+            && same(self.tool_type, o.tool_type.as_ref())
     }
 }
 

@@ -284,7 +284,7 @@ macro_rules! usage_span_methods {
             I: IntoIterator<Item = S>,
             S: Into<StringValue>,
         {
-            let reasons: Vec<StringValue> = reasons.into_iter().map(Into::into).collect();
+            let reasons = super::names::finish_reasons(reasons.into_iter().map(Into::into));
             self.0.set(semconv::GEN_AI_RESPONSE_FINISH_REASONS, reasons);
         }
     };
