@@ -1,7 +1,8 @@
 //! Recycled span allocations.
 //!
-//! Every recording span lives in one heap allocation (a `Box<SpanData>`)
-//! from start until a processor drops it, and a span with more than four
+//! Every recording span lives in one heap allocation (an `Arc<SpanData>`'s,
+//! held alone while the span records, shared among processors once it
+//! ends) from start until the last processor drops it, and a span with more than four
 //! attributes (a GenAI call has about ten) or with events has a second and a
 //! third. Calling the allocator for each costs about a hundred instructions
 //! for `malloc` and `free`, and more when spans are freed on another thread
@@ -32,11 +33,11 @@ use std::sync::LazyLock;
 use crossbeam_queue::ArrayQueue;
 
 use crate::attr::KeyValue;
-use crate::span_data::{Event, SpanData, Status};
+use crate::span_data::{Event, SpanData, Status, UniqueSpan};
 
 /// A blank span: every collection empty, status unset, counts zero (the
 /// other fields are overwritten when it is used).
-pub(crate) type Slot = Box<SpanData>;
+pub(crate) type Slot = UniqueSpan;
 
 /// Blank spans a thread keeps for its next spans, and the size of a batch
 /// handed to or taken from the shared stock.
@@ -57,6 +58,8 @@ pub(crate) const KEEP_EVENTS: usize = 4;
 /// The most memory one blank span holds: the span itself and the buffers
 /// it keeps.
 pub(crate) const BLANK_SPAN_BYTES: usize = mem::size_of::<SpanData>()
+    // The reference counts in front of it.
+    + 2 * mem::size_of::<usize>()
     + KEEP_ATTRIBUTES * mem::size_of::<KeyValue>()
     + KEEP_EVENTS * mem::size_of::<Event>();
 
@@ -202,7 +205,7 @@ mod tests {
     /// Span data that owns heap memory in every kind of field, so that a
     /// recycled allocation whose contents were not dropped shows up as a
     /// leak under Miri or valgrind, and a double drop as a crash.
-    fn span_data(n: u64) -> Box<SpanData> {
+    fn span_data(n: u64) -> Slot {
         let context = SpanContext::new(
             TraceId::from_u128(u128::from(n) + 1).unwrap(),
             SpanId::from_u64(n + 1).unwrap(),
@@ -211,7 +214,7 @@ mod tests {
         let attributes: Attributes = (0..6)
             .map(|i| KeyValue::new(format!("key.{i}"), format!("value {n} {i}")))
             .collect();
-        Box::new(SpanData {
+        UniqueSpan::new(SpanData {
             name: format!("span {n}").into(),
             context,
             parent_span_id: None,

@@ -16,7 +16,9 @@ use crate::clock::{StartMark, Tick, Timestamp};
 use crate::current::{self, ContextGuard};
 use crate::ids;
 use crate::sampler::{self, SamplingDecision, SamplingParams};
-use crate::span_data::{Attributes, Event, FinishedSpan, Link, SpanData, SpanKind, Status};
+use crate::span_data::{
+    Attributes, Event, FinishedSpan, Link, SpanData, SpanKind, Status, UniqueSpan,
+};
 use crate::tracer::{AgentStepTracer, TracerInner};
 
 /// The attribute under which the reference's `agent_id` is recorded, as the
@@ -389,7 +391,7 @@ impl Span {
                 .as_unix_nanos()
                 .saturating_sub(data.start_time.as_unix_nanos()),
         );
-        tracer.deliver(FinishedSpan::from_box(data));
+        tracer.deliver(FinishedSpan::from_unique(data));
         d
     }
 
@@ -694,8 +696,8 @@ impl Span {
 
 /// A span that still records: its data, start reading and tracer.
 ///
-/// The data is a `Box<SpanData>` whose drop glue is one out-of-line call: a
-/// bare box would put the whole of `SpanData`'s glue (attributes, events,
+/// The data is a [`UniqueSpan`] whose drop glue is one out-of-line call: a
+/// bare allocation would put the whole of `SpanData`'s glue (attributes, events,
 /// links, strings) into `Span`'s, which then grew too large to inline, and
 /// every span's drop, sampled out or not, paid a call that saved and
 /// restored six registers. Spans hand their data on when they end
@@ -710,7 +712,7 @@ impl Span {
 /// (the attributes only grow, through [`Live::push_attribute`], from the
 /// empty list of a new or blanked span).
 struct Live {
-    data: std::mem::ManuallyDrop<Box<SpanData>>,
+    data: std::mem::ManuallyDrop<UniqueSpan>,
     keys: u64,
     /// The span clock's reading at start. A span's times are `start_time`
     /// plus span-clock time elapsed since this reading, so the end is never
@@ -722,7 +724,7 @@ struct Live {
 
 impl Live {
     #[inline]
-    fn new(data: Box<SpanData>, start: Tick, tracer: Arc<TracerInner>) -> Self {
+    fn new(data: UniqueSpan, start: Tick, tracer: Arc<TracerInner>) -> Self {
         debug_assert!(data.attributes.is_empty(), "a span starts blank");
         Self {
             data: std::mem::ManuallyDrop::new(data),
@@ -734,7 +736,7 @@ impl Live {
 
     /// The data, start and tracer, without running this wrapper's drop.
     #[inline]
-    fn into_parts(self) -> (Box<SpanData>, Tick, Arc<TracerInner>) {
+    fn into_parts(self) -> (UniqueSpan, Tick, Arc<TracerInner>) {
         let mut this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so each field is taken out once
         // (`start` is `Copy`).
@@ -785,7 +787,7 @@ impl Drop for Live {
 /// Frees the data of a span dropped without ending (during a panic).
 #[cold]
 #[inline(never)]
-fn drop_live(data: Box<SpanData>) {
+fn drop_live(data: UniqueSpan) {
     drop(data);
 }
 
@@ -841,7 +843,7 @@ fn new_span_data(
     parent_is_remote: bool,
     kind: SpanKind,
     start_time: Timestamp,
-) -> Box<SpanData> {
+) -> UniqueSpan {
     if let Some(mut data) = crate::pool::take() {
         // Blank: collections empty, status unset, counts zero. The fields
         // below are all the rest; what they replace owns nothing.
@@ -854,8 +856,10 @@ fn new_span_data(
         data.end_time = start_time;
         return data;
     }
-    let mut data = Box::<SpanData>::new_uninit();
-    let p = data.as_mut_ptr();
+    let mut data = Arc::<SpanData>::new_uninit();
+    let p = Arc::get_mut(&mut data)
+        .expect("a new allocation has one holder")
+        .as_mut_ptr();
     // SAFETY: `p` points to an allocation for one `SpanData`; every field is
     // written exactly once below, through raw place expressions that create
     // no reference to uninitialised memory, before `assume_init`. The
@@ -876,7 +880,7 @@ fn new_span_data(
         (&raw mut (*p).dropped_attributes_count).write(0);
         (&raw mut (*p).dropped_events_count).write(0);
         (&raw mut (*p).dropped_links_count).write(0);
-        data.assume_init()
+        UniqueSpan::from_fresh(data.assume_init())
     }
 }
 

@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use agent_trace_propagation::{SpanContext, SpanId};
@@ -233,22 +236,28 @@ fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
         .map(|kv| &kv.value)
 }
 
-/// A span that has ended, owned by whichever processor received it.
+/// A span that has ended, shared by the processors that received it.
 ///
 /// It dereferences to [`SpanData`]. Moving it moves one pointer, so handing
-/// it to a queue costs no copy of its attributes. Dropping it drops the
-/// span's contents and keeps its allocation for a later span (a bounded
-/// per-thread cache, see the crate's performance notes).
+/// it to a queue costs no copy of its attributes, and cloning it (what the
+/// tracer does when several processors keep finished spans: an exporter's
+/// queue and the in-memory store, say) shares the data behind a reference
+/// count rather than copying it. When the last holder drops it, its
+/// contents are dropped and its allocation is kept for a later span (a
+/// bounded per-thread cache, see the crate's performance notes).
 #[derive(Clone, Debug, PartialEq)]
-pub struct FinishedSpan(ManuallyDrop<Box<SpanData>>);
+pub struct FinishedSpan(ManuallyDrop<Arc<SpanData>>);
 
 impl Drop for FinishedSpan {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: the box is taken out once, here, and the field is never
-        // used again.
-        let data = unsafe { ManuallyDrop::take(&mut self.0) };
-        crate::pool::recycle(data);
+        // SAFETY: the handle is taken out once, here, and the field is
+        // never used again.
+        let shared = unsafe { ManuallyDrop::take(&mut self.0) };
+        // The last holder recycles the allocation; the others only let go.
+        if let Ok(unique) = UniqueSpan::try_from_shared(shared) {
+            crate::pool::recycle(unique);
+        }
     }
 }
 
@@ -260,20 +269,28 @@ impl FinishedSpan {
         if data.end_time < data.start_time {
             data.end_time = data.start_time;
         }
-        Self::from_box(Box::new(data))
+        Self(ManuallyDrop::new(Arc::new(data)))
     }
 
     /// Wraps the data of a span that just ended.
     #[inline]
-    pub(crate) fn from_box(data: Box<SpanData>) -> Self {
-        Self(ManuallyDrop::new(data))
+    pub(crate) fn from_unique(data: UniqueSpan) -> Self {
+        Self(ManuallyDrop::new(data.into_shared()))
     }
 
-    /// The span data, by value.
+    /// The span data, by value: moved out when this is its only holder,
+    /// copied when other holders share it.
     pub fn into_data(self) -> SpanData {
         let mut this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so the box is taken out once.
-        *unsafe { ManuallyDrop::take(&mut this.0) }
+        // SAFETY: `this` is never dropped, so the handle is taken out once.
+        let shared = unsafe { ManuallyDrop::take(&mut this.0) };
+        Arc::try_unwrap(shared).unwrap_or_else(|shared| SpanData::clone(&shared))
+    }
+
+    /// Whether `self` and `other` are the same finished span, shared (not
+    /// two equal copies).
+    pub fn shares_data_with(&self, other: &FinishedSpan) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -282,6 +299,89 @@ impl std::ops::Deref for FinishedSpan {
     #[inline]
     fn deref(&self) -> &SpanData {
         &self.0
+    }
+}
+
+/// One span's allocation with a single holder, written through: the
+/// allocation of an `Arc<SpanData>` whose count is one (no `Weak` is ever
+/// made of it), so that when the span ends it is shared among processors as
+/// a [`FinishedSpan`] without a copy, and when the last of them lets go it
+/// comes back, unique again, for a new span (`pool.rs`).
+pub(crate) struct UniqueSpan(NonNull<SpanData>);
+
+// SAFETY: a `UniqueSpan` owns its `SpanData` exclusively, as a
+// `Box<SpanData>` would, and `SpanData` is `Send` and `Sync`.
+unsafe impl Send for UniqueSpan {}
+// SAFETY: as above; `&UniqueSpan` only gives `&SpanData`.
+unsafe impl Sync for UniqueSpan {}
+
+impl UniqueSpan {
+    /// A new allocation holding `data`.
+    #[cfg(test)]
+    pub(crate) fn new(data: SpanData) -> Self {
+        Self::from_fresh(Arc::new(data))
+    }
+
+    /// From an `Arc` that nothing else holds.
+    #[inline]
+    pub(crate) fn from_fresh(shared: Arc<SpanData>) -> Self {
+        debug_assert_eq!(Arc::strong_count(&shared), 1);
+        debug_assert_eq!(Arc::weak_count(&shared), 0);
+        // SAFETY: `Arc::into_raw` never returns null.
+        Self(unsafe { NonNull::new_unchecked(Arc::into_raw(shared).cast_mut()) })
+    }
+
+    /// Takes the allocation back when `shared` is its only holder.
+    ///
+    /// A load of the count and a fence, where `Arc::get_mut` (which must
+    /// also rule out `Weak` handles, of which these allocations never have
+    /// any: neither this type nor [`FinishedSpan`] lets one be made) takes a
+    /// locked compare-and-swap: the span bench saw that on every span.
+    #[inline]
+    pub(crate) fn try_from_shared(shared: Arc<SpanData>) -> Result<Self, Arc<SpanData>> {
+        if Arc::strong_count(&shared) == 1 {
+            // Other holders' last reads happen before their decrements
+            // (release), which this acquire fence orders before our writes,
+            // as `Arc`'s own drop does before freeing.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            Ok(Self::from_fresh(shared))
+        } else {
+            Err(shared)
+        }
+    }
+
+    /// The allocation as a shareable `Arc`.
+    #[inline]
+    pub(crate) fn into_shared(self) -> Arc<SpanData> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the pointer came from `Arc::into_raw` and is given back
+        // once (`this` is never dropped).
+        unsafe { Arc::from_raw(this.0.as_ptr()) }
+    }
+}
+
+impl Deref for UniqueSpan {
+    type Target = SpanData;
+    #[inline]
+    fn deref(&self) -> &SpanData {
+        // SAFETY: the pointer is valid while `self` lives, and no one else
+        // holds the allocation.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl DerefMut for UniqueSpan {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut SpanData {
+        // SAFETY: as in `deref`; `&mut self` is the only way in.
+        unsafe { self.0.as_mut() }
+    }
+}
+
+impl Drop for UniqueSpan {
+    fn drop(&mut self) {
+        // SAFETY: as in `into_shared`; `self` is never used again.
+        drop(unsafe { Arc::from_raw(self.0.as_ptr()) });
     }
 }
 

@@ -36,8 +36,8 @@ pub(crate) struct TracerInner {
 
 impl TracerInner {
     /// Hands a finished span to every processor: a borrow to those that
-    /// only read it, then clones to all owners but the last, which gets the
-    /// original, so the usual single owner costs no clone.
+    /// only read it, then a shared handle to each owner (a reference count,
+    /// no copy; the last owner gets the original handle).
     #[inline]
     pub(crate) fn deliver(&self, span: FinishedSpan) {
         for r in self.readers.iter() {
