@@ -3,7 +3,9 @@
 
 mod support;
 
-use agent_trace_core::{KeyValue, Value};
+use agent_trace_core::{
+    AgentStepTracer, KeyValue, Sampler, SamplingDecision, SamplingParams, ShouldSample, Value,
+};
 use support::collecting_tracer;
 
 #[test]
@@ -77,5 +79,69 @@ fn setting_a_key_again_replaces_it_whatever_the_text_is_stored_as() {
     for (i, (key, value)) in got.iter().enumerate() {
         assert_eq!(*key, keys[i]);
         assert_eq!(**value, Value::I64(i64::try_from(i).unwrap() * 10), "{key}");
+    }
+}
+
+/// Samples everything and keeps the key-value pairs it was shown, per span.
+#[derive(Debug, Default)]
+struct Shown(std::sync::Mutex<Vec<Vec<(String, i64)>>>);
+
+impl ShouldSample for Shown {
+    fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingDecision {
+        let pairs = params
+            .attributes
+            .iter()
+            .map(|kv| {
+                let Value::I64(v) = kv.value else {
+                    panic!("an integer")
+                };
+                (kv.key.as_str().to_owned(), v)
+            })
+            .collect();
+        self.0.lock().unwrap().push(pairs);
+        SamplingDecision::RecordAndSample
+    }
+}
+
+/// A list given whole to the builder with many repeated keys: the sampler
+/// sees each key once, in its first position, with its
+/// last value, as a plain model computes it (100 lists of 30 entries over
+/// 12 keys, some keys sharing a filter bit).
+#[test]
+fn lists_with_many_repeats_fold_like_the_model() {
+    let shown = std::sync::Arc::new(Shown::default());
+    let tracer = AgentStepTracer::builder()
+        .sampler(Sampler::Custom(shown.clone()))
+        .without_store()
+        .build();
+    let keys: Vec<String> = (0..12).map(|k| format!("gen_ai.key.{k:02}")).collect();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    for round in 0..100 {
+        let list: Vec<KeyValue> = (0..30_i64)
+            .map(|v| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let k = &keys[usize::try_from(rng % 12).unwrap()];
+                KeyValue::new(k.clone(), v)
+            })
+            .collect();
+        let mut model: Vec<(String, i64)> = Vec::new();
+        for (v, kv) in list.iter().enumerate() {
+            let v = i64::try_from(v).unwrap();
+            match model.iter_mut().find(|(k, _)| k == kv.key.as_str()) {
+                Some(entry) => entry.1 = v,
+                None => model.push((kv.key.as_str().to_owned(), v)),
+            }
+        }
+        let span = tracer.span_builder("step").attributes(list).start();
+        let seen = shown
+            .0
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("the sampler was asked");
+        assert_eq!(seen, model, "round {round}: what the sampler saw");
+        span.end();
     }
 }
