@@ -1265,7 +1265,11 @@ impl SeriesHandle {
     ) -> Result<(), MetricsError> {
         match check(latency.into()) {
             Ok(x) => {
-                let now = self.shared.now();
+                // One load once the system clock ticks, as in `record`.
+                let now = match self.shared.ticked_now() {
+                    Some(now) => now,
+                    None => self.shared.now(),
+                };
                 self.series
                     .record_traced(x, trace_id, now, &self.shared.config);
                 Ok(())
