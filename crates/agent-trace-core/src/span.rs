@@ -1256,17 +1256,36 @@ impl<'a> SpanBuilder<'a> {
     #[inline(always)]
     pub fn start(self) -> Span {
         // Inlined so that the builder is taken apart at the call site and
-        // the common shapes go straight to their specialised starts.
-        if self.attributes.is_none() && self.extra.is_none() {
-            match self.parent {
-                Parent::Span(cx) => {
-                    return Span::start_child(self.tracer, self.name, cx, self.kind);
-                }
-                Parent::Current => return Span::start_current(self.tracer, self.name, self.kind),
-                Parent::Root => return Span::start_root(self.tracer, self.name, self.kind),
+        // the common shapes go straight to their specialised starts. Taken
+        // apart first, into locals: reading the fields of `self` kept the
+        // whole builder in memory, copied at each builder method with
+        // 16-byte loads of fields just stored narrower (store-forwarding
+        // stalls), about 8 ns of each child span with an explicit parent
+        // (54 -> 46 ns in a loop; the span bench's per-child figure 60 ->
+        // 50 ns).
+        let SpanBuilder {
+            tracer,
+            name,
+            parent,
+            kind,
+            attributes,
+            extra,
+        } = self;
+        if attributes.is_none() && extra.is_none() {
+            match parent {
+                Parent::Span(cx) => return Span::start_child(tracer, name, cx, kind),
+                Parent::Current => return Span::start_current(tracer, name, kind),
+                Parent::Root => return Span::start_root(tracer, name, kind),
                 Parent::Context(_) | Parent::Trace(_) => {}
             }
         }
-        Span::start(self)
+        Span::start(SpanBuilder {
+            tracer,
+            name,
+            parent,
+            kind,
+            attributes,
+            extra,
+        })
     }
 }
