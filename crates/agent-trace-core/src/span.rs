@@ -395,17 +395,17 @@ impl Span {
         d
     }
 
-    /// Starts a span from a builder.
+    /// Starts a span from a builder's parts, those the specialised starts
+    /// do not take (attributes, links, a given start).
     #[inline(never)]
-    pub(crate) fn start(builder: SpanBuilder<'_>) -> Span {
-        let SpanBuilder {
-            tracer,
-            name,
-            parent,
-            kind,
-            attributes,
-            extra,
-        } = builder;
+    fn start_general(
+        tracer: &AgentStepTracer,
+        name: StringValue,
+        parent: Parent<'_>,
+        kind: SpanKind,
+        attributes: Option<Vec<KeyValue>>,
+        extra: Option<Box<Extra>>,
+    ) -> Span {
         let Extra {
             links,
             start_time,
@@ -1279,13 +1279,6 @@ impl<'a> SpanBuilder<'a> {
                 Parent::Context(_) | Parent::Trace(_) => {}
             }
         }
-        Span::start(SpanBuilder {
-            tracer,
-            name,
-            parent,
-            kind,
-            attributes,
-            extra,
-        })
+        Span::start_general(tracer, name, parent, kind, attributes, extra)
     }
 }

@@ -34,38 +34,46 @@ fn step(i: u64) -> u64 {
     i
 }
 
-#[test]
-fn spans_and_events_emitted_while_a_span_starts_do_not_deadlock() {
+/// Runs `steps` calls of `step` on a thread of their own, under our layer
+/// over a tracer with `processor` and a collector, and returns what the
+/// collector received; fails with `stuck` if they do not finish in 60 s.
+fn run_steps(
+    processor: Arc<dyn SpanProcessor>,
+    steps: u64,
+    stuck: &str,
+) -> Vec<agent_trace::FinishedSpan> {
     let collected = Arc::new(Collector::default());
     let tracer = AgentStepTracer::builder()
-        .processor(Arc::new(Chatty))
+        .processor(processor)
         .processor(collected.clone())
         .without_store()
         .build();
     let subscriber =
         tracing_subscriber::registry().with(AgentTraceLayer::new(tracer).without_latency_metrics());
-
-    // 256 spans, each started (by its enter) while the spans the processor
-    // emits come and go: enough that they share a shard of the span table
-    // many times over (it has 32).
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
         tracing::subscriber::with_default(subscriber, || {
-            for i in 0..256 {
+            for i in 0..steps {
                 step(i);
             }
         });
         done.send(()).unwrap();
     });
-    finished
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the layer deadlocked on a span started inside a processor");
+    finished.recv_timeout(Duration::from_secs(60)).expect(stuck);
+    collected.spans()
+}
 
-    let steps = collected
-        .spans()
-        .iter()
-        .filter(|s| s.name == "step")
-        .count();
+#[test]
+fn spans_and_events_emitted_while_a_span_starts_do_not_deadlock() {
+    // 256 spans, each started (by its enter) while the spans the processor
+    // emits come and go: enough that they share a slot of the span table
+    // many times over.
+    let spans = run_steps(
+        Arc::new(Chatty),
+        256,
+        "the layer deadlocked on a span started inside a processor",
+    );
+    let steps = spans.iter().filter(|s| s.name == "step").count();
     assert_eq!(steps, 256);
 }
 
@@ -83,31 +91,13 @@ impl SpanProcessor for Bookkeeping {
 
 #[test]
 fn spans_a_processor_opens_as_spans_start_are_kept_one_level_deep() {
-    let collected = Arc::new(Collector::default());
-    let tracer = AgentStepTracer::builder()
-        .processor(Arc::new(Bookkeeping))
-        .processor(collected.clone())
-        .without_store()
-        .build();
-    let subscriber =
-        tracing_subscriber::registry().with(AgentTraceLayer::new(tracer).without_latency_metrics());
-
     // Each `bookkeeping` span starts too, and opens another one as it
     // does: without a bound this never ends.
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        tracing::subscriber::with_default(subscriber, || {
-            for i in 0..10 {
-                step(i);
-            }
-        });
-        done.send(()).unwrap();
-    });
-    finished
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the layer deadlocked or recursed on spans opened by a processor");
-
-    let spans = collected.spans();
+    let spans = run_steps(
+        Arc::new(Bookkeeping),
+        10,
+        "the layer deadlocked or recursed on spans opened by a processor",
+    );
     let named = |name: &str| spans.iter().filter(|s| s.name == name).count();
     assert_eq!(named("step"), 10);
     // One per application span: the spans opened while a `bookkeeping`
