@@ -155,7 +155,17 @@ impl ExemplarSet {
     /// Offers one exemplar.
     #[inline]
     pub(crate) fn add(&mut self, e: Exemplar) {
-        let slot = &mut self.by_range[checked_bucket_index(e.value())];
+        self.add_at(checked_bucket_index(e.value()), e);
+    }
+
+    /// [`add`](Self::add) of an exemplar whose value's
+    /// [`checked_bucket_index`] is `i`, found once by a caller that offers
+    /// it to several sets.
+    #[inline]
+    pub(crate) fn add_at(&mut self, i: usize, e: Exemplar) {
+        debug_assert_eq!(i, checked_bucket_index(e.value()));
+        // `i < BUCKETS` already; the `min` spares a bounds check.
+        let slot = &mut self.by_range[i.min(BUCKETS - 1)];
         if slot.is_none_or(|cur| e.newer_key() > cur.newer_key()) {
             *slot = Some(e);
         }

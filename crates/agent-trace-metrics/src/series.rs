@@ -345,19 +345,21 @@ impl Series {
         config: &SeriesConfig,
     ) {
         let bucket = config.mapping.bucket(x);
-        let pending = config.bridged.then(|| checked_bucket_index(x));
+        // The exemplar's value is `x`: one range index serves the pending
+        // buckets and both exemplar sets.
+        let range = checked_bucket_index(x);
         let mut live = self.stripes[stripe_index()].0.lock();
         if now < live.start || now >= live.end {
             self.roll(&mut live, now, x, config);
         }
         live.sketch.add(x, bucket, config.max_buckets);
-        if let Some(i) = pending {
-            live.pending.add_at(i, x);
+        if config.bridged {
+            live.pending.add_at(range, x);
         }
         let ex = live.exemplars.get_or_insert_default();
-        ex.slot.add(exemplar);
+        ex.slot.add_at(range, exemplar);
         if config.bridged {
-            ex.pending.add(exemplar);
+            ex.pending.add_at(range, exemplar);
         }
     }
 
