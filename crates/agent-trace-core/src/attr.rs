@@ -88,6 +88,47 @@ impl StringValue {
         }
     }
 
+    /// Makes this a copy of `s`, as [`copy_from`](Self::copy_from) does,
+    /// written in place: a short text's bytes go straight into this value's
+    /// inline buffer, with no temporary copy moved in afterwards (whose
+    /// narrow stores, read back by a wider copy right away, cost failed
+    /// store-to-load forwardings in the `tracing` layer's field reading).
+    ///
+    /// ```
+    /// use agent_trace_core::StringValue;
+    ///
+    /// let mut v = StringValue::from_static("");
+    /// v.set_copy_of("gpt-4o-mini");
+    /// assert_eq!(v, "gpt-4o-mini");
+    /// v.set_copy_of(&"x".repeat(100));
+    /// assert_eq!(v.as_str().len(), 100);
+    /// ```
+    #[inline]
+    pub fn set_copy_of(&mut self, s: &str) {
+        if s.len() <= INLINE {
+            // The old value is dropped before the new one is written, not
+            // by the assignment: an assignment keeps the new value in a
+            // temporary across the old one's drop and copies it in after.
+            // SAFETY: `self.0` is dropped once and rewritten at once, and
+            // nothing in between can unwind.
+            unsafe {
+                std::ptr::drop_in_place(&mut self.0);
+                std::ptr::write(
+                    &mut self.0,
+                    Repr::Inline {
+                        len: s.len() as u8,
+                        buf: [0; INLINE],
+                    },
+                );
+            }
+            if let Repr::Inline { buf, .. } = &mut self.0 {
+                copy_short(buf, s.as_bytes());
+            }
+        } else {
+            self.0 = Repr::Shared(Arc::from(s));
+        }
+    }
+
     /// One bit of a 64-bit filter, chosen by the text (its length and last
     /// byte): equal texts have equal bits, so a key whose bit is not among
     /// a span's keys' bits is none of them, and setting it skips the search
