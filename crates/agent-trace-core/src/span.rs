@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use agent_trace_propagation::{
     Injector, PropagationContext, SpanContext, SpanId, TextMapPropagator, TraceContextPropagator,
-    TraceFlags, TraceId,
+    TraceFlags, TraceId, TraceState,
 };
 
 use crate::attr::{Key, KeyValue, StringValue, Value};
@@ -683,15 +683,15 @@ impl Span {
             }),
         };
         let sampled = decision == SamplingDecision::RecordAndSample;
-        let (context, parent_span_id, parent_is_remote) = match parent {
+        // The context's parts, not a `SpanContext`: a recording span's is
+        // written field by field into its data (a context built on the
+        // stack and copied in was read back across its narrower stores
+        // right away: failed store-to-load forwardings); only a span that
+        // does not record builds one.
+        let (trace_flags, parent_state, parent_span_id, parent_is_remote) = match parent {
             Some(p) => (
-                SpanContext {
-                    trace_id,
-                    span_id,
-                    trace_flags: p.trace_flags.with_sampled(sampled),
-                    trace_state: p.trace_state.clone(),
-                    is_remote: false,
-                },
+                p.trace_flags.with_sampled(sampled),
+                Some(&p.trace_state),
                 Some(p.span_id),
                 p.is_remote,
             ),
@@ -704,13 +704,19 @@ impl Span {
                 if decision != SamplingDecision::Drop {
                     current::remember_root(trace_id, span_id, flags);
                 }
-                (SpanContext::new(trace_id, span_id, flags), None, false)
+                (flags, None, None, false)
             }
         };
         if decision == SamplingDecision::Drop {
             return Span {
                 live: std::mem::ManuallyDrop::new(None),
-                non_recording: std::mem::ManuallyDrop::new(Some(context)),
+                non_recording: std::mem::ManuallyDrop::new(Some(SpanContext {
+                    trace_id,
+                    span_id,
+                    trace_flags,
+                    trace_state: parent_state.cloned().unwrap_or_default(),
+                    is_remote: false,
+                })),
             };
         }
 
@@ -719,7 +725,12 @@ impl Span {
         let mut data = Live::new(
             new_span_data(
                 name,
-                context,
+                ContextParts {
+                    trace_id,
+                    span_id,
+                    trace_flags,
+                    trace_state: parent_state,
+                },
                 parent_span_id,
                 parent_is_remote,
                 kind,
@@ -1016,17 +1027,26 @@ const NO_ATTRIBUTES: Option<Vec<KeyValue>> = None;
 #[inline(always)]
 fn new_span_data(
     name: StringValue,
-    context: SpanContext,
+    context: ContextParts<'_>,
     parent_span_id: Option<SpanId>,
     parent_is_remote: bool,
     kind: SpanKind,
     start_time: Timestamp,
 ) -> UniqueSpan {
     if let Some(mut data) = crate::pool::take() {
-        // Blank: collections empty, status unset, counts zero. The fields
-        // below are all the rest; what they replace owns nothing.
+        // Blank: collections empty, status unset, counts zero, no trace
+        // state. The fields below are all the rest; what they replace owns
+        // nothing.
         data.name = name;
-        data.context = context;
+        data.context.trace_id = context.trace_id;
+        data.context.span_id = context.span_id;
+        data.context.trace_flags = context.trace_flags;
+        data.context.is_remote = false;
+        if let Some(state) = context.trace_state
+            && !state.is_empty()
+        {
+            data.context.trace_state = state.clone();
+        }
         data.parent_span_id = parent_span_id;
         data.parent_is_remote = parent_is_remote;
         data.kind = kind;
@@ -1045,7 +1065,13 @@ fn new_span_data(
     // a field is added to `SpanData` without being added here.
     unsafe {
         (&raw mut (*p).name).write(name);
-        (&raw mut (*p).context).write(context);
+        (&raw mut (*p).context).write(SpanContext {
+            trace_id: context.trace_id,
+            span_id: context.span_id,
+            trace_flags: context.trace_flags,
+            trace_state: context.trace_state.cloned().unwrap_or_default(),
+            is_remote: false,
+        });
         (&raw mut (*p).parent_span_id).write(parent_span_id);
         (&raw mut (*p).parent_is_remote).write(parent_is_remote);
         (&raw mut (*p).kind).write(kind);
@@ -1060,6 +1086,15 @@ fn new_span_data(
         (&raw mut (*p).dropped_links_count).write(0);
         UniqueSpan::from_fresh(data.assume_init())
     }
+}
+
+/// A new span's own context, in parts (see `start_parts`): never remote,
+/// and with its parent's trace state, if any.
+struct ContextParts<'a> {
+    trace_id: TraceId,
+    span_id: SpanId,
+    trace_flags: TraceFlags,
+    trace_state: Option<&'a TraceState>,
 }
 
 /// Never called: fails to compile when `SpanData` gains a field that
