@@ -503,21 +503,13 @@ impl Span {
         start_mark: StartMark,
         attributes: &mut Vec<KeyValue>,
     ) -> Span {
-        Self::start_parts::<_, false>(
-            tracer,
-            name,
-            parent,
-            kind,
-            Some(Draining(attributes)),
-            None,
-            None,
-            Some(start_mark),
-        )
+        Self::draining::<false>(tracer, name, parent, kind, start_mark, attributes)
     }
 
     /// [`start_draining`](Self::start_draining) for a span that holds no
     /// reference count of its tracer: two locked instructions fewer per
-    /// span (about 20 ns on the development machine), for a starter that
+    /// span (about 4 ns of an `#[instrument]` call in a timing loop of
+    /// `agent-trace`'s layer bench on an Intel Xeon VM), for a starter that
     /// keeps the tracer for as long as the span, as `AgentTraceLayer` does
     /// (its spans live in its own table and end in its `on_close`, or
     /// with the table).
@@ -557,7 +549,22 @@ impl Span {
         start_mark: StartMark,
         attributes: &mut Vec<KeyValue>,
     ) -> Span {
-        Self::start_parts::<_, true>(
+        Self::draining::<true>(tracer, name, parent, kind, start_mark, attributes)
+    }
+
+    /// The two draining starts, owning a count of the tracer or not
+    /// (`BORROW_TRACER`: only for callers that keep the tracer alive, as
+    /// `start_draining_unowned` requires).
+    #[inline(always)]
+    fn draining<const BORROW_TRACER: bool>(
+        tracer: &AgentStepTracer,
+        name: StringValue,
+        parent: Parent<'_>,
+        kind: SpanKind,
+        start_mark: StartMark,
+        attributes: &mut Vec<KeyValue>,
+    ) -> Span {
+        Self::start_parts::<_, BORROW_TRACER>(
             tracer,
             name,
             parent,
@@ -798,10 +805,10 @@ struct Live {
 /// tracer outlives it (see [`Span::start_draining_unowned`]).
 ///
 /// Counting costs two locked instructions per span (the clone at start,
-/// the drop at end), about 20 ns together on the development machine (AMD
-/// EPYC VM), where `AgentTraceLayer`'s whole bookkeeping of an
-/// `#[instrument]` call is about 200 ns: the layer keeps its tracer for as
-/// long as any span it started, so its spans borrow it.
+/// the drop at end): about 4 ns of an `#[instrument]` call in a timing
+/// loop of `agent-trace`'s layer bench (Intel Xeon VM). The layer keeps
+/// its tracer for as long as any span it started, so its spans borrow
+/// it.
 struct TracerHandle {
     inner: std::mem::ManuallyDrop<Arc<TracerInner>>,
     /// Whether `inner` is a reference count of this handle's own, to drop

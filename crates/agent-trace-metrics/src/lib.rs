@@ -198,6 +198,8 @@ mod prometheus;
 mod quantile;
 mod series;
 mod sketch;
+#[doc(hidden)]
+pub mod spin;
 mod threshold;
 mod tracer_metrics;
 mod window;

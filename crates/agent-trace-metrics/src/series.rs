@@ -17,7 +17,7 @@
 //!
 //! A stripe is held for a few nanoseconds and is almost never contended.
 //! `std::sync::Mutex` unlocks with an atomic swap (it must learn whether a
-//! thread sleeps on it); [`StripeLock`] unlocks with a plain release store,
+//! thread sleeps on it); [`SpinLock`] unlocks with a plain release store,
 //! one locked instruction fewer per record. A thread that finds a stripe
 //! taken spins briefly, then yields, so a holder that was preempted (or is
 //! closing a slot into the history) is waited for without burning a core.
@@ -37,16 +37,18 @@
 //!
 //! Lock order is stripe, then history, everywhere.
 
-use std::cell::{Cell, UnsafeCell};
-use std::fmt;
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::exemplar::{Exemplar, ExemplarSet};
 use crate::history::{History, TierSpec};
 use crate::prometheus::{PendingBuckets, checked_bucket_index};
 use crate::sketch::{LiveSketch, Mapping, Sketch};
+use crate::spin::SpinLock;
+
+/// A stripe's lock: the crate's [`SpinLock`] (see the module docs).
+pub(crate) type StripeLock<T> = SpinLock<T>;
 
 /// How many live stripes a series has. Four covers the threads that record
 /// into one operation at the same moment on typical agent hosts; each idle
@@ -117,105 +119,6 @@ struct LiveExemplars {
     /// Not yet handed to the Prometheus recorder (see the `prometheus`
     /// module): taken by `publish`.
     pending: ExemplarSet,
-}
-
-/// A spin-then-yield lock for one stripe (see the module docs). `repr(C)`:
-/// the flag first, in the stripe's first cache line (see [`Live`]).
-#[derive(Default)]
-#[repr(C)]
-pub(crate) struct StripeLock<T> {
-    locked: AtomicBool,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the value is only reached through a `StripeGuard`, and `locked`
-// admits one guard at a time, so sharing the lock shares no unsynchronised
-// access; `T: Send` because the guard hands `&mut T` to whichever thread
-// holds it.
-unsafe impl<T: Send> Sync for StripeLock<T> {}
-
-impl<T> StripeLock<T> {
-    /// The lock if it is free right now (a weak compare-exchange, which may
-    /// also fail spuriously on some targets); `None` otherwise.
-    #[inline]
-    pub(crate) fn try_lock(&self) -> Option<StripeGuard<'_, T>> {
-        // `then`, not `then_some`: a guard built eagerly and dropped on
-        // failure would unlock the holder's lock.
-        self.locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            .then(|| StripeGuard { lock: self })
-    }
-
-    #[inline]
-    pub(crate) fn lock(&self) -> StripeGuard<'_, T> {
-        if self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            self.lock_contended();
-        }
-        StripeGuard { lock: self }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn lock_contended(&self) {
-        let mut spins = 0u32;
-        loop {
-            while self.locked.load(Ordering::Relaxed) {
-                if spins < 100 {
-                    spins += 1;
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            if self
-                .locked
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
-        }
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for StripeLock<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StripeLock").finish_non_exhaustive()
-    }
-}
-
-/// Holds a [`StripeLock`]; unlocks on drop (also when unwinding).
-pub(crate) struct StripeGuard<'a, T> {
-    lock: &'a StripeLock<T>,
-}
-
-impl<T> Deref for StripeGuard<'_, T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        // SAFETY: this guard is the only one (see `StripeLock`), so no
-        // `&mut T` exists elsewhere while it lives.
-        unsafe { &*self.lock.value.get() }
-    }
-}
-
-impl<T> DerefMut for StripeGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
-        unsafe { &mut *self.lock.value.get() }
-    }
-}
-
-impl<T> Drop for StripeGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.lock.locked.store(false, Ordering::Release);
-    }
 }
 
 /// Pads a stripe to its own cache line so that two threads' stripes do not
@@ -494,26 +397,10 @@ mod tests {
     /// straddle lines.
     #[test]
     fn the_hot_fields_share_two_lines() {
-        let live = offset_of!(StripeLock<Live>, value);
-        assert_eq!(offset_of!(StripeLock<Live>, locked), 0);
+        let (flag, live) = StripeLock::<Live>::LAYOUT;
+        assert_eq!(flag, 0);
         assert!(live + offset_of!(Live, sketch) + LiveSketch::HOT_BYTES <= 128);
         assert_eq!((live + offset_of!(Live, pending)) % 16, 0);
         assert_eq!(size_of::<Padded>(), 6 * 64);
-    }
-
-    /// A `try_lock` that finds the lock taken leaves it taken.
-    #[test]
-    fn a_failed_try_lock_leaves_the_lock_held() {
-        let lock = StripeLock::<u32>::default();
-        // The weak compare-exchange may fail spuriously on some targets.
-        let held = loop {
-            if let Some(guard) = lock.try_lock() {
-                break guard;
-            }
-        };
-        assert!(lock.try_lock().is_none());
-        assert!(lock.try_lock().is_none(), "a failed attempt unlocked it");
-        drop(held);
-        assert!(!lock.locked.load(Ordering::Relaxed));
     }
 }

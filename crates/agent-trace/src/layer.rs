@@ -62,7 +62,7 @@
 //! - A span that keeps its callsite's name records its duration through a
 //!   series handle cached per callsite (`Handles`) rather than by name
 //!   (about 110).
-//! - Slot locks unlock with a plain store (`SlotLock`), and the agent
+//! - Slot locks unlock with a plain store (`agent_trace_metrics`' `SpinLock`), and the agent
 //!   spans hold no reference count of the layer's tracer
 //!   ([`Span::start_draining_unowned`]: the layer ends every span it
 //!   starts, at the latest as it drops): five locked instructions fewer per
@@ -85,12 +85,11 @@
 //!   drained into the span, with no list collected again and no pass
 //!   folding repeated keys (about 260), by a function compiled once in the
 //!   core crate.
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::Duration;
 
@@ -100,6 +99,7 @@ use agent_trace_core::{
 };
 use agent_trace_metrics::LatencyMetrics;
 use agent_trace_metrics::SeriesHandle;
+use agent_trace_metrics::spin::{SpinGuard, SpinLock};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -225,7 +225,7 @@ impl Clone for AgentTraceLayer {
 impl Drop for AgentTraceLayer {
     fn drop(&mut self) {
         for slot in self.spans.slots.iter_mut() {
-            let slot = slot.value.get_mut();
+            let slot = slot.get_mut();
             if slot.id != 0 {
                 slot.id = 0;
                 if let Some(span) = slot.agent.start_or_take(&self.tracer) {
@@ -659,7 +659,7 @@ struct Slot {
 /// shared locks, a collision used to be what stopped it). No lock is held
 /// while a span ends, so `on_end` and exporters may use `tracing` freely.
 struct SpanTable {
-    slots: Box<[SlotLock<Slot>]>,
+    slots: Box<[SpinLock<Slot>]>,
     overflow: Box<[PaddedShard]>,
     overflowed: AtomicUsize,
 }
@@ -667,7 +667,7 @@ struct SpanTable {
 impl Default for SpanTable {
     fn default() -> Self {
         Self {
-            slots: (0..SLOTS).map(|_| SlotLock::default()).collect(),
+            slots: (0..SLOTS).map(|_| SpinLock::default()).collect(),
             overflow: (0..SPAN_SHARDS).map(|_| PaddedShard::default()).collect(),
             overflowed: AtomicUsize::new(0),
         }
@@ -744,117 +744,22 @@ fn lock<T>(lock: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 
 /// Locks a slot of the span table, or only tries to while this thread
 /// may hold a table lock already (see [`lock`]).
+///
+/// A slot's lock is `agent_trace_metrics`' spin lock, which unlocks with a
+/// plain store: each `#[instrument]` call takes three slot locks (new span,
+/// enter, close), and `std::sync::Mutex` spent two locked instructions per
+/// lock (a compare-exchange, then a swap to learn whether a thread sleeps
+/// on it) where this spends one. A slot is contended only when two threads
+/// use one span at the same moment or two threads' spans meet in a slot;
+/// it is held for the layer's bookkeeping plus, while a span starts or its
+/// fields are read, the sampler's, processors' or a `Debug` impl's code: a
+/// waiter spins briefly, then yields its time slice to the holder.
 #[inline]
-fn lock_slot(slot: &SlotLock<Slot>) -> Option<SlotGuard<'_, Slot>> {
+fn lock_slot(slot: &SpinLock<Slot>) -> Option<SpinGuard<'_, Slot>> {
     if reentered() {
         return slot.try_lock();
     }
     Some(slot.lock())
-}
-
-/// The lock of one slot of the span table: a spin-then-yield lock that
-/// unlocks with a plain release store.
-///
-/// Each `#[instrument]` call takes three slot locks (new span, enter,
-/// close), and a locked instruction costs about 10 ns on the development
-/// machine (AMD EPYC VM: a `fetch_add` loop), as much as 70 ordinary
-/// instructions of this layer. `std::sync::Mutex` spends two per lock
-/// (a compare-exchange to lock, a swap to unlock, to learn whether a thread
-/// sleeps on it); this lock spends one. A slot is contended only when two
-/// threads use one span at the same moment or two threads' spans meet in a
-/// slot, and is held for the layer's bookkeeping plus, while a span starts
-/// or its fields are read, the sampler's, processors' or a `Debug` impl's
-/// code: a waiter spins briefly, then yields its time slice to the holder.
-/// A panic in that code unlocks as it unwinds (the guard's drop), and
-/// leaves the slot consistent, as ignoring `Mutex` poisoning did.
-#[derive(Default)]
-struct SlotLock<T> {
-    locked: AtomicBool,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the value is only reached through a `SlotGuard`, and `locked`
-// admits one guard at a time; `T: Send` because the guard hands `&mut T`
-// to whichever thread holds it.
-unsafe impl<T: Send> Sync for SlotLock<T> {}
-
-impl<T> SlotLock<T> {
-    /// The lock if it is free right now.
-    #[inline]
-    fn try_lock(&self) -> Option<SlotGuard<'_, T>> {
-        // `then`, not `then_some`: a guard built eagerly and dropped on
-        // failure would unlock the holder's lock.
-        self.locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            .then(|| SlotGuard { lock: self })
-    }
-
-    #[inline]
-    fn lock(&self) -> SlotGuard<'_, T> {
-        if self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            self.lock_contended();
-        }
-        SlotGuard { lock: self }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn lock_contended(&self) {
-        let mut spins = 0u32;
-        loop {
-            while self.locked.load(Ordering::Relaxed) {
-                if spins < 100 {
-                    spins += 1;
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            if self
-                .locked
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
-        }
-    }
-}
-
-/// Holds a [`SlotLock`]; unlocks on drop (also when unwinding).
-struct SlotGuard<'a, T> {
-    lock: &'a SlotLock<T>,
-}
-
-impl<T> Deref for SlotGuard<'_, T> {
-    type Target = T;
-
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: this guard is the only one (see `SlotLock`), so no
-        // `&mut T` exists elsewhere while it lives.
-        unsafe { &*self.lock.value.get() }
-    }
-}
-
-impl<T> DerefMut for SlotGuard<'_, T> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
-        unsafe { &mut *self.lock.value.get() }
-    }
-}
-
-impl<T> Drop for SlotGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.lock.locked.store(false, Ordering::Release);
-    }
 }
 
 impl SpanTable {
