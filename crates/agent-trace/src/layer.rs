@@ -837,7 +837,7 @@ impl SpanTable {
             // span.
             let agent = &mut slot.agent;
             agent.start(tracer);
-            let callsite = agent.callsite?;
+            let callsite = agent.callsite;
             // Moved whole into a place of its own (see `SpanSlot`), then
             // the lock released before the span ends.
             let mut span = std::mem::MaybeUninit::<Span>::uninit();
@@ -847,7 +847,13 @@ impl SpanTable {
             drop(slot);
             // SAFETY: `take_into` ran its closure (it returned `Some`),
             // which wrote `span`.
-            close(unsafe { span.assume_init() }, callsite);
+            let span = unsafe { span.assume_init() };
+            // Every kept span has its callsite; without one it would only
+            // end, recording no latency.
+            match callsite {
+                Some(callsite) => close(span, callsite),
+                None => span.end(),
+            }
             return Some(());
         }
         if self.overflowed.load(Ordering::Acquire) == 0 {
