@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Default)]
 #[repr(C)]
 pub struct SpinLock<T> {
-    locked: AtomicBool,
-    value: UnsafeCell<T>,
+    // Crate-visible for the stripes' layout test (`series.rs`).
+    pub(crate) locked: AtomicBool,
+    pub(crate) value: UnsafeCell<T>,
 }
 
 // SAFETY: the value is only reached through a `SpinGuard`, and `locked`
@@ -99,12 +100,6 @@ impl<T> SpinLock<T> {
     pub fn is_locked(&self) -> bool {
         self.locked.load(Ordering::Relaxed)
     }
-
-    /// Where the flag and the data lie, for layout checks: their offsets.
-    pub const LAYOUT: (usize, usize) = (
-        std::mem::offset_of!(Self, locked),
-        std::mem::offset_of!(Self, value),
-    );
 }
 
 impl<T> fmt::Debug for SpinLock<T> {
