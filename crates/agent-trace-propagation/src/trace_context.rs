@@ -43,9 +43,13 @@ const KNOWN_FLAGS: u8 = TraceFlags::SAMPLED.to_u8() | TraceFlags::RANDOM.to_u8()
 /// - Spaces and tabs around the value are ignored, as the W3C test suite
 ///   expects. More than one `traceparent` header makes the context invalid.
 /// - `tracestate` is read only after a valid `traceparent`, from every
-///   `tracestate` header combined with `,`. If it is invalid (grammar,
-///   duplicate key, more than 32 members, too long) it is dropped as a whole
-///   and the `traceparent` is still used.
+///   `tracestate` header combined with `,`. Keys follow the recommendation's
+///   grammar, `key = ( lcalpha / DIGIT ) 0*255 ( keychar )` with `@` among
+///   the key characters: up to 256 characters, `@` anywhere but first. A key
+///   received more than once keeps its first (leftmost) member; the later
+///   ones are discarded, as the recommendation allows. If the list is invalid
+///   (grammar, more than 32 members, too long) it is dropped as a whole and
+///   the `traceparent` is still used.
 ///
 /// # Bounds
 ///
@@ -285,9 +289,12 @@ impl TraceState {
     ///
     /// let state = TraceState::from_headers(&[("tracestate", "a=1"), ("TRACESTATE", "b=2")])?;
     /// assert_eq!(state.to_string(), "a=1,b=2");
+    /// // A repeated key keeps its first member.
+    /// let state = TraceState::from_headers(&[("tracestate", "a=1"), ("tracestate", "a=2")])?;
+    /// assert_eq!(state.to_string(), "a=1");
     /// assert!(matches!(
-    ///     TraceState::from_headers(&[("tracestate", "a=1"), ("tracestate", "a=2")]),
-    ///     Err(PropagationError::DuplicateTraceStateKey { .. })
+    ///     TraceState::from_headers(&[("tracestate", "a=1"), ("tracestate", "@a=2")]),
+    ///     Err(PropagationError::InvalidTraceStateKey { .. })
     /// ));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

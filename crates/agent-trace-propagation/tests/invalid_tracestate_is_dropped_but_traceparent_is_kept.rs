@@ -10,7 +10,13 @@ const TRACEPARENT: &str = "00-12345678901234567890123456789012-1234567890123456-
 
 #[test]
 fn a_bad_tracestate_is_dropped_and_the_traceparent_kept() {
-    for state in ["foo=1,foo=2", "FOO=1", "foo=", "foo@bar@baz=1,bar=2"] {
+    for state in [
+        "FOO=1",
+        "foo=",
+        "@foo=1,bar=2",
+        "foo=1,foo=",
+        &format!("foo=1,{}=1", "z".repeat(257)),
+    ] {
         let headers = [("traceparent", TRACEPARENT), ("tracestate", state)];
         let cx = TraceContextPropagator
             .extract(&headers)
@@ -21,6 +27,51 @@ fn a_bad_tracestate_is_dropped_and_the_traceparent_kept() {
         assert!(cx.trace_state.is_empty(), "{state}");
         assert!(!cx.to_headers().contains_key("tracestate"));
     }
+}
+
+#[test]
+fn a_repeated_tracestate_key_keeps_the_state_and_its_first_member() {
+    // test_tracestate_duplicated_keys: the tracestate is kept; the later
+    // members of a repeated key are discarded.
+    let cases: [(&[&str], &str); 4] = [
+        (&["foo=1,foo=1"], "foo=1"),
+        (&["foo=1,foo=2"], "foo=1"),
+        (&["foo=1", "foo=2"], "foo=1"),
+        (&["rojo=1,congo=2", "rojo=3,baz=4"], "rojo=1,congo=2,baz=4"),
+    ];
+    for (states, written) in cases {
+        let mut headers = vec![("traceparent", TRACEPARENT)];
+        headers.extend(states.iter().map(|s| ("tracestate", *s)));
+        let cx = TraceContextPropagator
+            .extract(&headers)
+            .unwrap()
+            .span_context
+            .unwrap();
+        assert_eq!(cx.trace_id.to_string(), "12345678901234567890123456789012");
+        assert_eq!(cx.to_headers()["tracestate"], written, "{states:?}");
+    }
+}
+
+#[test]
+fn keys_with_at_signs_are_kept_unless_one_starts_the_key() {
+    // test_tracestate_key_illegal_vendor_format and
+    // test_tracestate_key_length_limit.
+    let kept = [
+        "foo@=1,bar=2",
+        "foo@@bar=1,bar=2",
+        "foo@bar@baz=1,bar=2",
+        "t@vvvvvvvvvvvvvvv=1,bar=2",
+    ];
+    for state in kept {
+        let headers = [("traceparent", TRACEPARENT), ("tracestate", state)];
+        let cx = SpanContext::from_headers(&headers).unwrap();
+        assert_eq!(cx.trace_state.get("bar"), Some("2"), "{state}");
+        assert_eq!(cx.to_headers()["tracestate"], state);
+    }
+    let headers = [("traceparent", TRACEPARENT), ("tracestate", "@foo=1,bar=2")];
+    let cx = SpanContext::from_headers(&headers).unwrap();
+    assert_eq!(cx.trace_id.to_string(), "12345678901234567890123456789012");
+    assert!(cx.trace_state.is_empty());
 }
 
 #[test]
