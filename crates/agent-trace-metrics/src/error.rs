@@ -24,6 +24,17 @@ pub enum MetricsError {
         /// The rejected value, as text.
         value: String,
     },
+    /// A threshold limit that is NaN, infinite or negative; the threshold
+    /// was not set.
+    #[error(
+        "threshold limit on {statistic} is {value}: expected a finite, non-negative number of seconds"
+    )]
+    InvalidThresholdLimit {
+        /// The limited statistic, as text (`p95`, `q0.999`, `mean`).
+        statistic: String,
+        /// The rejected limit, as text (`NaN`, `inf`, `-1`).
+        value: String,
+    },
     /// A window string that is not one of the accepted forms.
     #[error(
         "invalid window {input:?}: expected a positive whole number followed by s, m, h or d \

@@ -17,7 +17,7 @@
 //! let last_hour = metrics.stats("llm_inference", "1h".parse::<Window>()?).unwrap();
 //! assert!((last_hour.mean - 1.075).abs() < 1e-9);
 //!
-//! metrics.set_threshold("llm_inference", Threshold::new().p95(2.0).p99(5.0));
+//! metrics.set_threshold("llm_inference", Threshold::new().p95(2.0).p99(5.0))?;
 //! assert!(metrics.check_thresholds("llm_inference").is_empty());
 //! assert!(metrics.record("llm_inference", f64::NAN).is_err());
 //! assert_eq!(metrics.rejected("llm_inference"), 1);

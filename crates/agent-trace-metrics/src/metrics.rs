@@ -995,11 +995,19 @@ impl LatencyMetrics {
 
     /// Sets (replaces) the threshold of `operation`; see
     /// [`check_thresholds`](Self::check_thresholds).
-    pub fn set_threshold(&self, operation: &str, threshold: Threshold) {
+    ///
+    /// # Errors
+    ///
+    /// [`MetricsError::InvalidThresholdLimit`] when a limit is NaN, infinite
+    /// or negative (see [`Threshold::validate`]); the threshold already set
+    /// for `operation`, if any, is kept.
+    pub fn set_threshold(&self, operation: &str, threshold: Threshold) -> Result<(), MetricsError> {
+        threshold.validate()?;
         self.thresholds
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(operation.to_owned(), ThresholdState::new(threshold));
+        Ok(())
     }
 
     /// Removes the threshold of `operation`, returning it.

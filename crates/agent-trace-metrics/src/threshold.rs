@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use crate::{Quantile, Window};
+use crate::{MetricsError, Quantile, Window};
 
 /// A statistic that a threshold limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,8 +59,15 @@ impl fmt::Display for Statistic {
 /// The statistics are computed over `window` (all retained history when
 /// unset).
 ///
+/// A limit must be a finite, non-negative number of seconds (zero
+/// included). The setters take any `f64` so that a threshold reads as one
+/// chain; the limits are checked by [`validate`](Self::validate), which
+/// [`LatencyMetrics::set_threshold`] calls, so a NaN limit (which would
+/// never fire) or a negative one (which would always fire) is refused
+/// before it is ever evaluated.
+///
 /// ```
-/// use agent_trace_metrics::{Quantile, Threshold, Window};
+/// use agent_trace_metrics::{MetricsError, Quantile, Threshold, Window};
 ///
 /// let t = Threshold::new()
 ///     .p95(2.0)
@@ -68,8 +75,17 @@ impl fmt::Display for Statistic {
 ///     .quantile(Quantile::new(0.999)?, 10.0)
 ///     .window("1h".parse::<Window>()?);
 /// assert_eq!(t.limits().len(), 3);
+/// t.validate()?;
+///
+/// let bad = Threshold::new().p95(f64::NAN);
+/// assert!(matches!(
+///     bad.validate(),
+///     Err(MetricsError::InvalidThresholdLimit { .. })
+/// ));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// [`LatencyMetrics::set_threshold`]: crate::LatencyMetrics::set_threshold
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Threshold {
     limits: Vec<(Statistic, f64)>,
@@ -132,6 +148,27 @@ impl Threshold {
     /// The window the statistics are computed over; `None` for all history.
     pub fn window_value(&self) -> Option<Window> {
         self.window
+    }
+
+    /// Checks that every limit is a finite, non-negative number of seconds
+    /// (zero is accepted).
+    ///
+    /// # Errors
+    ///
+    /// [`MetricsError::InvalidThresholdLimit`] for the first limit, in the
+    /// order they were set, that is NaN, infinite or negative.
+    pub fn validate(&self) -> Result<(), MetricsError> {
+        match self
+            .limits
+            .iter()
+            .find(|(_, seconds)| !(seconds.is_finite() && *seconds >= 0.0))
+        {
+            Some((statistic, seconds)) => Err(MetricsError::InvalidThresholdLimit {
+                statistic: statistic.to_string(),
+                value: seconds.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -17,16 +17,18 @@ fn exceeded_limits_are_listed_with_observed_values() {
         metrics.record("llm", f64::from(i + 1) * 0.001).unwrap();
     }
     metrics.record("llm", 9.0).unwrap();
-    metrics.set_threshold(
-        "llm",
-        Threshold::new()
-            .p50(1.0)
-            .p95(0.01)
-            .p99(0.2)
-            .quantile(Quantile::new(0.999).unwrap(), 5.0)
-            .mean(0.05)
-            .max(8.0),
-    );
+    metrics
+        .set_threshold(
+            "llm",
+            Threshold::new()
+                .p50(1.0)
+                .p95(0.01)
+                .p99(0.2)
+                .quantile(Quantile::new(0.999).unwrap(), 5.0)
+                .mean(0.05)
+                .max(8.0),
+        )
+        .unwrap();
     let v = metrics.check_thresholds("llm");
     let stats: Vec<String> = v.iter().map(|v| v.statistic.to_string()).collect();
     // p50 (~51 ms) is under 1 s and p99 (~100 ms) under 0.2 s; p95, q0.999,
@@ -50,7 +52,9 @@ fn the_callback_fires_on_crossing_and_recovery_only() {
         .build()
         .unwrap();
     let window: Window = "5m".parse().unwrap();
-    metrics.set_threshold("llm", Threshold::new().p95(2.0).window(window));
+    metrics
+        .set_threshold("llm", Threshold::new().p95(2.0).window(window))
+        .unwrap();
 
     let crossed = |e: &ThresholdEvent| matches!(e, ThresholdEvent::Crossed(_));
     let count = |f: &dyn Fn(&ThresholdEvent) -> bool| {
