@@ -61,6 +61,7 @@ mod sampler;
 mod span;
 mod span_data;
 mod store;
+mod suppress;
 mod tracer;
 
 pub use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
@@ -79,4 +80,7 @@ pub use span_data::{
     Attributes, Event, FinishedSpan, Link, SpanData, SpanKind, SpanLimits, Status,
 };
 pub use store::{SpanNode, StoreStats, Trace, TraceStore, TraceStoreConfig};
+pub use suppress::{
+    SuppressGuard, is_tracing_suppressed, suppress_tracing, suppress_tracing_on_this_thread,
+};
 pub use tracer::{AgentStepTracer, DEFAULT_FLUSH_TIMEOUT, TracerBuilder};

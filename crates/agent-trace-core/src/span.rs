@@ -679,7 +679,9 @@ impl Span {
             (None, Some(id)) => (id, ids::new_span_id()),
             (None, None) => ids::new_trace_and_span_id(),
         };
+        // Code on the export path (see `suppress.rs`) records nothing.
         let decision = match inner.fixed_decisions[sampler::situation(parent)] {
+            _ if crate::suppress::is_tracing_suppressed() => SamplingDecision::Drop,
             Some(fixed) => fixed,
             None => inner.sampler.should_sample(&SamplingParams {
                 parent,

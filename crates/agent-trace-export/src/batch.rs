@@ -32,7 +32,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,7 @@ use agent_trace_core::{FinishedSpan, SpanProcessor, TraceError};
 use agent_trace_metrics::{LocalCounter, LocalGauge, TracerMetrics};
 use crossbeam_queue::{ArrayQueue, SegQueue};
 
+use crate::diagnostics::{Diagnostics, Dropped, ExportEvent};
 use crate::{ExportError, SpanExporter};
 
 /// The name of the worker thread.
@@ -211,11 +212,12 @@ impl BatchConfig {
 /// `received == exported + dropped() + queued + in_flight` always holds:
 /// `received` is derived from the others rather than counted on the
 /// application thread (a shared counter there would be one contended
-/// atomic per span). A snapshot taken while the worker moves spans from
-/// the queue into a batch may count them in both places for that instant
-/// (a few microseconds for a batch of 512); when the pipeline is idle
-/// (after a successful [`force_flush`](SpanProcessor::force_flush)) the
-/// figures are exact, and `received == exported + dropped()`.
+/// atomic per span). The worker moves spans between the queue, the batch
+/// in flight and the outcome counters under the same lock a snapshot
+/// takes, so a snapshot never counts a span twice or misses one. After
+/// [`shutdown`](SpanProcessor::shutdown) returns, in time or not, nothing
+/// is queued or in flight: `received == exported + dropped()`, with what
+/// the deadline cut off counted in `dropped_shutdown_deadline`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BatchStats {
@@ -233,6 +235,10 @@ pub struct BatchStats {
     pub rejected: u64,
     /// Dropped because they arrived after shutdown.
     pub dropped_shutdown: u64,
+    /// Dropped because they were still queued or being exported when the
+    /// shutdown deadline passed (they may have reached the receiver all
+    /// the same, if an export in flight finished later).
+    pub dropped_shutdown_deadline: u64,
     /// Spans waiting in the queue now.
     pub queued: u64,
     /// Spans in the batch the worker is exporting (or retrying) now.
@@ -248,23 +254,49 @@ pub struct BatchStats {
 impl BatchStats {
     /// Every span not delivered, for whatever reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_export_failed + self.rejected + self.dropped_shutdown
+        self.dropped_by_reason().total()
+    }
+
+    /// The spans not delivered, by reason.
+    pub fn dropped_by_reason(&self) -> Dropped {
+        Dropped {
+            queue_full: self.dropped_queue_full,
+            export_failed: self.dropped_export_failed,
+            rejected: self.rejected,
+            after_shutdown: self.dropped_shutdown,
+            shutdown_deadline: self.dropped_shutdown_deadline,
+        }
     }
 }
 
+/// The counters the application threads add to (one relaxed atomic add
+/// for a dropped span, nothing for a queued one).
 #[derive(Debug, Default)]
 struct Counters {
-    /// Spans taken from the queue and not yet counted as exported or
-    /// failed (written by the worker only).
-    in_flight: AtomicU64,
-    exported: AtomicU64,
     dropped_queue_full: AtomicU64,
-    dropped_export_failed: AtomicU64,
-    rejected: AtomicU64,
     dropped_shutdown: AtomicU64,
-    batches_exported: AtomicU64,
-    batches_failed: AtomicU64,
-    retries: AtomicU64,
+}
+
+/// What the worker (and a shutdown that reaches its deadline) account
+/// for, under one lock: a span leaves the queue, joins the batch in flight
+/// and reaches its outcome in steps that a snapshot sees whole.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Spans taken from the queue and not yet counted as exported or
+    /// failed.
+    in_flight: u64,
+    exported: u64,
+    dropped_export_failed: u64,
+    rejected: u64,
+    dropped_shutdown_deadline: u64,
+    batches_exported: u64,
+    batches_failed: u64,
+    retries: u64,
+    /// Set when a shutdown's deadline passed: the caller counted what was
+    /// queued or in flight as dropped, and the worker counts nothing more.
+    abandoned: bool,
+    /// The last export failure's message, for reports.
+    last_error: Option<String>,
 }
 
 /// The tracer-metrics counters of one pipeline.
@@ -276,6 +308,7 @@ struct Published {
     export_failed: LocalCounter,
     rejected: LocalCounter,
     shutdown: LocalCounter,
+    shutdown_deadline: LocalCounter,
     queue_length: LocalGauge,
 }
 
@@ -293,15 +326,89 @@ struct Shared {
     /// yet, so that the spans after it do not unpark it again.
     woken: AtomicBool,
     shut_down: AtomicBool,
+    /// `ledger.abandoned`, readable without the lock (the worker's retry
+    /// waits look at it).
+    abandoned: AtomicBool,
     counters: Counters,
+    ledger: Mutex<Ledger>,
     published: Option<Published>,
     batch_size: usize,
+    diagnostics: Diagnostics,
 }
 
 impl Shared {
     fn wake(&self) {
         if let Some(t) = self.worker.get() {
             t.unpark();
+        }
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // Nothing panics under this lock; a poisoned one is still whole.
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A snapshot, with the ledger locked by the caller.
+    fn stats(&self, ledger: &Ledger) -> BatchStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut s = BatchStats {
+            received: 0,
+            exported: ledger.exported,
+            dropped_queue_full: get(&self.counters.dropped_queue_full),
+            dropped_export_failed: ledger.dropped_export_failed,
+            rejected: ledger.rejected,
+            dropped_shutdown: get(&self.counters.dropped_shutdown),
+            dropped_shutdown_deadline: ledger.dropped_shutdown_deadline,
+            queued: self.queue.len() as u64,
+            in_flight: ledger.in_flight,
+            batches_exported: ledger.batches_exported,
+            batches_failed: ledger.batches_failed,
+            retries: ledger.retries,
+        };
+        s.received = s.exported + s.dropped() + s.queued + s.in_flight;
+        s
+    }
+
+    /// Counts everything still queued or in flight as cut off by the
+    /// shutdown deadline, and tells the worker to count nothing more.
+    fn abandon(&self) {
+        let mut ledger = self.ledger();
+        if ledger.abandoned {
+            return;
+        }
+        ledger.abandoned = true;
+        self.abandoned.store(true, Ordering::Relaxed);
+        let mut n = std::mem::take(&mut ledger.in_flight);
+        // Popped under the lock: the worker takes spans only under it too.
+        while let Some(span) = self.queue.pop() {
+            drop(span);
+            n += 1;
+        }
+        ledger.dropped_shutdown_deadline += n;
+        if let Some(p) = &self.published {
+            p.shutdown_deadline.add(n);
+        }
+        drop(ledger);
+        // A worker waiting to retry stops waiting.
+        self.wake();
+    }
+
+    /// Counts spans that reached the queue after the worker's last look
+    /// (a span that ended while the pipeline shut down).
+    fn count_leftovers(&self) {
+        let _ledger = self.ledger();
+        let mut n = 0;
+        while let Some(span) = self.queue.pop() {
+            drop(span);
+            n += 1;
+        }
+        if n > 0 {
+            self.counters
+                .dropped_shutdown
+                .fetch_add(n, Ordering::Relaxed);
+            if let Some(p) = &self.published {
+                p.shutdown.add(n);
+            }
         }
     }
 }
@@ -347,6 +454,7 @@ pub struct BatchSpanProcessorBuilder<E> {
     exporter: E,
     config: BatchConfig,
     metrics: Option<TracerMetrics>,
+    diagnostics: Diagnostics,
 }
 
 impl<E: SpanExporter + 'static> BatchSpanProcessorBuilder<E> {
@@ -360,6 +468,14 @@ impl<E: SpanExporter + 'static> BatchSpanProcessorBuilder<E> {
     /// for this exporter, dropped spans by reason, and the queue length.
     pub fn metrics(mut self, metrics: &TracerMetrics) -> Self {
         self.metrics = Some(metrics.clone());
+        self
+    }
+
+    /// Where failures, recoveries, drops and undelivered spans are
+    /// reported (default [`Diagnostics::stderr`]; see the `diagnostics`
+    /// module of this crate).
+    pub fn diagnostics(mut self, diagnostics: Diagnostics) -> Self {
+        self.diagnostics = diagnostics;
         self
     }
 
@@ -377,6 +493,7 @@ impl<E: SpanExporter + 'static> BatchSpanProcessorBuilder<E> {
             export_failed: m.spans_dropped("export_failed"),
             rejected: m.spans_dropped("rejected"),
             shutdown: m.spans_dropped("shutdown"),
+            shutdown_deadline: m.spans_dropped("shutdown_deadline"),
             queue_length: m.queue_length(name),
         });
         let shared = Arc::new(Shared {
@@ -386,22 +503,31 @@ impl<E: SpanExporter + 'static> BatchSpanProcessorBuilder<E> {
             worker: OnceLock::new(),
             woken: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
             counters: Counters::default(),
+            ledger: Mutex::new(Ledger::default()),
             published,
             batch_size: self.config.max_export_batch_size,
+            diagnostics: self.diagnostics,
         });
         let worker = Worker {
             shared: shared.clone(),
             exporter: Box::new(self.exporter),
             config: self.config,
             rng: seed(),
+            reports: Reports::default(),
         };
         let handle = std::thread::Builder::new()
             .name(THREAD.into())
-            .spawn(move || worker.run())
-            .map_err(|source| ExportError::ThreadSpawn {
+            .spawn(move || {
+                // Whatever the exporter runs (its client's own `tracing`
+                // spans included) is never traced.
+                agent_trace_core::suppress_tracing_on_this_thread();
+                worker.run();
+            })
+            .map_err(|cause| ExportError::ThreadSpawn {
                 thread: THREAD,
-                source,
+                cause,
             })?;
         let _ = shared.worker.set(handle.thread().clone());
         // The worker may have parked before its handle was known: wake it
@@ -421,6 +547,7 @@ impl BatchSpanProcessor {
             exporter,
             config: BatchConfig::default(),
             metrics: None,
+            diagnostics: Diagnostics::default(),
         }
     }
 
@@ -431,23 +558,8 @@ impl BatchSpanProcessor {
 
     /// Where the spans went so far.
     pub fn stats(&self) -> BatchStats {
-        let c = &self.shared.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut s = BatchStats {
-            received: 0,
-            exported: get(&c.exported),
-            dropped_queue_full: get(&c.dropped_queue_full),
-            dropped_export_failed: get(&c.dropped_export_failed),
-            rejected: get(&c.rejected),
-            dropped_shutdown: get(&c.dropped_shutdown),
-            queued: self.shared.queue.len() as u64,
-            in_flight: get(&c.in_flight),
-            batches_exported: get(&c.batches_exported),
-            batches_failed: get(&c.batches_failed),
-            retries: get(&c.retries),
-        };
-        s.received = s.exported + s.dropped() + s.queued + s.in_flight;
-        s
+        let ledger = self.shared.ledger();
+        self.shared.stats(&ledger)
     }
 
     fn request(
@@ -463,7 +575,7 @@ impl BatchSpanProcessor {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(TraceError::Processor {
                 processor: what,
-                source: Box::new(e),
+                cause: Box::new(e),
             }),
             Err(mpsc::RecvTimeoutError::Timeout) => Err(TraceError::Timeout {
                 processor: what,
@@ -516,7 +628,31 @@ impl SpanProcessor for BatchSpanProcessor {
         if self.shared.shut_down.swap(true, Ordering::AcqRel) {
             return Err(TraceError::AlreadyShutdown("batch span processor"));
         }
-        self.request(Control::Shutdown, timeout, "batch span processor shutdown")
+        let result = self.request(Control::Shutdown, timeout, "batch span processor shutdown");
+        if matches!(result, Err(TraceError::Timeout { .. })) {
+            // The worker is still busy (a collector that does not answer):
+            // what it holds is counted now, so that the figures add up
+            // when this returns.
+            self.shared.abandon();
+        }
+        self.shared.count_leftovers();
+        let shared = &*self.shared;
+        let ledger = shared.ledger();
+        let dropped = shared.stats(&ledger).dropped_by_reason();
+        let last_error = match (&result, &ledger.last_error) {
+            (_, Some(e)) => Some(e.clone()),
+            (Err(e), None) => Some(e.to_string()),
+            (Ok(()), None) => None,
+        };
+        drop(ledger);
+        if dropped.total() > 0 || result.is_err() {
+            shared.diagnostics.emit(&ExportEvent::Undelivered {
+                exporter: shared.name,
+                dropped,
+                last_error: last_error.as_deref(),
+            });
+        }
+        result
     }
 }
 
@@ -545,7 +681,35 @@ struct Worker {
     exporter: Box<dyn SpanExporter>,
     config: BatchConfig,
     rng: u64,
+    reports: Reports,
 }
+
+/// What the worker has reported, so that each thing is said once (see the
+/// `diagnostics` module).
+#[derive(Debug, Default)]
+struct Reports {
+    /// Since when exports fail, when they do.
+    outage: Option<Outage>,
+    /// The drops counted at the last report of drops (or recovery).
+    reported_drops: Dropped,
+    /// When drops were last reported; `None` until the first, and again
+    /// after a recovery, so that the first drops are reported at once.
+    last_drop_report: Option<Instant>,
+}
+
+/// Exports failing since `since`.
+#[derive(Debug)]
+struct Outage {
+    since: Instant,
+    /// The kinds of failure reported since (`ExportError::kind`).
+    kinds: Vec<String>,
+    failed_attempts: u64,
+    /// The drops counted when it began.
+    dropped_before: Dropped,
+}
+
+/// How often, at most, continuing drops are reported.
+const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Worker {
     fn run(mut self) {
@@ -578,6 +742,7 @@ impl Worker {
             }
             self.shared.woken.store(false, Ordering::Relaxed);
             self.publish_queue_length();
+            self.report_drops();
 
             let mut flushes = Vec::new();
             let mut shutdown = None;
@@ -596,44 +761,15 @@ impl Worker {
                 if !full && (!drain_all || self.shared.queue.is_empty()) {
                     break;
                 }
-                batch.clear();
-                // Counted in flight before it leaves the queue, so that a
-                // snapshot never misses it (it may see it twice for an
-                // instant; see `BatchStats`).
-                let in_flight = &self.shared.counters.in_flight;
-                // The spans the queue holds now are there to take (only
-                // this thread pops): counted with one atomic addition
-                // rather than one per span (a locked read-modify-write
-                // each, 512 times a batch; not measured in cycles here,
-                // callgrind counts it as one instruction).
-                let ready = self.shared.queue.len().min(self.shared.batch_size);
-                in_flight.fetch_add(ready as u64, Ordering::Relaxed);
-                for _ in 0..ready {
-                    match self.shared.queue.pop() {
-                        Some(span) => batch.push(span),
-                        // Not expected (the length counted them), but a
-                        // span counted and not taken would be counted twice.
-                        None => {
-                            in_flight.fetch_sub(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                // Spans pushed meanwhile join the batch, one at a time.
-                while batch.len() < self.shared.batch_size {
-                    in_flight.fetch_add(1, Ordering::Relaxed);
-                    match self.shared.queue.pop() {
-                        Some(span) => batch.push(span),
-                        None => {
-                            in_flight.fetch_sub(1, Ordering::Relaxed);
-                            break;
-                        }
-                    }
+                if !self.take_batch(&mut batch) {
+                    break;
                 }
                 if let Err(e) = self.export(&batch, shutdown.is_some()) {
                     result = Err(e);
                 }
+                // The spans go back to their pool here, on this thread.
+                batch.clear();
             }
-            batch.clear();
             if drain_all {
                 next_export = Instant::now() + self.config.scheduled_delay;
             }
@@ -654,7 +790,31 @@ impl Worker {
                 let _ = tx.send(r);
                 return;
             }
+            if self.shared.abandoned.load(Ordering::Relaxed) {
+                // A shutdown gave up on this worker while it was busy; the
+                // request it left was answered by the deadline.
+                let _ = self.exporter.shutdown();
+                return;
+            }
         }
+    }
+
+    /// Moves up to a batch of spans from the queue into `batch`, counted in
+    /// flight in the same step; `false` when there is nothing to take or a
+    /// shutdown gave up on the pipeline.
+    fn take_batch(&self, batch: &mut Vec<FinishedSpan>) -> bool {
+        let mut ledger = self.shared.ledger();
+        if ledger.abandoned {
+            return false;
+        }
+        while batch.len() < self.shared.batch_size {
+            match self.shared.queue.pop() {
+                Some(span) => batch.push(span),
+                None => break,
+            }
+        }
+        ledger.in_flight = batch.len() as u64;
+        !batch.is_empty()
     }
 
     fn publish_queue_length(&self) {
@@ -663,11 +823,11 @@ impl Worker {
         }
     }
 
-    /// Exports one batch, retrying retryable failures; counts the outcome.
+    /// Exports one batch, retrying retryable failures; counts the outcome
+    /// and reports failures and recoveries.
     fn export(&mut self, batch: &[FinishedSpan], shutting_down: bool) -> Result<(), ExportError> {
         let n = batch.len() as u64;
         let shared = self.shared.clone();
-        let c = &shared.counters;
         let started = Instant::now();
         let retry = self.config.retry;
         let mut backoff = retry.initial_backoff;
@@ -675,14 +835,19 @@ impl Worker {
             match self.exporter.export(batch) {
                 Ok(outcome) => {
                     let rejected = outcome.rejected_spans.min(n);
-                    c.exported.fetch_add(n - rejected, Ordering::Relaxed);
-                    c.rejected.fetch_add(rejected, Ordering::Relaxed);
-                    c.in_flight.fetch_sub(n, Ordering::Relaxed);
-                    c.batches_exported.fetch_add(1, Ordering::Relaxed);
-                    if let Some(p) = &shared.published {
-                        p.success.add(1);
-                        p.rejected.add(rejected);
+                    let mut ledger = shared.ledger();
+                    if !ledger.abandoned {
+                        ledger.in_flight = 0;
+                        ledger.exported += n - rejected;
+                        ledger.rejected += rejected;
+                        ledger.batches_exported += 1;
+                        if let Some(p) = &shared.published {
+                            p.success.add(1);
+                            p.rejected.add(rejected);
+                        }
                     }
+                    drop(ledger);
+                    self.recovered();
                     return Ok(());
                 }
                 Err(e) => {
@@ -693,25 +858,124 @@ impl Worker {
                     let in_time = started.elapsed() + wait <= retry.max_elapsed;
                     // During shutdown, one attempt more at most: the caller
                     // waits with a deadline of its own.
-                    if e.is_retryable()
+                    let shutting_down = shutting_down || shared.shut_down.load(Ordering::Relaxed);
+                    let again = e.is_retryable()
                         && in_time
                         && !(shutting_down && backoff > retry.initial_backoff)
-                    {
-                        c.retries.fetch_add(1, Ordering::Relaxed);
-                        sleep_until(Instant::now() + wait);
+                        && !shared.abandoned.load(Ordering::Relaxed);
+                    self.failed(&e, again);
+                    if again {
+                        shared.ledger().retries += 1;
+                        self.wait_to_retry(Instant::now() + wait);
+                        self.report_drops();
                         backoff = (backoff * 2).min(retry.max_backoff);
                         continue;
                     }
-                    c.dropped_export_failed.fetch_add(n, Ordering::Relaxed);
-                    c.in_flight.fetch_sub(n, Ordering::Relaxed);
-                    c.batches_failed.fetch_add(1, Ordering::Relaxed);
-                    if let Some(p) = &shared.published {
-                        p.failure.add(1);
-                        p.export_failed.add(n);
+                    let mut ledger = shared.ledger();
+                    if !ledger.abandoned {
+                        ledger.dropped_export_failed += n;
+                        ledger.in_flight = 0;
+                        ledger.batches_failed += 1;
+                        if let Some(p) = &shared.published {
+                            p.failure.add(1);
+                            p.export_failed.add(n);
+                        }
                     }
+                    drop(ledger);
+                    self.report_drops();
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// The drops counted so far, by reason.
+    fn dropped(&self) -> Dropped {
+        let ledger = self.shared.ledger();
+        self.shared.stats(&ledger).dropped_by_reason()
+    }
+
+    /// Notes a failed attempt; reports it when its kind is new since
+    /// exports last succeeded.
+    fn failed(&mut self, e: &ExportError, retrying: bool) {
+        let message = e.to_string();
+        self.shared.ledger().last_error = Some(message);
+        let dropped_before = self.dropped();
+        let outage = self.reports.outage.get_or_insert_with(|| Outage {
+            since: Instant::now(),
+            kinds: Vec::new(),
+            failed_attempts: 0,
+            dropped_before,
+        });
+        outage.failed_attempts += 1;
+        let kind = e.kind();
+        if !outage.kinds.contains(&kind) {
+            outage.kinds.push(kind);
+            self.shared.diagnostics.emit(&ExportEvent::Failing {
+                exporter: self.shared.name,
+                error: e,
+                retrying,
+            });
+        }
+    }
+
+    /// Reports a recovery, if exports were failing.
+    fn recovered(&mut self) {
+        let Some(outage) = self.reports.outage.take() else {
+            return;
+        };
+        let now = self.dropped();
+        self.shared.diagnostics.emit(&ExportEvent::Recovered {
+            exporter: self.shared.name,
+            after: outage.since.elapsed(),
+            failed_attempts: outage.failed_attempts,
+            dropped: now.since(&outage.dropped_before),
+        });
+        self.reports.reported_drops = now;
+        self.reports.last_drop_report = None;
+    }
+
+    /// Reports the spans dropped since the last report: the first at once,
+    /// then at most once per [`DROP_REPORT_INTERVAL`].
+    fn report_drops(&mut self) {
+        let now = self.dropped();
+        let new = now.since(&self.reports.reported_drops);
+        if new.total() == 0 {
+            return;
+        }
+        if self
+            .reports
+            .last_drop_report
+            .is_some_and(|at| at.elapsed() < DROP_REPORT_INTERVAL)
+        {
+            return;
+        }
+        let last_error = match self.reports.outage {
+            Some(_) => self.shared.ledger().last_error.clone(),
+            None => None,
+        };
+        self.shared.diagnostics.emit(&ExportEvent::Dropping {
+            exporter: self.shared.name,
+            dropped: new,
+            last_error: last_error.as_deref(),
+        });
+        self.reports.reported_drops = now;
+        self.reports.last_drop_report = Some(Instant::now());
+    }
+
+    /// Sleeps until `t`, through the unparks that full batches send
+    /// meanwhile; returns early when the pipeline shuts down (one attempt
+    /// more follows) or a shutdown gave up on it.
+    fn wait_to_retry(&self, t: Instant) {
+        loop {
+            let now = Instant::now();
+            if now >= t
+                || self.shared.abandoned.load(Ordering::Relaxed)
+                || self.shared.shut_down.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            std::thread::park_timeout(t - now);
         }
     }
 
@@ -724,17 +988,6 @@ impl Worker {
         z ^= z >> 31;
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(if nanos == 0 { 0 } else { z % (nanos + 1) })
-    }
-}
-
-/// Sleeps until `t`, through the unparks that full batches send meanwhile.
-fn sleep_until(t: Instant) {
-    loop {
-        let now = Instant::now();
-        if now >= t {
-            return;
-        }
-        std::thread::park_timeout(t - now);
     }
 }
 

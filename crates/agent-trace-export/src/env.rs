@@ -16,8 +16,10 @@ fn missing(exporter: &str, feature: &str) -> ExportError {
 
 /// The exporters `OTEL_TRACES_EXPORTER` names (a comma-separated list of
 /// `otlp`, `zipkin`, `jaeger`, `console`, `file`, `none`), each configured
-/// from its own variables and sending `resource`; `None` when the variable
-/// is not set, so that the caller keeps its own default.
+/// from its own variables and sending `resource`. When it is not set, an
+/// OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) selects `otlp`; with neither,
+/// `None`, so that the caller keeps its own default.
 ///
 /// - `otlp`: [`OtlpExporterBuilder::from_env`](crate::OtlpExporterBuilder::from_env).
 /// - `zipkin`: `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_ZIPKIN_TIMEOUT`
@@ -49,7 +51,15 @@ fn missing(exporter: &str, feature: &str) -> ExportError {
 pub fn exporters_from_env(
     resource: &Resource,
 ) -> Result<Option<Vec<Box<dyn SpanExporter>>>, ExportError> {
-    let Some(list) = var("OTEL_TRACES_EXPORTER") else {
+    // The specification's default exporter is OTLP; ours is the file, so
+    // that a program traced with no setup leaves its traces somewhere
+    // visible. An OTLP endpoint in the environment is a clear wish for
+    // OTLP, and selects it when the exporter is not named.
+    let Some(list) = var("OTEL_TRACES_EXPORTER").or_else(|| {
+        (var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+            || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some())
+        .then(|| "otlp".to_owned())
+    }) else {
         return Ok(None);
     };
     // Unused when no exporter feature is compiled in.

@@ -7,6 +7,12 @@ use std::time::Duration;
 
 /// Why an exporter could not be set up or could not deliver.
 ///
+/// Its `Display` carries the whole cause (the operating system's reason,
+/// the receiver's status and the start of its answer), so `{error}` alone
+/// is a line a person can act on; the wrapped causes are fields, not
+/// [`source`](std::error::Error::source)s, so that error reporters that
+/// walk the chain do not print them twice.
+///
 /// Delivery errors say whether trying again may help
 /// ([`is_retryable`](Self::is_retryable)) and how long the receiver asked
 /// to wait ([`retry_after`](Self::retry_after)); the batch pipeline retries
@@ -18,25 +24,23 @@ pub enum ExportError {
     /// The Prometheus recorder could not be installed (most often: a global
     /// `metrics` recorder already exists).
     #[cfg(feature = "prometheus")]
-    #[error("cannot install the Prometheus recorder")]
-    Prometheus(#[source] agent_trace_metrics::MetricsError),
+    #[error("cannot install the Prometheus recorder: {0}")]
+    Prometheus(agent_trace_metrics::MetricsError),
     /// A listening socket could not be bound.
-    #[error("cannot listen on {addr}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
         /// The operating system's reason.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A background thread could not be started.
-    #[error("cannot start thread {thread}")]
+    #[error("cannot start thread {thread}: {cause}")]
     ThreadSpawn {
         /// The thread's name.
         thread: &'static str,
         /// The operating system's reason.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A setting that cannot work: a malformed endpoint, header or
     /// environment variable. The message names the setting, never a header
@@ -55,10 +59,12 @@ pub enum ExportError {
         message: String,
     },
     /// No answer within the export timeout. Retryable.
-    #[error("{exporter}: no answer within {timeout:?}")]
+    #[error("{exporter}: no answer from {endpoint} within {}", secs(.timeout))]
     Timeout {
         /// Which exporter.
         exporter: &'static str,
+        /// Where it sent (without any credentials in the URL).
+        endpoint: String,
         /// The per-request timeout.
         timeout: Duration,
     },
@@ -88,24 +94,22 @@ pub enum ExportError {
         message: String,
     },
     /// Writing a file failed.
-    #[error("cannot write {}", path.display())]
+    #[error("cannot write {}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's reason.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A user's exporter failed.
-    #[error("{exporter} failed")]
+    #[error("{exporter} failed: {cause}")]
     Custom {
         /// The exporter's name.
         exporter: String,
         /// Whether trying again may help.
         retryable: bool,
         /// The exporter's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The exporter or pipeline was shut down.
     #[error("already shut down")]
@@ -130,6 +134,21 @@ impl ExportError {
         }
     }
 
+    /// The kind of failure, for reporting each kind once: the variant,
+    /// and for a rejection its status.
+    pub(crate) fn kind(&self) -> String {
+        match self {
+            Self::Unreachable { .. } => "unreachable".into(),
+            Self::Timeout { .. } => "timeout".into(),
+            Self::Rejected { status, .. } => format!("rejected {status}"),
+            Self::Encode { .. } => "encode".into(),
+            Self::Io { .. } => "io".into(),
+            Self::Custom { .. } => "custom".into(),
+            Self::Config(_) => "config".into(),
+            _ => "other".into(),
+        }
+    }
+
     /// A custom exporter's failure, retryable or not.
     pub fn custom(
         exporter: impl Into<String>,
@@ -139,8 +158,20 @@ impl ExportError {
         Self::Custom {
             exporter: exporter.into(),
             retryable,
-            source: source.into(),
+            cause: source.into(),
         }
+    }
+}
+
+/// A duration as a person reads it in a message: `10 s`, `2.5 s`,
+/// `250 ms`.
+pub(crate) fn secs(d: &Duration) -> String {
+    if d.as_millis() < 1000 && !d.is_zero() {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
@@ -196,6 +227,7 @@ mod tests {
         assert!(
             ExportError::Timeout {
                 exporter: "zipkin",
+                endpoint: "http://localhost:9411/api/v2/spans".into(),
                 timeout: Duration::from_secs(1)
             }
             .is_retryable()

@@ -130,9 +130,9 @@ impl FileExporterBuilder {
                 }
             };
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent).map_err(|source| ExportError::Io {
+                fs::create_dir_all(parent).map_err(|cause| ExportError::Io {
                     path: parent.to_owned(),
-                    source,
+                    cause,
                 })?;
             }
             let (out, written) = open(&path)?;
@@ -156,9 +156,9 @@ fn open(path: &Path) -> Result<(BufWriter<File>, u64), ExportError> {
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|source| ExportError::Io {
+        .map_err(|cause| ExportError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
     let len = file.metadata().map_or(0, |m| m.len());
     Ok((BufWriter::new(file), len))
@@ -186,9 +186,9 @@ impl FileExporter {
             return Ok(());
         };
         if let Some(mut w) = out.take() {
-            w.flush().map_err(|source| ExportError::Io {
+            w.flush().map_err(|cause| ExportError::Io {
                 path: path.clone(),
-                source,
+                cause,
             })?;
         }
         let numbered = |n: usize| {
@@ -198,7 +198,7 @@ impl FileExporter {
         };
         let io = |p: &Path| {
             let p = p.to_owned();
-            move |source| ExportError::Io { path: p, source }
+            move |cause| ExportError::Io { path: p, cause }
         };
         if self.keep == 0 {
             fs::remove_file(&*path).map_err(io(path))?;
@@ -249,9 +249,9 @@ impl SpanExporter for FileExporter {
                 let mut out = io::stdout().lock();
                 out.write_all(&line)
                     .and_then(|()| out.flush())
-                    .map_err(|source| ExportError::Io {
+                    .map_err(|cause| ExportError::Io {
                         path: PathBuf::from("<stdout>"),
-                        source,
+                        cause,
                     })?;
             }
             Sink::File {
@@ -269,9 +269,9 @@ impl SpanExporter for FileExporter {
                 // sees half a batch after an export returns.
                 w.write_all(&line)
                     .and_then(|()| w.flush())
-                    .map_err(|source| ExportError::Io {
+                    .map_err(|cause| ExportError::Io {
                         path: path.clone(),
-                        source,
+                        cause,
                     })?;
                 *written += line.len() as u64;
             }
@@ -281,15 +281,15 @@ impl SpanExporter for FileExporter {
 
     fn force_flush(&mut self) -> Result<(), ExportError> {
         match &mut self.sink {
-            Sink::Stdout => io::stdout().flush().map_err(|source| ExportError::Io {
+            Sink::Stdout => io::stdout().flush().map_err(|cause| ExportError::Io {
                 path: PathBuf::from("<stdout>"),
-                source,
+                cause,
             }),
             Sink::File {
                 path, out: Some(w), ..
-            } => w.flush().map_err(|source| ExportError::Io {
+            } => w.flush().map_err(|cause| ExportError::Io {
                 path: path.clone(),
-                source,
+                cause,
             }),
             Sink::File { out: None, .. } => Ok(()),
         }

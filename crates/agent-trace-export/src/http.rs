@@ -1,13 +1,7 @@
 //! The HTTP transport shared by the OTLP/HTTP and Zipkin exporters: a
 //! `reqwest` client on a single-threaded tokio runtime of the exporter's
-//! own, driven from the batch worker's thread.
-//!
-//! # Why a runtime per exporter
-//!
-//! The batch worker is a plain thread, so the application needs no async
-//! runtime, and an application that has one never sees its runtime blocked
-//! by an export: the request runs on this private current-thread runtime,
-//! which exists only inside `post`.
+//! own, driven from the batch worker's thread (see the `runtime` module
+//! for why, and why it is safe to drop in async code).
 
 use std::fmt;
 use std::io::Write as _;
@@ -28,9 +22,11 @@ pub(crate) struct HttpTransport {
     /// goes into an error (a proxy may echo request headers back).
     secrets: Vec<String>,
     client: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
+    runtime: crate::runtime::ExporterRuntime,
     timeout: Duration,
     gzip: bool,
+    /// Appended to delivery errors (see `TransportConfig::hint`).
+    hint: Option<&'static str>,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -63,6 +59,7 @@ impl HttpTransport {
             timeout,
             gzip,
             ca_pem,
+            hint,
         } = config;
         let url = reqwest::Url::parse(endpoint).map_err(|e| {
             ExportError::Config(format!(
@@ -99,7 +96,7 @@ impl HttpTransport {
         let client = builder
             .build()
             .map_err(|e| ExportError::Config(format!("{exporter} HTTP client: {e}")))?;
-        let runtime = crate::exporter_runtime()?;
+        let runtime = crate::runtime::ExporterRuntime::new()?;
         Ok(Self {
             exporter,
             redacted: redact_url(endpoint),
@@ -115,6 +112,7 @@ impl HttpTransport {
             runtime,
             timeout,
             gzip,
+            hint,
         })
     }
 
@@ -160,12 +158,14 @@ impl HttpTransport {
                 Err(ExportError::Rejected {
                     exporter: self.exporter,
                     status: code.to_string(),
-                    message: self.redact(&String::from_utf8_lossy(&body[..body.len().min(200)])),
+                    message: self.with_hint(
+                        self.redact(&String::from_utf8_lossy(&body[..body.len().min(200)])),
+                    ),
                     retryable: matches!(code, 429 | 502 | 503 | 504),
                     retry_after,
                 })
             }
-        })
+        })?
     }
 
     /// `text` without any configured header value.
@@ -181,6 +181,7 @@ impl HttpTransport {
         if e.is_timeout() {
             return ExportError::Timeout {
                 exporter: self.exporter,
+                endpoint: self.redacted.clone(),
                 timeout: self.timeout,
             };
         }
@@ -196,7 +197,15 @@ impl HttpTransport {
         ExportError::Unreachable {
             exporter: self.exporter,
             endpoint: self.redacted.clone(),
-            message,
+            message: self.with_hint(message),
+        }
+    }
+
+    /// `message` with the endpoint's hint, if it has one.
+    fn with_hint(&self, message: String) -> String {
+        match self.hint {
+            Some(hint) => format!("{message} ({hint})"),
+            None => message,
         }
     }
 }

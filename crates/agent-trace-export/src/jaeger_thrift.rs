@@ -828,10 +828,8 @@ impl JaegerAgentExporterBuilder {
         } else {
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
         };
-        let socket = UdpSocket::bind(local).map_err(|source| ExportError::Bind {
-            addr: local,
-            source,
-        })?;
+        let socket =
+            UdpSocket::bind(local).map_err(|cause| ExportError::Bind { addr: local, cause })?;
         socket
             .connect(agent)
             .map_err(|e| ExportError::Unreachable {

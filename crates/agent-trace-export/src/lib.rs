@@ -64,6 +64,7 @@
 //!   OpenMetrics with exemplars when the scraper asks for it).
 
 mod batch;
+pub mod diagnostics;
 mod env;
 mod error;
 mod exporter;
@@ -80,6 +81,8 @@ pub mod otlp;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod resource;
+#[cfg(any(feature = "http-transport", feature = "otlp-grpc"))]
+mod runtime;
 mod tail;
 #[cfg(feature = "zipkin")]
 mod zipkin;
@@ -87,6 +90,7 @@ mod zipkin;
 pub use batch::{
     BatchConfig, BatchSpanProcessor, BatchSpanProcessorBuilder, BatchStats, RetryPolicy,
 };
+pub use diagnostics::{Diagnostics, Dropped, ExportEvent};
 pub use env::exporters_from_env;
 pub use error::ExportError;
 pub use exporter::{ExportOutcome, FnExporter, SpanExporter};
@@ -122,19 +126,9 @@ pub(crate) struct TransportConfig<'a> {
     pub(crate) gzip: bool,
     /// Extra trusted CA certificates (PEM), with the `tls` feature.
     pub(crate) ca_pem: Option<&'a [u8]>,
-}
-
-/// The single-threaded runtime each network exporter drives its requests
-/// on, from the batch worker's thread (see the `http` module for why).
-#[cfg(any(feature = "http-transport", feature = "otlp-grpc"))]
-pub(crate) fn exporter_runtime() -> Result<tokio::runtime::Runtime, ExportError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| ExportError::ThreadSpawn {
-            thread: "exporter runtime",
-            source,
-        })
+    /// Appended to delivery errors: what is likely wrong with the
+    /// endpoint (an OTLP/HTTP exporter pointed at gRPC's port 4317).
+    pub(crate) hint: Option<&'static str>,
 }
 
 /// Makes ring the process's rustls crypto provider, unless the application

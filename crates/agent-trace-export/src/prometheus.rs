@@ -55,18 +55,22 @@ const MAX_REQUEST: usize = 8 * 1024;
 /// [`ExportError::Prometheus`] when a global recorder is already installed,
 /// [`ExportError::ThreadSpawn`] when the serving thread cannot start.
 pub fn install_prometheus_listener(addr: SocketAddr) -> Result<SocketAddr, ExportError> {
-    let listener = TcpListener::bind(addr).map_err(|source| ExportError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr).map_err(|cause| ExportError::Bind { addr, cause })?;
     let bound = listener
         .local_addr()
-        .map_err(|source| ExportError::Bind { addr, source })?;
+        .map_err(|cause| ExportError::Bind { addr, cause })?;
     let handle =
         agent_trace_metrics::install_prometheus_recorder().map_err(ExportError::Prometheus)?;
     std::thread::Builder::new()
         .name(THREAD.into())
-        .spawn(move || serve(&listener, &handle))
-        .map_err(|source| ExportError::ThreadSpawn {
+        .spawn(move || {
+            // Serving is on the export path: nothing here is traced.
+            agent_trace_core::suppress_tracing_on_this_thread();
+            serve(&listener, &handle)
+        })
+        .map_err(|cause| ExportError::ThreadSpawn {
             thread: THREAD,
-            source,
+            cause,
         })?;
     Ok(bound)
 }

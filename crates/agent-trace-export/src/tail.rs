@@ -1022,9 +1022,9 @@ impl TailSamplingProcessorBuilder {
                             inner.sweep(inner.now());
                         }
                     })
-                    .map_err(|source| ExportError::ThreadSpawn {
+                    .map_err(|cause| ExportError::ThreadSpawn {
                         thread: THREAD,
-                        source,
+                        cause,
                     })?;
                 Some(handle)
             }

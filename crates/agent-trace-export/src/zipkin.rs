@@ -240,6 +240,7 @@ impl ZipkinExporterBuilder {
             timeout: self.timeout,
             gzip: false,
             ca_pem: self.ca_pem.as_deref(),
+            hint: None,
         })?;
         Ok(ZipkinExporter {
             transport,

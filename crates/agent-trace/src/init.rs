@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use agent_trace_core::{AgentStepTracer, Sampler, StringValue, TraceError};
 use agent_trace_export::{
-    BatchConfig, BatchSpanProcessor, ExportError, MetricsProcessor, Resource, SpanExporter,
+    BatchConfig, BatchSpanProcessor, BatchStats, Diagnostics, Dropped, ExportError,
+    MetricsProcessor, Resource, SpanExporter,
 };
-use agent_trace_metrics::{LatencyMetrics, TracerMetrics};
+use agent_trace_metrics::{LatencyMetrics, TracerCounts, TracerMetrics};
 
 static TRACER: OnceLock<AgentStepTracer> = OnceLock::new();
 static METRICS: OnceLock<LatencyMetrics> = OnceLock::new();
@@ -198,14 +199,28 @@ pub enum InitError {
     #[error("the global tracer is already set; call agent_trace::init() before using tracer()")]
     AlreadyInitialized,
     /// An exporter, the Prometheus listener or the pipeline could not be
-    /// set up.
-    #[error("cannot set up export")]
-    Export(#[from] ExportError),
+    /// set up (the message carries the cause: the variable or setting at
+    /// fault, the operating system's reason).
+    #[error("cannot set up export: {0}")]
+    Export(ExportError),
+    /// `OTEL_TRACES_SAMPLER` or `OTEL_TRACES_SAMPLER_ARG` holds a value
+    /// that names no sampler (the message names the variable).
+    #[error("invalid sampler configuration: {0}")]
+    Sampler(TraceError),
+    /// `shutdown_on_signals` could not register its signal handlers.
+    #[error("cannot handle SIGTERM/SIGINT: {0}")]
+    Signals(std::io::Error),
     /// Another global `tracing` subscriber is installed (the tracer is set
     /// up regardless).
     #[cfg(feature = "tracing")]
     #[error("a global tracing subscriber is already installed")]
     SubscriberAlreadySet,
+}
+
+impl From<ExportError> for InitError {
+    fn from(e: ExportError) -> Self {
+        Self::Export(e)
+    }
 }
 
 /// Configures and installs the global tracer; see [`init`] (which has the
@@ -228,6 +243,8 @@ pub struct InitBuilder {
     latencies: bool,
     tail_sampling: Option<agent_trace_export::TailSamplingConfig>,
     price_table: Option<crate::cost::PriceTable>,
+    diagnostics: Diagnostics,
+    signals: bool,
 }
 
 impl fmt::Debug for InitBuilder {
@@ -283,6 +300,8 @@ pub fn init() -> InitBuilder {
         latencies: true,
         tail_sampling: None,
         price_table: None,
+        diagnostics: Diagnostics::default(),
+        signals: false,
     }
 }
 
@@ -321,7 +340,9 @@ impl InitBuilder {
         self
     }
 
-    /// The sampler (default: parent-based, always on).
+    /// The sampler (default: `OTEL_TRACES_SAMPLER` and
+    /// `OTEL_TRACES_SAMPLER_ARG` when set, else parent-based, always on).
+    /// A sampler given here wins over the environment.
     pub fn sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
         self
@@ -434,10 +455,61 @@ impl InitBuilder {
         self
     }
 
-    /// How long the guard's drop waits for the export pipelines (default
-    /// 5 s).
+    /// How long the guard's drop (or a signal, with
+    /// [`shutdown_on_signals`](Self::shutdown_on_signals)) waits for the
+    /// export pipelines (default 5 s). What is still queued or being sent
+    /// then is counted as dropped (`shutdown_deadline`) and reported.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Where the export pipelines report failures, recoveries, dropped
+    /// spans and what was not delivered at shutdown: one line each on
+    /// stderr by default, [`Diagnostics::off`] for none, or
+    /// [`Diagnostics::callback`] for your own handling (see
+    /// [`agent_trace_export::diagnostics`]).
+    ///
+    /// ```
+    /// use agent_trace::export::{Diagnostics, ExportEvent, FnExporter};
+    ///
+    /// let _guard = agent_trace::init()
+    ///     .exporter(FnExporter::new("mine", |_| Ok::<(), std::io::Error>(())))
+    ///     .diagnostics(Diagnostics::callback(|event: &ExportEvent<'_>| {
+    ///         // Runs on the pipeline's thread, where tracing is suppressed.
+    ///         let _line = event.to_string();
+    ///     }))
+    ///     .install()?;
+    /// # Ok::<(), agent_trace::InitError>(())
+    /// ```
+    pub fn diagnostics(mut self, diagnostics: Diagnostics) -> Self {
+        self.diagnostics = diagnostics;
+        self
+    }
+
+    /// On SIGTERM or SIGINT, delivers what the pipelines hold (waiting at
+    /// most the [`shutdown_timeout`](Self::shutdown_timeout)), then lets
+    /// the signal end the process as it would have (default `false`).
+    /// A second signal while that runs ends the process at once. Unix
+    /// only; elsewhere the setting does nothing.
+    ///
+    /// Without it, a process killed by a signal loses every span not yet
+    /// exported (up to the scheduled delay's worth). In an async program
+    /// the alternative is to wait for the signal yourself and let the
+    /// guard drop, which also works on Windows:
+    ///
+    /// ```no_run
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let guard = agent_trace::init().service_name("my-agent").install()?;
+    ///     // ... start the agent's tasks ...
+    ///     tokio::signal::ctrl_c().await?;
+    ///     drop(guard); // delivers what is queued, within the shutdown timeout
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn shutdown_on_signals(mut self, on: bool) -> Self {
+        self.signals = on;
         self
     }
 
@@ -452,9 +524,15 @@ impl InitBuilder {
         if TRACER.get().is_some() {
             return Err(InitError::AlreadyInitialized);
         }
-        if let Some(table) = self.price_table {
-            crate::cost::cost_ledger().set_price_table(table);
+        if sdk_disabled() {
+            return self.install_disabled();
         }
+        // Everything read from the environment is checked before anything
+        // global changes.
+        let sampler = match self.sampler {
+            Some(s) => Some(s),
+            None => sampler_from_env()?,
+        };
         let mut resource = match self.service_name {
             Some(name) => Resource::new(name),
             None => Resource::default(),
@@ -462,13 +540,6 @@ impl InitBuilder {
         if let Some(v) = self.service_version {
             resource = resource.with_version(v);
         }
-        #[cfg(feature = "prometheus")]
-        if let Some(addr) = self.prometheus {
-            agent_trace_export::install_prometheus_listener(addr)?;
-        }
-        // After the recorder, so that the handles register with it.
-        let metrics = TracerMetrics::new();
-
         let mut exporters = self.exporters;
         let mut default_file = None;
         if exporters.is_empty() && self.from_env {
@@ -480,28 +551,39 @@ impl InitBuilder {
         } else if exporters.is_empty() {
             (exporters, default_file) = default_exporters(self.file_default, &resource)?;
         }
+        let batch = match self.batch {
+            Some(b) => b,
+            None => default_batch()?,
+        };
+
+        if let Some(table) = self.price_table {
+            crate::cost::cost_ledger().set_price_table(table);
+        }
+        #[cfg(feature = "prometheus")]
+        if let Some(addr) = self.prometheus {
+            agent_trace_export::install_prometheus_listener(addr)?;
+        }
+        // After the recorder, so that the handles register with it.
+        let metrics = TracerMetrics::new();
 
         let mut builder =
             AgentStepTracer::builder().processor(Arc::new(MetricsProcessor::new(metrics.clone())));
         if self.latencies {
             builder = builder.processor(Arc::new(LatencyProcessor::global()));
         }
-        if let Some(s) = self.sampler {
+        if let Some(s) = sampler {
             builder = builder.sampler(s);
         }
         if !self.store {
             builder = builder.without_store();
         }
-        let batch = match self.batch {
-            Some(b) => b,
-            None => default_batch()?,
-        };
         let mut pipelines = Vec::new();
         for exporter in exporters {
             let pipeline = Arc::new(
                 BatchSpanProcessor::builder(exporter)
                     .config(batch)
                     .metrics(&metrics)
+                    .diagnostics(self.diagnostics.clone())
                     .build()?,
             );
             pipelines.push(pipeline.clone());
@@ -524,12 +606,19 @@ impl InitBuilder {
             .set(tracer.clone())
             .map_err(|_| InitError::AlreadyInitialized)?;
         let guard = Guard {
-            tracer: tracer.clone(),
-            pipelines,
-            print: self.print_on_shutdown,
-            timeout: self.shutdown_timeout,
+            shared: Arc::new(GuardShared {
+                tracer: tracer.clone(),
+                pipelines,
+                metrics: Some(metrics),
+                print: self.print_on_shutdown,
+                timeout: self.shutdown_timeout,
+                done: std::sync::atomic::AtomicBool::new(false),
+            }),
             default_file,
         };
+        if self.signals {
+            signals::install(guard.shared.clone()).map_err(InitError::Signals)?;
+        }
         #[cfg(feature = "tracing")]
         if self.subscriber {
             use tracing_subscriber::layer::SubscriberExt;
@@ -547,6 +636,67 @@ impl InitBuilder {
         }
         Ok(guard)
     }
+
+    /// `OTEL_SDK_DISABLED=true`: a global tracer that records nothing (no
+    /// exporters, no store, no latencies, no listener, no subscriber).
+    fn install_disabled(self) -> Result<Guard, InitError> {
+        let tracer = AgentStepTracer::builder()
+            .sampler(Sampler::AlwaysOff)
+            .without_store()
+            .build();
+        TRACER
+            .set(tracer.clone())
+            .map_err(|_| InitError::AlreadyInitialized)?;
+        Ok(Guard {
+            shared: Arc::new(GuardShared {
+                tracer,
+                pipelines: Vec::new(),
+                metrics: None,
+                print: false,
+                timeout: self.shutdown_timeout,
+                done: std::sync::atomic::AtomicBool::new(false),
+            }),
+            default_file: None,
+        })
+    }
+}
+
+/// Whether `OTEL_SDK_DISABLED` is `true` (case-insensitive). Any other
+/// value is false, as the specification says of its booleans; a value
+/// that is neither `true` nor `false` is said so on stderr.
+fn sdk_disabled() -> bool {
+    let Ok(v) = std::env::var("OTEL_SDK_DISABLED") else {
+        return false;
+    };
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("true") {
+        return true;
+    }
+    if !v.is_empty() && !v.eq_ignore_ascii_case("false") {
+        use std::io::Write as _;
+        let line = format!(
+            "agent-trace: OTEL_SDK_DISABLED={v:?} is neither true nor false; read as false (tracing stays on)\n"
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+    false
+}
+
+/// The sampler `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` name, if
+/// set.
+fn sampler_from_env() -> Result<Option<Sampler>, InitError> {
+    let value = |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v: &String| !v.trim().is_empty())
+    };
+    let Some(name) = value("OTEL_TRACES_SAMPLER") else {
+        return Ok(None);
+    };
+    let arg = value("OTEL_TRACES_SAMPLER_ARG");
+    Sampler::from_otel_env(&name, arg.as_deref())
+        .map(Some)
+        .map_err(InitError::Sampler)
 }
 
 /// OpenTelemetry's batch settings with a 1 s delay (an agent's spans are
@@ -584,7 +734,13 @@ fn default_exporters(file: bool, resource: &Resource) -> Result<DefaultExporters
 
 /// Returned by [`InitBuilder::install`]: flushes and shuts down the export
 /// pipelines when dropped (waiting at most the shutdown timeout), after
-/// printing the trees kept in memory if asked.
+/// printing the trees kept in memory if asked. Spans the pipelines could
+/// not deliver are reported on stderr (see [`InitBuilder::diagnostics`])
+/// and counted in [`summary`](Self::summary).
+///
+/// Dropping it is safe anywhere, `async` code included: it blocks the
+/// dropping thread for at most the shutdown timeout, and starts or drops
+/// no runtime.
 ///
 /// ```
 /// use std::time::Duration;
@@ -604,20 +760,123 @@ fn default_exporters(file: bool, resource: &Resource) -> Result<DefaultExporters
 /// ```
 #[must_use = "dropping the guard at once shuts the pipelines down"]
 pub struct Guard {
-    tracer: AgentStepTracer,
-    pipelines: Vec<Arc<BatchSpanProcessor>>,
-    print: bool,
-    timeout: Duration,
+    shared: Arc<GuardShared>,
     /// The JSON-lines file of the default exporter, when that is in use.
     default_file: Option<std::path::PathBuf>,
+}
+
+/// What the guard and the signal thread share.
+struct GuardShared {
+    tracer: AgentStepTracer,
+    pipelines: Vec<Arc<BatchSpanProcessor>>,
+    metrics: Option<TracerMetrics>,
+    print: bool,
+    timeout: Duration,
+    /// Set by the first shutdown (the guard's drop or a signal).
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl GuardShared {
+    /// Prints the trees if asked and shuts the tracer down, once.
+    fn shutdown(&self) {
+        if self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        if self.print
+            && let Some(store) = self.tracer.store()
+        {
+            let mut traces = store.recent(usize::MAX);
+            traces.reverse();
+            let mut out = String::new();
+            for t in traces {
+                out.push_str(&t.render());
+            }
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+        }
+        // Each pipeline reports what it could not deliver, with the cause,
+        // through its diagnostics; the error adds nothing to that.
+        let _ = self.tracer.shutdown(self.timeout);
+    }
 }
 
 impl fmt::Debug for Guard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
-            .field("print", &self.print)
-            .field("timeout", &self.timeout)
+            .field("print", &self.shared.print)
+            .field("timeout", &self.shared.timeout)
+            .field("pipelines", &self.shared.pipelines.len())
             .finish()
+    }
+}
+
+/// The tracer's own metrics at one moment, without Prometheus: the
+/// reference's metrics summary (`trace_count`, `span_count`,
+/// `active_spans`, `export_success`, `export_failure`), with where every
+/// span went. See [`Guard::summary`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetrySummary {
+    /// Span and trace counts (`trace_count`, `span_count`,
+    /// `active_spans`); all zero with `OTEL_SDK_DISABLED`.
+    pub spans: TracerCounts,
+    /// Each export pipeline's exporter name and where its spans went.
+    pub exports: Vec<(&'static str, BatchStats)>,
+}
+
+impl TelemetrySummary {
+    /// Export calls that succeeded, over every pipeline (`export_success`).
+    pub fn export_success(&self) -> u64 {
+        self.exports.iter().map(|(_, s)| s.batches_exported).sum()
+    }
+
+    /// Batches given up on, over every pipeline (`export_failure`).
+    pub fn export_failure(&self) -> u64 {
+        self.exports.iter().map(|(_, s)| s.batches_failed).sum()
+    }
+
+    /// Spans delivered, over every pipeline.
+    pub fn delivered(&self) -> u64 {
+        self.exports.iter().map(|(_, s)| s.exported).sum()
+    }
+
+    /// Spans not delivered, by reason, over every pipeline.
+    pub fn dropped(&self) -> Dropped {
+        let mut d = Dropped::default();
+        for (_, s) in &self.exports {
+            let r = s.dropped_by_reason();
+            d.queue_full += r.queue_full;
+            d.export_failed += r.export_failed;
+            d.rejected += r.rejected;
+            d.after_shutdown += r.after_shutdown;
+            d.shutdown_deadline += r.shutdown_deadline;
+        }
+        d
+    }
+}
+
+impl fmt::Display for TelemetrySummary {
+    /// A few lines: the span counts, then one line per exporter.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.spans;
+        writeln!(
+            f,
+            "traces {}, spans {} ({} ended, {} active)",
+            c.traces, c.spans, c.ended, c.active
+        )?;
+        for (name, s) in &self.exports {
+            writeln!(
+                f,
+                "{name}: {} delivered in {} exports, {} failed exports, dropped {}, {} queued, {} in flight",
+                s.exported,
+                s.batches_exported,
+                s.batches_failed,
+                s.dropped_by_reason(),
+                s.queued,
+                s.in_flight
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -631,16 +890,49 @@ impl Guard {
 
     /// Each export pipeline's exporter name and where its spans went so
     /// far (delivered, dropped by reason, queued).
-    pub fn export_stats(&self) -> Vec<(&'static str, agent_trace_export::BatchStats)> {
-        self.pipelines
+    pub fn export_stats(&self) -> Vec<(&'static str, BatchStats)> {
+        self.shared
+            .pipelines
             .iter()
             .map(|p| (p.exporter_name(), p.stats()))
             .collect()
     }
 
+    /// The tracer's own metrics and every pipeline's accounting, readable
+    /// without Prometheus. Once the guard's pipelines are idle or shut
+    /// down, every recorded span is accounted for:
+    /// `spans.ended == delivered + dropped` for each pipeline (without tail
+    /// sampling, which drops traces on purpose).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use agent_trace::export::FnExporter;
+    ///
+    /// let guard = agent_trace::init()
+    ///     .exporter(FnExporter::new("count", |_| Ok::<(), std::io::Error>(())))
+    ///     .install()?;
+    /// guard.tracer().in_span("agent_task", |_| {});
+    /// guard.flush(Duration::from_secs(5))?;
+    /// let summary = guard.summary();
+    /// assert_eq!((summary.spans.traces, summary.delivered()), (1, 1));
+    /// assert_eq!(summary.dropped().total(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn summary(&self) -> TelemetrySummary {
+        TelemetrySummary {
+            spans: self
+                .shared
+                .metrics
+                .as_ref()
+                .map(TracerMetrics::counts)
+                .unwrap_or_default(),
+            exports: self.export_stats(),
+        }
+    }
+
     /// The global tracer this guard shuts down.
     pub fn tracer(&self) -> &AgentStepTracer {
-        &self.tracer
+        &self.shared.tracer
     }
 
     /// Delivers everything queued so far, waiting at most `timeout`.
@@ -649,23 +941,73 @@ impl Guard {
     ///
     /// The first pipeline that failed or timed out.
     pub fn flush(&self, timeout: Duration) -> Result<(), TraceError> {
-        self.tracer.force_flush(timeout)
+        self.shared.tracer.force_flush(timeout)
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if self.print
-            && let Some(store) = self.tracer.store()
-        {
-            let mut traces = store.recent(usize::MAX);
-            traces.reverse();
-            for t in traces {
-                print!("{}", t.render());
-            }
-        }
-        if let Err(e) = self.tracer.shutdown(self.timeout) {
-            eprintln!("agent-trace: shutdown: {e}");
-        }
+        self.shared.shutdown();
+    }
+}
+
+/// `shutdown_on_signals`: a thread that waits for SIGTERM and SIGINT.
+#[cfg(unix)]
+mod signals {
+    use std::sync::Arc;
+
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::iterator::Signals;
+
+    use super::GuardShared;
+
+    /// Registers the handlers and starts the thread. On the first signal a
+    /// second thread shuts the pipelines down (within the guard's timeout)
+    /// and then ends the process the way the signal would have; a second
+    /// signal meanwhile ends it at once.
+    pub(super) fn install(shared: Arc<GuardShared>) -> std::io::Result<()> {
+        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        std::thread::Builder::new()
+            .name("agent-trace-signals".into())
+            .spawn(move || {
+                agent_trace_core::suppress_tracing_on_this_thread();
+                let mut first = None;
+                for signal in signals.forever() {
+                    if first.is_some() {
+                        let _ = signal_hook::low_level::emulate_default_handler(signal);
+                        // Not expected to return; leave at once regardless.
+                        std::process::exit(128 + signal);
+                    }
+                    first = Some(signal);
+                    let for_flusher = shared.clone();
+                    let flusher = std::thread::Builder::new()
+                        .name("agent-trace-signal-flush".into())
+                        .spawn(move || shutdown_then_exit(&for_flusher, signal));
+                    if flusher.is_err() {
+                        shutdown_then_exit(&shared, signal);
+                    }
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Delivers what the pipelines hold, then ends the process as the
+    /// signal would have.
+    fn shutdown_then_exit(shared: &GuardShared, signal: i32) -> ! {
+        shared.shutdown();
+        let _ = signal_hook::low_level::emulate_default_handler(signal);
+        std::process::exit(128 + signal)
+    }
+}
+
+/// No signals to handle outside Unix.
+#[cfg(not(unix))]
+mod signals {
+    use std::sync::Arc;
+
+    use super::GuardShared;
+
+    pub(super) fn install(_shared: Arc<GuardShared>) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -95,7 +95,7 @@ use std::time::Duration;
 
 use agent_trace_core::{
     AgentStepTracer, KeyValue, Parent, Span, SpanContext, SpanId, SpanKind, StartMark, Status,
-    StringValue, Value, enter_span, exit_context,
+    StringValue, Value, enter_span, exit_context, is_tracing_suppressed,
 };
 use agent_trace_metrics::LatencyMetrics;
 use agent_trace_metrics::SeriesHandle;
@@ -1239,7 +1239,9 @@ where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
-        if REENTRY.with(|r| r.starting.get()) > MAX_STARTING {
+        // Spans of the export path (tonic's, hyper's, on our workers) are
+        // never recorded: exporting them would make more.
+        if REENTRY.with(|r| r.starting.get()) > MAX_STARTING || is_tracing_suppressed() {
             return;
         }
         let start = StartMark::now();
@@ -1325,7 +1327,7 @@ where
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         // The event's span, as `Context::event_span` finds it, without a
         // look-up in the registry.
-        let id = if event.is_root() {
+        let id = if event.is_root() || is_tracing_suppressed() {
             return;
         } else if event.is_contextual() {
             match self.innermost_entered() {

@@ -61,7 +61,10 @@ mod layer;
 
 pub use agent_trace_core::*;
 pub use agent_trace_metrics::LatencyMetrics;
-pub use init::{Guard, InitBuilder, InitError, LatencyProcessor, init, latency_metrics, tracer};
+pub use init::{
+    Guard, InitBuilder, InitError, LatencyProcessor, TelemetrySummary, init, latency_metrics,
+    tracer,
+};
 #[cfg(feature = "tracing")]
 pub use layer::{AgentTraceLayer, SpanExt};
 

@@ -112,9 +112,10 @@ pub struct OtlpExporterBuilder {
     name: &'static str,
     protocol: Option<OtlpProtocol>,
     endpoint: Option<String>,
-    /// Whether `endpoint` came from `OTEL_EXPORTER_OTLP_ENDPOINT` (a base
-    /// to which HTTP appends `/v1/traces`).
-    endpoint_is_base: bool,
+    /// How `endpoint` becomes the traces URL.
+    endpoint_rule: EndpointRule,
+    /// The variable `endpoint` came from, for errors.
+    endpoint_var: Option<&'static str>,
     headers: Option<Headers>,
     timeout: Option<Duration>,
     gzip: Option<bool>,
@@ -128,13 +129,41 @@ impl Default for OtlpExporterBuilder {
             name: "otlp",
             protocol: None,
             endpoint: None,
-            endpoint_is_base: false,
+            endpoint_rule: EndpointRule::BaseWithoutPath,
+            endpoint_var: None,
             headers: None,
             timeout: None,
             gzip: None,
             resource: None,
             ca_pem: None,
         }
+    }
+}
+
+/// How an endpoint setting becomes the traces URL (for HTTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndpointRule {
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the whole URL.
+    AsIs,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: `/v1/traces` is appended.
+    Base,
+    /// Given in code: a base when it has no path, else as is.
+    BaseWithoutPath,
+}
+
+/// Whether a URL has a path beyond `/`.
+fn has_path(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    !path.trim_matches('/').is_empty()
+}
+
+/// A configuration error prefixed with the variable that caused it.
+fn named(var: &str, e: ExportError) -> ExportError {
+    match e {
+        ExportError::Config(m) => ExportError::Config(format!("{var}: {m}")),
+        other => other,
     }
 }
 
@@ -166,10 +195,28 @@ impl OtlpExporterBuilder {
         self
     }
 
-    /// The full endpoint URL (for HTTP, including the path `/v1/traces`).
+    /// Where to send, as a base URL or a full one, read as the
+    /// OpenTelemetry variables are: for HTTP, a URL without a path
+    /// (`http://collector:4318`) is a base and gets `/v1/traces` appended,
+    /// like `OTEL_EXPORTER_OTLP_ENDPOINT`; a URL with a path
+    /// (`http://collector:4318/v1/traces`, `https://gateway/otlp/traces`)
+    /// is used as is, like `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`. gRPC uses
+    /// either as is. Default `http://localhost:4318/v1/traces` for HTTP,
+    /// `http://localhost:4317` for gRPC.
+    ///
+    /// ```
+    /// use agent_trace_export::OtlpExporter;
+    ///
+    /// let base = OtlpExporter::builder().endpoint("http://localhost:4318").build()?;
+    /// assert!(format!("{base:?}").contains("http://localhost:4318/v1/traces"));
+    /// let full = OtlpExporter::builder().endpoint("http://gateway:8080/otlp/spans").build()?;
+    /// assert!(format!("{full:?}").contains("http://gateway:8080/otlp/spans"));
+    /// # Ok::<(), agent_trace_export::ExportError>(())
+    /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
-        self.endpoint_is_base = false;
+        self.endpoint_rule = EndpointRule::BaseWithoutPath;
+        self.endpoint_var = None;
         self
     }
 
@@ -217,53 +264,64 @@ impl OtlpExporterBuilder {
     /// OpenTelemetry variables: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used
     /// as is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (HTTP appends `/v1/traces`),
     /// `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`, `..._HEADERS`,
-    /// `..._TIMEOUT` (milliseconds), `..._COMPRESSION` (`gzip`), and
-    /// `OTEL_SERVICE_NAME` through [`Resource::default`].
+    /// `..._TIMEOUT` (milliseconds), `..._COMPRESSION` (`gzip` or `none`),
+    /// `..._CERTIFICATE` (a PEM file of CA certificates to trust, with the
+    /// `tls` feature), and `OTEL_SERVICE_NAME` through
+    /// [`Resource::default`].
     ///
     /// # Errors
     ///
     /// [`ExportError::Config`] naming a malformed variable.
     pub fn from_env(mut self) -> Result<Self, ExportError> {
-        let pick = |specific: &str, general: &str| env(specific).or_else(|| env(general));
+        // The signal-specific variable first; returns the name read too,
+        // so that an error names the variable that holds the bad value.
+        let pick = |specific: &'static str, general: &'static str| {
+            env(specific)
+                .map(|v| (specific, v))
+                .or_else(|| env(general).map(|v| (general, v)))
+        };
         if self.protocol.is_none()
-            && let Some(p) = pick(
+            && let Some((name, p)) = pick(
                 "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
             )
         {
-            self.protocol = Some(p.parse()?);
+            self.protocol = Some(p.parse().map_err(|e| named(name, e))?);
         }
         if self.endpoint.is_none() {
             if let Some(e) = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-                self.endpoint = Some(e);
+                self.endpoint = Some(e.trim().to_owned());
+                self.endpoint_rule = EndpointRule::AsIs;
+                self.endpoint_var = Some("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
             } else if let Some(e) = env("OTEL_EXPORTER_OTLP_ENDPOINT") {
-                self.endpoint = Some(e);
-                self.endpoint_is_base = true;
+                self.endpoint = Some(e.trim().to_owned());
+                self.endpoint_rule = EndpointRule::Base;
+                self.endpoint_var = Some("OTEL_EXPORTER_OTLP_ENDPOINT");
             }
         }
         if self.headers.is_none()
-            && let Some(h) = pick(
+            && let Some((name, h)) = pick(
                 "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
                 "OTEL_EXPORTER_OTLP_HEADERS",
             )
         {
-            self.headers = Some(Headers::parse_otel_list(&h)?);
+            self.headers = Some(Headers::parse_otel_list(&h).map_err(|e| named(name, e))?);
         }
         if self.timeout.is_none()
-            && let Some(t) = pick(
+            && let Some((name, t)) = pick(
                 "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
                 "OTEL_EXPORTER_OTLP_TIMEOUT",
             )
         {
             let ms: u64 = t.trim().parse().map_err(|_| {
                 ExportError::Config(format!(
-                    "OTEL_EXPORTER_OTLP_TIMEOUT={t:?} is not a whole number of milliseconds"
+                    "{name}={t:?} is not a whole number of milliseconds"
                 ))
             })?;
             self.timeout = Some(Duration::from_millis(ms));
         }
         if self.gzip.is_none()
-            && let Some(c) = pick(
+            && let Some((name, c)) = pick(
                 "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
                 "OTEL_EXPORTER_OTLP_COMPRESSION",
             )
@@ -273,24 +331,49 @@ impl OtlpExporterBuilder {
                 "none" => false,
                 other => {
                     return Err(ExportError::Config(format!(
-                        "OTEL_EXPORTER_OTLP_COMPRESSION={other:?} (expected gzip or none)"
+                        "{name}={other:?} (expected gzip or none)"
                     )));
                 }
             });
         }
+        if self.ca_pem.is_none()
+            && let Some((name, path)) = pick(
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            )
+        {
+            if !cfg!(feature = "tls") {
+                return Err(ExportError::Config(format!(
+                    "{name} is set, which needs the agent-trace-export feature \"tls\""
+                )));
+            }
+            let pem = std::fs::read(path.trim())
+                .map_err(|e| ExportError::Config(format!("{name}={path:?} cannot be read: {e}")))?;
+            self.ca_pem = Some(pem);
+        }
         Ok(self)
     }
 
-    /// The endpoint the exporter will use.
+    /// The endpoint the exporter will use: the OpenTelemetry rules (a
+    /// signal-specific endpoint as is, a base endpoint with `/v1/traces`
+    /// appended for HTTP; gRPC takes either as is).
     fn resolved_endpoint(&self, protocol: OtlpProtocol) -> String {
         match (&self.endpoint, protocol) {
             (None, OtlpProtocol::Grpc) => DEFAULT_GRPC_ENDPOINT.to_owned(),
             (None, _) => DEFAULT_HTTP_ENDPOINT.to_owned(),
             (Some(e), OtlpProtocol::Grpc) => e.clone(),
-            (Some(e), _) if self.endpoint_is_base => {
-                format!("{}/v1/traces", e.trim_end_matches('/'))
+            (Some(e), _) => {
+                let base = match self.endpoint_rule {
+                    EndpointRule::Base => true,
+                    EndpointRule::AsIs => false,
+                    EndpointRule::BaseWithoutPath => !has_path(e),
+                };
+                if base {
+                    format!("{}/v1/traces", e.trim_end_matches('/'))
+                } else {
+                    e.clone()
+                }
             }
-            (Some(e), _) => e.clone(),
         }
     }
 
@@ -315,16 +398,23 @@ impl OtlpExporterBuilder {
             timeout,
             gzip,
             ca_pem: self.ca_pem.as_deref(),
+            hint: port_hint(protocol, &endpoint),
+        };
+        let in_var = |e| match self.endpoint_var {
+            Some(var) => named(var, e),
+            None => e,
         };
         let transport = match protocol {
             #[cfg(feature = "otlp-http")]
             OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => Transport::Http {
-                http: HttpTransport::new(config)?,
+                http: HttpTransport::new(config).map_err(in_var)?,
                 json: protocol == OtlpProtocol::HttpJson,
                 encoder: ProtobufEncoder::new(&resource),
             },
             #[cfg(feature = "otlp-grpc")]
-            OtlpProtocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(config)?),
+            OtlpProtocol::Grpc => {
+                Transport::Grpc(grpc::GrpcTransport::new(config).map_err(in_var)?)
+            }
             #[allow(unreachable_patterns, reason = "depends on the features compiled in")]
             other => {
                 let _ = config;
@@ -397,6 +487,28 @@ impl SpanExporter for OtlpExporter {
                 .export(to_request(batch, &self.resource))
                 .map(|r| outcome(r.partial_success)),
         }
+    }
+}
+
+/// What to tell a user whose endpoint has the other OTLP transport's
+/// well-known port: an HTTP exporter pointed at gRPC's 4317 (or the other
+/// way round) fails with an obscure protocol error otherwise.
+fn port_hint(protocol: OtlpProtocol, endpoint: &str) -> Option<&'static str> {
+    let authority = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let port = authority.rsplit_once(':').map(|(_, p)| p);
+    match (protocol, port) {
+        (OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson, Some("4317")) => Some(
+            "port 4317 is OTLP/gRPC's; an OTLP/HTTP receiver listens on 4318, or set the protocol to grpc",
+        ),
+        (OtlpProtocol::Grpc, Some("4318")) => Some(
+            "port 4318 is OTLP/HTTP's; an OTLP/gRPC receiver listens on 4317, or set the protocol to http/protobuf",
+        ),
+        _ => None,
     }
 }
 

@@ -23,8 +23,10 @@ pub(crate) struct GrpcTransport {
     redacted: String,
     client: TraceServiceClient<Channel>,
     metadata: MetadataMap,
-    runtime: tokio::runtime::Runtime,
+    runtime: crate::runtime::ExporterRuntime,
     timeout: Duration,
+    /// Appended to delivery errors (see `TransportConfig::hint`).
+    hint: Option<&'static str>,
 }
 
 impl fmt::Debug for GrpcTransport {
@@ -53,6 +55,7 @@ impl GrpcTransport {
             timeout,
             gzip,
             ca_pem,
+            hint,
         } = config;
         let redacted = redact_url(endpoint);
         #[cfg(feature = "tls")]
@@ -96,7 +99,7 @@ impl GrpcTransport {
             value.set_sensitive(true);
             metadata.append(key, value);
         }
-        let runtime = crate::exporter_runtime()?;
+        let runtime = crate::runtime::ExporterRuntime::new()?;
         // `connect_lazy` needs a runtime context to spawn its connection
         // task into; no connection is made until the first export.
         let channel = {
@@ -116,6 +119,7 @@ impl GrpcTransport {
             metadata,
             runtime,
             timeout,
+            hint,
         })
     }
 
@@ -129,10 +133,11 @@ impl GrpcTransport {
         let client = &mut self.client;
         let result = self
             .runtime
-            .block_on(async { tokio::time::timeout(self.timeout, client.export(req)).await });
+            .block_on(async { tokio::time::timeout(self.timeout, client.export(req)).await })?;
         match result {
             Err(_elapsed) => Err(ExportError::Timeout {
                 exporter: self.exporter,
+                endpoint: self.redacted.clone(),
                 timeout: self.timeout,
             }),
             Ok(Ok(response)) => Ok(response.into_inner()),
@@ -158,23 +163,49 @@ impl GrpcTransport {
             return ExportError::Unreachable {
                 exporter: self.exporter,
                 endpoint: self.redacted.clone(),
-                message: status.message().to_owned(),
+                message: self.with_hint(transport_cause(status)),
             };
         }
         if status.code() == Code::DeadlineExceeded {
             return ExportError::Timeout {
                 exporter: self.exporter,
+                endpoint: self.redacted.clone(),
                 timeout: self.timeout,
             };
         }
         ExportError::Rejected {
             exporter: self.exporter,
             status: format!("grpc {:?}", status.code()),
-            message: status.message().chars().take(200).collect(),
+            message: self.with_hint(status.message().chars().take(200).collect()),
             retryable,
             retry_after,
         }
     }
+
+    /// `message` with the endpoint's hint, if it has one.
+    fn with_hint(&self, message: String) -> String {
+        match self.hint {
+            Some(hint) => format!("{message} ({hint})"),
+            None => message,
+        }
+    }
+}
+
+/// A transport failure's whole cause: tonic says only "transport error"
+/// in the status message and keeps the reason (connection refused, ...)
+/// in the error chain of its source.
+fn transport_cause(status: &Status) -> String {
+    let mut message = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
 }
 
 /// `google.rpc.Status`, as carried in the `grpc-status-details-bin`
