@@ -286,7 +286,7 @@ impl fmt::Display for ExportEvent<'_> {
                     }
                     return Ok(());
                 }
-                write!(f, "{exporter}: at shutdown, {dropped} not delivered")?;
+                write!(f, "{exporter}: not delivered at shutdown: {dropped}")?;
                 if let Some(e) = last_error {
                     write!(f, "; last cause: {e}")?;
                 }

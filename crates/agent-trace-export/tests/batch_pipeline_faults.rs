@@ -1,8 +1,11 @@
 //! The batch pipeline under faults, against a real OTLP/HTTP receiver on
-//! loopback whose answers the test scripts: down then up, 503 then 200,
-//! 400, a receiver that hangs, a burst that overflows the queue, and
-//! shutdown with a deadline. Each checks the exact number of spans
-//! received, exported and dropped, and that nothing goes uncounted.
+//! loopback whose answers the test scripts: refused, down then up, 503
+//! with and without `Retry-After`, 429, 400 with a body, a receiver that
+//! hangs past the timeout, a slow one, two failures then recovery, a long
+//! outage with a burst, and shutdown with a deadline reached with spans in
+//! flight. Each checks the exact number of spans received, exported and
+//! dropped by reason, that nothing goes uncounted, and the lines the user
+//! is shown (`Diagnostics`).
 #![cfg(feature = "otlp-http")]
 
 mod support;
@@ -15,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use agent_trace_core::{AgentStepTracer, FinishedSpan, SpanProcessor, TraceError};
 use agent_trace_export::{
-    BatchConfig, BatchSpanProcessor, BatchStats, FnExporter, OtlpExporter, RetryPolicy,
+    BatchConfig, BatchSpanProcessor, BatchStats, Diagnostics, ExportEvent, FnExporter,
+    OtlpExporter, RetryPolicy,
 };
 use agent_trace_metrics::TracerMetrics;
 use axum::body::Bytes;
@@ -27,6 +31,10 @@ use prost::Message as _;
 #[derive(Clone, Copy, Debug)]
 enum Answer {
     Status(u16, Option<u64>),
+    /// An error status with a body.
+    Reject(u16, &'static str),
+    /// Answers 200 after this many milliseconds.
+    Slow(u64),
     /// Never answers (holds the request until the test ends).
     Hang,
 }
@@ -69,6 +77,23 @@ fn serve(receiver: Receiver, addr: SocketAddr) -> (tokio::runtime::Runtime, Sock
                         std::future::pending::<()>().await;
                         unreachable!()
                     }
+                    Some(Answer::Reject(code, body)) => {
+                        let mut res = axum::response::Response::new(axum::body::Body::from(body));
+                        *res.status_mut() = StatusCode::from_u16(code).unwrap();
+                        res
+                    }
+                    Some(Answer::Slow(ms)) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        let req = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+                        let n: usize = req
+                            .resource_spans
+                            .iter()
+                            .flat_map(|r| &r.scope_spans)
+                            .map(|s| s.spans.len())
+                            .sum();
+                        r.accepted.fetch_add(n, Ordering::SeqCst);
+                        axum::response::Response::new(axum::body::Body::empty())
+                    }
                     Some(Answer::Status(code, retry_after)) if code >= 300 => {
                         let mut res = axum::response::Response::new(axum::body::Body::empty());
                         *res.status_mut() = StatusCode::from_u16(code).unwrap();
@@ -102,19 +127,60 @@ fn pipeline(
     timeout: Duration,
     config: BatchConfig,
 ) -> (Arc<BatchSpanProcessor>, AgentStepTracer) {
+    let (batch, tracer, _lines) = reported(addr, timeout, config);
+    (batch, tracer)
+}
+
+/// The lines a user would see on stderr, kept for the test.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The lines that contain `needle`.
+    fn with(&self, needle: &str) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|l| l.contains(needle))
+            .collect()
+    }
+}
+
+/// A pipeline to `addr` whose reports are kept.
+fn reported(
+    addr: SocketAddr,
+    timeout: Duration,
+    config: BatchConfig,
+) -> (Arc<BatchSpanProcessor>, AgentStepTracer, Lines) {
     let exporter = OtlpExporter::builder()
         .endpoint(format!("http://{addr}/v1/traces"))
         .timeout(timeout)
         .build()
         .unwrap();
+    let lines = Lines::default();
+    let kept = lines.clone();
     let batch = Arc::new(
         BatchSpanProcessor::builder(exporter)
             .config(config)
+            .diagnostics(Diagnostics::callback(move |e: &ExportEvent<'_>| {
+                kept.0.lock().unwrap().push(e.to_string());
+            }))
             .build()
             .unwrap(),
     );
     let tracer = traced(&batch);
-    (batch, tracer)
+    (batch, tracer, lines)
+}
+
+/// A loopback port with nothing listening.
+fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// A tracer whose spans go to `batch` only (no store).
@@ -359,4 +425,303 @@ fn shutdown_with_a_stuck_exporter_returns_at_its_deadline() {
     let err = batch.shutdown(Duration::from_millis(300)).unwrap_err();
     assert!(matches!(err, TraceError::Timeout { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_refused_connection_is_reported_once_with_its_cause_and_every_span_counted() {
+    let addr = closed_port();
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_secs(2),
+        BatchConfig::default()
+            .with_retry(fast_retry().with_max_elapsed(Duration::from_millis(300))),
+    );
+    spans(&tracer, 10);
+    let err = batch.force_flush(Duration::from_secs(30)).unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
+    let s = batch.stats();
+    assert_eq!(
+        (s.exported, s.dropped_export_failed, s.batches_failed),
+        (0, 10, 1),
+        "{s:?}"
+    );
+    assert!(s.retries >= 1, "{s:?}");
+    all_counted(&s);
+    // One line for the failure, however many attempts: the endpoint and
+    // the operating system's reason.
+    let endpoint = format!("http://{addr}/v1/traces");
+    let failing = lines.with("export failing");
+    assert_eq!(failing.len(), 1, "{:?}", lines.all());
+    assert!(failing[0].contains(&endpoint), "{failing:?}");
+    assert!(failing[0].contains("Connection refused"), "{failing:?}");
+    assert_eq!(
+        lines
+            .with("otlp: dropped 10 spans (export failed 10)")
+            .len(),
+        1,
+        "{:?}",
+        lines.all()
+    );
+    // At shutdown, the summary: how many, why, and the last cause.
+    let started = Instant::now();
+    batch.shutdown(Duration::from_secs(5)).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(6));
+    let summary = lines.with("at shutdown");
+    assert_eq!(summary.len(), 1, "{:?}", lines.all());
+    assert!(
+        summary[0].starts_with(
+            "otlp: not delivered at shutdown: 10 spans (export failed 10); last cause: otlp: cannot reach"
+        ),
+        "{summary:?}"
+    );
+    assert!(summary[0].contains("Connection refused"), "{summary:?}");
+}
+
+#[test]
+fn a_503_without_retry_after_and_a_429_are_retried_and_reported_with_the_recovery() {
+    let receiver = Receiver::scripted([Answer::Status(503, None), Answer::Status(429, None)]);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_secs(5),
+        BatchConfig::default().with_retry(fast_retry()),
+    );
+    spans(&tracer, 4);
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    let s = batch.stats();
+    assert_eq!((s.exported, s.retries, s.dropped()), (4, 2, 0), "{s:?}");
+    assert_eq!(receiver.accepted.load(Ordering::SeqCst), 4);
+    // Each kind of failure once, then the recovery.
+    let all = lines.all();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all[0].contains("the receiver answered 503"), "{all:?}");
+    assert!(
+        all[0].ends_with("(retrying; spans wait in the queue)"),
+        "{all:?}"
+    );
+    assert!(all[1].contains("the receiver answered 429"), "{all:?}");
+    assert!(
+        all[2].starts_with("otlp: export recovered after ")
+            && all[2].ends_with("(2 failed attempts; nothing dropped)"),
+        "{all:?}"
+    );
+    batch.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        lines.all().len(),
+        3,
+        "nothing undelivered, no shutdown line"
+    );
+}
+
+#[test]
+fn two_failures_of_one_kind_then_recovery_lose_nothing_and_say_it_once() {
+    let receiver = Receiver::scripted([Answer::Status(503, None), Answer::Status(503, None)]);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_secs(5),
+        BatchConfig::default().with_retry(fast_retry()),
+    );
+    spans(&tracer, 6);
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    let s = batch.stats();
+    assert_eq!((s.exported, s.retries, s.dropped()), (6, 2, 0), "{s:?}");
+    assert_eq!(receiver.requests.load(Ordering::SeqCst), 3);
+    let all = lines.all();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[0].contains("503"), "{all:?}");
+    assert!(
+        all[1].ends_with("(2 failed attempts; nothing dropped)"),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn a_400_shows_the_start_of_the_collectors_answer() {
+    let receiver = Receiver::scripted([Answer::Reject(400, "span 3 has no name; rejected")]);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_secs(5),
+        BatchConfig::default().with_retry(fast_retry()),
+    );
+    spans(&tracer, 5);
+    batch.force_flush(Duration::from_secs(30)).unwrap_err();
+    let s = batch.stats();
+    assert_eq!((s.dropped_export_failed, s.retries), (5, 0), "{s:?}");
+    let failing = lines.with("export failing");
+    assert_eq!(
+        failing,
+        [format!(
+            "export failing: otlp: the receiver answered 400: span 3 has no name; rejected \
+             (not retryable: the batch is dropped)"
+        )]
+    );
+}
+
+#[test]
+fn a_hang_past_the_timeout_names_the_endpoint_and_the_timeout() {
+    let receiver = Receiver::scripted([Answer::Hang]);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_millis(300),
+        BatchConfig::default().with_retry(fast_retry()),
+    );
+    spans(&tracer, 3);
+    let started = Instant::now();
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    // One timed-out attempt, then delivered on the retry.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let s = batch.stats();
+    assert_eq!((s.exported, s.retries, s.dropped()), (3, 1, 0), "{s:?}");
+    let all = lines.all();
+    assert_eq!(
+        all[0],
+        format!(
+            "export failing: otlp: no answer from http://{addr}/v1/traces within 300 ms \
+             (retrying; spans wait in the queue)"
+        )
+    );
+    assert!(
+        all[1].ends_with("(1 failed attempt; nothing dropped)"),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn a_slow_collector_within_the_timeout_is_no_failure() {
+    let receiver = Receiver::scripted([Answer::Slow(400), Answer::Slow(400)]);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_secs(5),
+        BatchConfig::default()
+            .with_max_export_batch_size(5)
+            .with_retry(fast_retry()),
+    );
+    spans(&tracer, 10);
+    let started = Instant::now();
+    batch.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    let s = batch.stats();
+    assert_eq!((s.exported, s.retries, s.dropped()), (10, 0, 0), "{s:?}");
+    assert_eq!(receiver.accepted.load(Ordering::SeqCst), 10);
+    assert!(lines.all().is_empty(), "{:?}", lines.all());
+}
+
+#[test]
+fn a_long_outage_with_a_burst_counts_every_drop_by_reason_and_says_so() {
+    let addr = closed_port();
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_secs(2),
+        BatchConfig::default()
+            .with_max_queue_size(100)
+            .with_max_export_batch_size(50)
+            .with_scheduled_delay(Duration::from_millis(10))
+            // Retries longer than the outage: nothing fails for good.
+            .with_retry(
+                RetryPolicy::default()
+                    .with_backoff(Duration::from_millis(20), Duration::from_millis(50))
+                    .with_max_elapsed(Duration::from_secs(60)),
+            ),
+    );
+    spans(&tracer, 10);
+    // Bounded wait for the first failed attempt.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while batch.stats().retries == 0 {
+        assert!(Instant::now() < deadline, "{:?}", batch.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The burst: the queue holds 100, the rest are dropped and counted.
+    spans(&tracer, 5_000);
+    let s = batch.stats();
+    assert_eq!(s.received, 5_010, "{s:?}");
+    assert_eq!(s.queued + s.in_flight, 110, "{s:?}");
+    assert_eq!(s.dropped_queue_full, 4_900, "{s:?}");
+    // The receiver comes up; the 110 held are delivered.
+    let receiver = Receiver::default();
+    let (_rt, _) = serve(receiver.clone(), addr);
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    let s = batch.stats();
+    assert_eq!(
+        (s.exported, s.dropped_queue_full, s.dropped_export_failed),
+        (110, 4_900, 0),
+        "{s:?}"
+    );
+    assert_eq!(receiver.accepted.load(Ordering::SeqCst), 110);
+    all_counted(&s);
+    let all = lines.all();
+    assert_eq!(lines.with("export failing").len(), 1, "{all:?}");
+    // The first drops are said at once (how many depends on how far the
+    // burst had got then), later ones at most once a minute.
+    let dropping = lines.with("otlp: dropped ");
+    assert_eq!(dropping.len(), 1, "{all:?}");
+    assert!(dropping[0].contains(" (queue full "), "{all:?}");
+    assert!(
+        dropping[0].contains("; last export error: otlp: cannot reach")
+            && dropping[0].contains("Connection refused"),
+        "{all:?}"
+    );
+    let recovered = lines.with("export recovered");
+    assert_eq!(recovered.len(), 1, "{all:?}");
+    assert!(
+        recovered[0].ends_with("dropped meanwhile: 4900 spans (queue full 4900))"),
+        "{all:?}"
+    );
+    // The shutdown line sums it up.
+    batch.shutdown(Duration::from_secs(5)).unwrap();
+    assert!(
+        lines.with("at shutdown")[0]
+            .starts_with("otlp: not delivered at shutdown: 4900 spans (queue full 4900)"),
+        "{:?}",
+        lines.all()
+    );
+}
+
+#[test]
+fn spans_in_flight_at_the_shutdown_deadline_are_counted_as_dropped() {
+    let receiver = Receiver::scripted([Answer::Hang]);
+    let (tx, rx) = mpsc::channel();
+    *receiver.seen.lock().unwrap() = Some(tx);
+    let (_rt, addr) = serve(receiver.clone(), "127.0.0.1:0".parse().unwrap());
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_secs(60),
+        BatchConfig::default()
+            .with_max_export_batch_size(16)
+            .with_scheduled_delay(Duration::from_millis(10))
+            .with_retry(RetryPolicy::none()),
+    );
+    spans(&tracer, 16);
+    // The worker is inside the hanging request with 16 spans.
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    spans(&tracer, 5); // queued behind it
+    let s = batch.stats();
+    assert_eq!((s.in_flight, s.queued), (16, 5), "{s:?}");
+    let started = Instant::now();
+    let err = batch.shutdown(Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(err, TraceError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_millis(1_300));
+    let s = batch.stats();
+    assert_eq!(
+        (
+            s.received,
+            s.exported,
+            s.in_flight,
+            s.queued,
+            s.dropped_shutdown_deadline
+        ),
+        (21, 0, 0, 0, 21),
+        "{s:?}"
+    );
+    all_counted(&s);
+    assert_eq!(
+        lines.with("at shutdown"),
+        [
+            "otlp: not delivered at shutdown: 21 spans (shutdown deadline 21); \
+          last cause: batch span processor shutdown did not finish within 300ms"
+        ]
+    );
 }
