@@ -72,4 +72,91 @@ fn the_environment_chooses_and_configures_exporters() {
     assert!(err.to_string().contains("telepathy"), "{err}");
     set("OTEL_TRACES_EXPORTER", "none");
     assert_eq!(exporters_from_env(&resource).unwrap().unwrap().len(), 0);
+
+    // An OTLP endpoint alone selects OTLP (the specification's default
+    // exporter); with nothing set the caller's default stays.
+    unset("OTEL_TRACES_EXPORTER");
+    unset("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+    let exporters = exporters_from_env(&resource).unwrap().unwrap();
+    assert_eq!(exporters.len(), 1);
+    assert_eq!(exporters[0].name(), "otlp");
+    let shown = format!("{:?}", exporters[0]);
+    assert!(shown.contains("http://collector:4318/v1/traces"), "{shown}");
+    unset("OTEL_EXPORTER_OTLP_ENDPOINT");
+    set(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "http://collector:4318/custom/path",
+    );
+    let exporters = exporters_from_env(&resource).unwrap().unwrap();
+    let shown = format!("{:?}", exporters[0]);
+    assert!(shown.contains("http://collector:4318/custom/path\""), "{shown}");
+    unset("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    assert!(exporters_from_env(&resource).unwrap().is_none());
+
+    // A malformed endpoint names its variable.
+    set("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url");
+    let err = exporters_from_env(&resource).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "invalid exporter configuration: OTEL_EXPORTER_OTLP_ENDPOINT: otlp endpoint \
+         \"not a url/v1/traces\" is not a URL: relative URL without a base"
+    );
+    unset("OTEL_EXPORTER_OTLP_ENDPOINT");
+    // So does a value of the signal-specific variable.
+    set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-1");
+    let err = OtlpExporter::builder().from_env().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=\"-1\" is not a whole number"),
+        "{err}"
+    );
+    unset("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT");
+    set("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd");
+    let err = OtlpExporter::builder().from_env().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=\"zstd\" (expected gzip or none)"),
+        "{err}"
+    );
+    unset("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
+
+    // Checked here, not in tests of their own: building an exporter reads
+    // the environment (OTEL_SERVICE_NAME), which this test changes.
+    endpoints_in_code_follow_the_environments_rules();
+    an_http_exporter_pointed_at_the_grpc_port_says_so();
+}
+
+fn endpoints_in_code_follow_the_environments_rules() {
+    // No path: a base, as OTEL_EXPORTER_OTLP_ENDPOINT; a path: as is.
+    let shown = |b: agent_trace_export::OtlpExporterBuilder| format!("{:?}", b.build().unwrap());
+    let base = shown(OtlpExporter::builder().endpoint("http://localhost:4318"));
+    assert!(base.contains("\"http://localhost:4318/v1/traces\""), "{base}");
+    let slash = shown(OtlpExporter::builder().endpoint("http://localhost:4318/"));
+    assert!(slash.contains("\"http://localhost:4318/v1/traces\""), "{slash}");
+    let full = shown(OtlpExporter::builder().endpoint("http://localhost:4318/v1/traces"));
+    assert!(full.contains("\"http://localhost:4318/v1/traces\""), "{full}");
+    let custom = shown(OtlpExporter::builder().endpoint("http://gateway/otlp/spans"));
+    assert!(custom.contains("\"http://gateway/otlp/spans\""), "{custom}");
+}
+
+fn an_http_exporter_pointed_at_the_grpc_port_says_so() {
+    // The hint is about the port number in the URL, whatever the failure:
+    // here nothing listens on 127.0.0.1:4317, so the connection is
+    // refused, and the message says what is likely wrong.
+    let mut exporter = OtlpExporter::builder()
+        .endpoint("http://127.0.0.1:4317")
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let tracer = agent_trace_core::AgentStepTracer::new();
+    tracer.start_trace("agent_task").end();
+    let spans = tracer.store().unwrap().recent(1)[0].spans().to_vec();
+    let err = agent_trace_export::SpanExporter::export(&mut exporter, &spans).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "(port 4317 is OTLP/gRPC's; an OTLP/HTTP receiver listens on 4318, or set the protocol to grpc)"
+        ),
+        "{err}"
+    );
 }
