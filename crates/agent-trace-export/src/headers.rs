@@ -32,26 +32,7 @@ impl Headers {
     /// [`ExportError::Config`] naming the malformed entry by position (not
     /// by content, which may be a secret).
     pub fn parse_otel_list(list: &str) -> Result<Self, ExportError> {
-        let mut headers = Self::default();
-        for (i, entry) in list.split(',').enumerate() {
-            if entry.trim().is_empty() {
-                continue;
-            }
-            let Some((k, v)) = entry.split_once('=') else {
-                return Err(ExportError::Config(format!(
-                    "header entry {} has no '='",
-                    i + 1
-                )));
-            };
-            let v = percent_decode(v.trim()).ok_or_else(|| {
-                ExportError::Config(format!(
-                    "header entry {} is not valid percent-encoding",
-                    i + 1
-                ))
-            })?;
-            headers.insert(k.trim(), v);
-        }
-        Ok(headers)
+        Ok(Self(parse_key_value_list(list, "header")?))
     }
 
     /// Whether there are none.
@@ -137,4 +118,44 @@ mod tests {
         assert!(e.to_string().contains("entry 2"), "{e}");
         assert!(!e.to_string().contains("secretwithoutequals"));
     }
+}
+
+/// An OpenTelemetry `key1=value1,key2=value2` list (the form of
+/// `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_RESOURCE_ATTRIBUTES`), values
+/// percent-decoded; empty entries skipped.
+///
+/// # Errors
+///
+/// [`ExportError::Config`] naming the malformed `what` entry by position
+/// (not by content, which may be a secret).
+pub(crate) fn parse_key_value_list(
+    list: &str,
+    what: &str,
+) -> Result<Vec<(String, String)>, ExportError> {
+    let mut pairs = Vec::new();
+    for (i, entry) in list.split(',').enumerate() {
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let Some((k, v)) = entry.split_once('=') else {
+            return Err(ExportError::Config(format!(
+                "{what} entry {} has no '='",
+                i + 1
+            )));
+        };
+        if k.trim().is_empty() {
+            return Err(ExportError::Config(format!(
+                "{what} entry {} has an empty key",
+                i + 1
+            )));
+        }
+        let v = percent_decode(v.trim()).ok_or_else(|| {
+            ExportError::Config(format!(
+                "{what} entry {} is not valid percent-encoding",
+                i + 1
+            ))
+        })?;
+        pairs.push((k.trim().to_owned(), v));
+    }
+    Ok(pairs)
 }

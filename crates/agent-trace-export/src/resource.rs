@@ -2,6 +2,9 @@
 
 use agent_trace_core::{KeyValue, Value};
 
+use crate::ExportError;
+use crate::headers::parse_key_value_list;
+
 /// The instrumentation scope name every exporter sends.
 pub const SCOPE_NAME: &str = "agent-trace";
 /// The instrumentation scope version every exporter sends: this crate's.
@@ -24,19 +27,73 @@ pub struct Resource {
 }
 
 impl Default for Resource {
-    /// `service.name` from `OTEL_SERVICE_NAME`, else `unknown_service`
-    /// (the OpenTelemetry default).
+    /// [`from_env`](Self::from_env), or when `OTEL_RESOURCE_ATTRIBUTES`
+    /// is malformed, `service.name` alone from `OTEL_SERVICE_NAME` (else
+    /// `unknown_service`).
     fn default() -> Self {
-        let name = std::env::var("OTEL_SERVICE_NAME")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| "unknown_service".to_owned());
-        Self::new(name)
+        Self::from_env().unwrap_or_else(|_| Self::new(service_name_from_env(None)))
     }
 }
 
+/// `OTEL_SERVICE_NAME`, else the `service.name` of the resource
+/// attributes, else `unknown_service`.
+fn service_name_from_env(from_attributes: Option<&str>) -> String {
+    std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| from_attributes.map(str::to_owned))
+        .unwrap_or_else(|| "unknown_service".to_owned())
+}
+
 impl Resource {
-    /// A resource for `service_name`, with the SDK attributes.
+    /// The resource the OpenTelemetry environment describes: the attributes
+    /// of `OTEL_RESOURCE_ATTRIBUTES` (`key=value,key2=value2`, values
+    /// percent-encoded, as strings), with `service.name` from
+    /// `OTEL_SERVICE_NAME`, else from those attributes, else
+    /// `unknown_service`.
+    ///
+    /// ```
+    /// use agent_trace_export::Resource;
+    ///
+    /// // With neither variable set:
+    /// if std::env::var_os("OTEL_SERVICE_NAME").is_none()
+    ///     && std::env::var_os("OTEL_RESOURCE_ATTRIBUTES").is_none()
+    /// {
+    ///     assert_eq!(Resource::from_env()?.service_name(), "unknown_service");
+    /// }
+    /// # Ok::<(), agent_trace_export::ExportError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Config`] naming `OTEL_RESOURCE_ATTRIBUTES` when an
+    /// entry has no `=`, an empty key or bad percent-encoding.
+    pub fn from_env() -> Result<Self, ExportError> {
+        let pairs = match std::env::var("OTEL_RESOURCE_ATTRIBUTES") {
+            Ok(list) => parse_key_value_list(&list, "attribute").map_err(|e| match e {
+                ExportError::Config(m) => {
+                    ExportError::Config(format!("OTEL_RESOURCE_ATTRIBUTES: {m}"))
+                }
+                other => other,
+            })?,
+            Err(_) => Vec::new(),
+        };
+        let from_attributes = pairs
+            .iter()
+            .find(|(k, _)| k == "service.name")
+            .map(|(_, v)| v.as_str());
+        let mut resource = Self::new(service_name_from_env(from_attributes));
+        for (k, v) in pairs {
+            if k != "service.name" {
+                resource = resource.with_attribute(KeyValue::new(k, v));
+            }
+        }
+        Ok(resource)
+    }
+
+    /// A resource for `service_name`, with the SDK attributes (and nothing
+    /// from the environment; see [`from_env`](Self::from_env)).
     pub fn new(service_name: impl Into<String>) -> Self {
         let service_name = service_name.into();
         Self {

@@ -90,7 +90,10 @@ fn the_environment_chooses_and_configures_exporters() {
     );
     let exporters = exporters_from_env(&resource).unwrap().unwrap();
     let shown = format!("{:?}", exporters[0]);
-    assert!(shown.contains("http://collector:4318/custom/path\""), "{shown}");
+    assert!(
+        shown.contains("http://collector:4318/custom/path\""),
+        "{shown}"
+    );
     unset("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     assert!(exporters_from_env(&resource).unwrap().is_none());
 
@@ -121,6 +124,31 @@ fn the_environment_chooses_and_configures_exporters() {
     );
     unset("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
 
+    // OTEL_RESOURCE_ATTRIBUTES: attributes, and the service name unless
+    // OTEL_SERVICE_NAME gives one; a malformed list names the variable.
+    unset("OTEL_SERVICE_NAME");
+    set(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "service.name=billing,deployment.environment=prod%20eu",
+    );
+    let r = Resource::from_env().unwrap();
+    assert_eq!(r.service_name(), "billing");
+    let env = r
+        .attributes()
+        .iter()
+        .find(|kv| kv.key.as_str() == "deployment.environment")
+        .unwrap();
+    assert_eq!(env.value.as_str(), Some("prod eu"));
+    set("OTEL_SERVICE_NAME", "checkout");
+    assert_eq!(Resource::from_env().unwrap().service_name(), "checkout");
+    set("OTEL_RESOURCE_ATTRIBUTES", "team=agents,broken");
+    assert_eq!(
+        Resource::from_env().unwrap_err().to_string(),
+        "invalid exporter configuration: OTEL_RESOURCE_ATTRIBUTES: attribute entry 2 has no '='"
+    );
+    unset("OTEL_RESOURCE_ATTRIBUTES");
+    unset("OTEL_SERVICE_NAME");
+
     // Checked here, not in tests of their own: building an exporter reads
     // the environment (OTEL_SERVICE_NAME), which this test changes.
     endpoints_in_code_follow_the_environments_rules();
@@ -131,11 +159,20 @@ fn endpoints_in_code_follow_the_environments_rules() {
     // No path: a base, as OTEL_EXPORTER_OTLP_ENDPOINT; a path: as is.
     let shown = |b: agent_trace_export::OtlpExporterBuilder| format!("{:?}", b.build().unwrap());
     let base = shown(OtlpExporter::builder().endpoint("http://localhost:4318"));
-    assert!(base.contains("\"http://localhost:4318/v1/traces\""), "{base}");
+    assert!(
+        base.contains("\"http://localhost:4318/v1/traces\""),
+        "{base}"
+    );
     let slash = shown(OtlpExporter::builder().endpoint("http://localhost:4318/"));
-    assert!(slash.contains("\"http://localhost:4318/v1/traces\""), "{slash}");
+    assert!(
+        slash.contains("\"http://localhost:4318/v1/traces\""),
+        "{slash}"
+    );
     let full = shown(OtlpExporter::builder().endpoint("http://localhost:4318/v1/traces"));
-    assert!(full.contains("\"http://localhost:4318/v1/traces\""), "{full}");
+    assert!(
+        full.contains("\"http://localhost:4318/v1/traces\""),
+        "{full}"
+    );
     let custom = shown(OtlpExporter::builder().endpoint("http://gateway/otlp/spans"));
     assert!(custom.contains("\"http://gateway/otlp/spans\""), "{custom}");
 }

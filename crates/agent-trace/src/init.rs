@@ -533,10 +533,13 @@ impl InitBuilder {
             Some(s) => Some(s),
             None => sampler_from_env()?,
         };
-        let mut resource = match self.service_name {
-            Some(name) => Resource::new(name),
-            None => Resource::default(),
-        };
+        // `OTEL_RESOURCE_ATTRIBUTES`, with a service name given in code
+        // winning over `OTEL_SERVICE_NAME`.
+        let mut resource = Resource::from_env()?;
+        if let Some(name) = self.service_name {
+            resource =
+                resource.with_attribute(agent_trace_core::KeyValue::new("service.name", name));
+        }
         if let Some(v) = self.service_version {
             resource = resource.with_version(v);
         }
