@@ -59,11 +59,26 @@ async fn main() -> anyhow::Result<()> {
         .install_tracing_subscriber(true)
         .install()?;
 
-    let mut runs = Vec::new();
-    for run in 0..RUNS {
-        let question = QUESTIONS[(run % QUESTIONS.len() as u64) as usize];
-        runs.push(research_task(run, question).await?);
-    }
+    // Ctrl-C (or SIGTERM, with `.shutdown_on_signals(true)` above) ends
+    // the run early: the tokio idiom is to wait for the signal next to the
+    // work, then drop the guard, which delivers what is queued within its
+    // shutdown timeout. Without it, the spans not yet exported are lost.
+    let all_runs = async {
+        let mut runs = Vec::new();
+        for run in 0..RUNS {
+            let question = QUESTIONS[(run % QUESTIONS.len() as u64) as usize];
+            runs.push(research_task(run, question).await?);
+        }
+        anyhow::Ok(runs)
+    };
+    let runs = tokio::select! {
+        runs = all_runs => runs?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: delivering the spans ended so far");
+            drop(guard);
+            return Ok(());
+        }
+    };
 
     // A run in which a search timed out: its span has the error, the task
     // went on with the other results.
