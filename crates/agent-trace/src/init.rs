@@ -191,7 +191,12 @@ fn record_global_latency(span_name: &StringValue, duration: Duration, trace_id: 
 ///     Err(InitError::AlreadyInitialized)
 /// ));
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` is its message, so that `?` in a `main` that returns a
+/// `Result` prints the cause (`Error: invalid sampler configuration:
+/// unknown OTEL_TRACES_SAMPLER value "abc" (expected ...)`), not a nest of
+/// variant names.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
     /// The global tracer exists already: [`tracer`] was used, or `init`
@@ -215,6 +220,12 @@ pub enum InitError {
     #[cfg(feature = "tracing")]
     #[error("a global tracing subscriber is already installed")]
     SubscriberAlreadySet,
+}
+
+impl fmt::Debug for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl From<ExportError> for InitError {

@@ -159,7 +159,13 @@ impl GrpcTransport {
             Code::ResourceExhausted => retry_after.is_some(),
             _ => false,
         };
-        if status.code() == Code::Unavailable && status.message().contains("transport error") {
+        // A failure to connect or a broken connection: tonic's status has
+        // the transport's error as its source ("tcp connect error", with
+        // the operating system's reason further down the chain).
+        if status.code() == Code::Unavailable
+            && (std::error::Error::source(status).is_some()
+                || status.message().contains("transport error"))
+        {
             return ExportError::Unreachable {
                 exporter: self.exporter,
                 endpoint: self.redacted.clone(),
