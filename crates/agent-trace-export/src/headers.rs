@@ -84,42 +84,6 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_values_never_show_in_debug() {
-        let mut h = Headers::default();
-        h.insert("Authorization", "Bearer s3cret");
-        let shown = format!("{h:?}");
-        assert!(
-            shown.contains("Authorization") && !shown.contains("s3cret"),
-            "{shown}"
-        );
-        #[cfg(feature = "http-transport")]
-        {
-            let map = h.to_header_map().unwrap();
-            assert!(!format!("{map:?}").contains("s3cret"));
-        }
-    }
-
-    #[test]
-    fn the_otel_header_list_is_parsed_and_decoded() {
-        let h = Headers::parse_otel_list("api-key=abc%20def, x-team = agents ,").unwrap();
-        assert_eq!(
-            h.pairs(),
-            [
-                ("api-key".to_owned(), "abc def".to_owned()),
-                ("x-team".to_owned(), "agents".to_owned())
-            ]
-        );
-        let e = Headers::parse_otel_list("good=1,secretwithoutequals").unwrap_err();
-        assert!(e.to_string().contains("entry 2"), "{e}");
-        assert!(!e.to_string().contains("secretwithoutequals"));
-    }
-}
-
 /// An OpenTelemetry `key1=value1,key2=value2` list (the form of
 /// `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_RESOURCE_ATTRIBUTES`), values
 /// percent-decoded; empty entries skipped.
@@ -158,4 +122,40 @@ pub(crate) fn parse_key_value_list(
         pairs.push((k.trim().to_owned(), v));
     }
     Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_never_show_in_debug() {
+        let mut h = Headers::default();
+        h.insert("Authorization", "Bearer s3cret");
+        let shown = format!("{h:?}");
+        assert!(
+            shown.contains("Authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        #[cfg(feature = "http-transport")]
+        {
+            let map = h.to_header_map().unwrap();
+            assert!(!format!("{map:?}").contains("s3cret"));
+        }
+    }
+
+    #[test]
+    fn the_otel_header_list_is_parsed_and_decoded() {
+        let h = Headers::parse_otel_list("api-key=abc%20def, x-team = agents ,").unwrap();
+        assert_eq!(
+            h.pairs(),
+            [
+                ("api-key".to_owned(), "abc def".to_owned()),
+                ("x-team".to_owned(), "agents".to_owned())
+            ]
+        );
+        let e = Headers::parse_otel_list("good=1,secretwithoutequals").unwrap_err();
+        assert!(e.to_string().contains("entry 2"), "{e}");
+        assert!(!e.to_string().contains("secretwithoutequals"));
+    }
 }

@@ -552,10 +552,10 @@ fn a_400_shows_the_start_of_the_collectors_answer() {
     let failing = lines.with("export failing");
     assert_eq!(
         failing,
-        [format!(
+        [
             "export failing: otlp: the receiver answered 400: span 3 has no name; rejected \
              (not retryable: the batch is dropped)"
-        )]
+        ]
     );
 }
 
