@@ -48,7 +48,7 @@ pub enum TraceError {
     #[error("unknown span kind {0:?} (expected internal, client, server, producer or consumer)")]
     UnknownSpanKind(String),
     /// A processor did not finish flushing or shutting down in time.
-    #[error("{processor} did not finish within {timeout:?}")]
+    #[error("{processor} did not finish within {}", readable(timeout))]
     Timeout {
         /// Which processor timed out.
         processor: &'static str,
@@ -67,4 +67,17 @@ pub enum TraceError {
     /// The processor was already shut down.
     #[error("{0} is already shut down")]
     AlreadyShutdown(&'static str),
+}
+
+/// A duration as a person reads it in a message: `5 s`, `2.5 s`, `300 ms`
+/// (shared with the export crate's errors; not part of the API).
+#[doc(hidden)]
+pub fn readable(d: &Duration) -> String {
+    if d.as_millis() < 1000 && !d.is_zero() {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }

@@ -69,6 +69,8 @@ pub use attr::{Array, Key, KeyValue, StringValue, Value};
 pub use clock::{Clock, ManualClock, StartMark, SystemClock, Timestamp};
 pub use current::{ContextGuard, enter_context, enter_span, exit_context};
 pub use error::TraceError;
+#[doc(hidden)]
+pub use error::readable as readable_duration;
 pub use future::{FutureExt, InSpan, WithContext};
 pub use pool::span_pool_bytes_bound;
 pub use processor::{CountingProcessor, SpanProcessor};

@@ -241,6 +241,9 @@ impl fmt::Display for ExportEvent<'_> {
                 }
                 if *retrying {
                     f.write_str(" (retrying; spans wait in the queue)")
+                } else if error.is_retryable() {
+                    // Retries exhausted, turned off, or cut by shutdown.
+                    f.write_str(" (no more retries: the batch is dropped)")
                 } else {
                     f.write_str(" (not retryable: the batch is dropped)")
                 }

@@ -59,7 +59,7 @@ pub enum ExportError {
         message: String,
     },
     /// No answer within the export timeout. Retryable.
-    #[error("{exporter}: no answer from {endpoint} within {}", secs(.timeout))]
+    #[error("{exporter}: no answer from {endpoint} within {}", agent_trace_core::readable_duration(.timeout))]
     Timeout {
         /// Which exporter.
         exporter: &'static str,
@@ -69,11 +69,13 @@ pub enum ExportError {
         timeout: Duration,
     },
     /// The receiver answered with an error.
-    #[error("{exporter}: the receiver answered {status}: {message}")]
+    #[error("{exporter}: {endpoint} answered {status}: {message}")]
     Rejected {
         /// Which exporter.
         exporter: &'static str,
-        /// The HTTP status, or `grpc <code>` for gRPC.
+        /// Where it sent (without any credentials in the URL).
+        endpoint: String,
+        /// The HTTP status, or `grpc <CODE>` for gRPC (`grpc UNAVAILABLE`).
         status: String,
         /// The start of the receiver's explanation, if it gave one.
         message: String,
@@ -163,18 +165,6 @@ impl ExportError {
     }
 }
 
-/// A duration as a person reads it in a message: `10 s`, `2.5 s`,
-/// `250 ms`.
-pub(crate) fn secs(d: &Duration) -> String {
-    if d.as_millis() < 1000 && !d.is_zero() {
-        format!("{} ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
 /// An endpoint URL as it may appear in errors and `Debug` output: any
 /// `user:password@` part and the query string are removed.
 #[cfg_attr(
@@ -216,6 +206,7 @@ mod tests {
     fn transient_failures_are_retryable_and_permanent_ones_are_not() {
         let rejected = |retryable| ExportError::Rejected {
             exporter: "otlp",
+            endpoint: "http://localhost:4318/v1/traces".into(),
             status: "503".into(),
             message: String::new(),
             retryable,

@@ -157,6 +157,7 @@ impl HttpTransport {
                 let code = status.as_u16();
                 Err(ExportError::Rejected {
                     exporter: self.exporter,
+                    endpoint: self.redacted.clone(),
                     status: code.to_string(),
                     message: self.with_hint(
                         self.redact(&String::from_utf8_lossy(&body[..body.len().min(200)])),

@@ -494,12 +494,18 @@ fn a_503_without_retry_after_and_a_429_are_retried_and_reported_with_the_recover
     // Each kind of failure once, then the recovery.
     let all = lines.all();
     assert_eq!(all.len(), 3, "{all:?}");
-    assert!(all[0].contains("the receiver answered 503"), "{all:?}");
+    assert!(
+        all[0].contains(&format!("http://{addr}/v1/traces answered 503")),
+        "{all:?}"
+    );
     assert!(
         all[0].ends_with("(retrying; spans wait in the queue)"),
         "{all:?}"
     );
-    assert!(all[1].contains("the receiver answered 429"), "{all:?}");
+    assert!(
+        all[1].contains(&format!("http://{addr}/v1/traces answered 429")),
+        "{all:?}"
+    );
     assert!(
         all[2].starts_with("otlp: export recovered after ")
             && all[2].ends_with("(2 failed attempts; nothing dropped)"),
@@ -552,10 +558,10 @@ fn a_400_shows_the_start_of_the_collectors_answer() {
     let failing = lines.with("export failing");
     assert_eq!(
         failing,
-        [
-            "export failing: otlp: the receiver answered 400: span 3 has no name; rejected \
-             (not retryable: the batch is dropped)"
-        ]
+        [format!(
+            "export failing: otlp: http://{addr}/v1/traces answered 400: span 3 has no name; \
+             rejected (not retryable: the batch is dropped)"
+        )]
     );
 }
 
@@ -721,7 +727,7 @@ fn spans_in_flight_at_the_shutdown_deadline_are_counted_as_dropped() {
         lines.with("at shutdown"),
         [
             "otlp: not delivered at shutdown: 21 spans (shutdown deadline 21); \
-          last cause: batch span processor shutdown did not finish within 300ms"
+          last cause: batch span processor shutdown did not finish within 300 ms"
         ]
     );
 }

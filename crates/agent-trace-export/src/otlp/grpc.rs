@@ -159,13 +159,16 @@ impl GrpcTransport {
             Code::ResourceExhausted => retry_after.is_some(),
             _ => false,
         };
-        // A failure to connect or a broken connection: tonic's status has
-        // the transport's error as its source ("tcp connect error", with
-        // the operating system's reason further down the chain).
-        if status.code() == Code::Unavailable
-            && (std::error::Error::source(status).is_some()
-                || status.message().contains("transport error"))
-        {
+        // A status with a source was made by our own client, not sent by
+        // the receiver: a failure to connect ("tcp connect error", with
+        // the operating system's reason down the chain), a connection
+        // broken mid-request (code Unknown, "transport error"), or the
+        // channel's own timeout (Cancelled, "Timeout expired"). Each is
+        // retryable whatever its code.
+        if let Some(source) = std::error::Error::source(status) {
+            if caused_by_timeout(source) {
+                return self.timed_out();
+            }
             return ExportError::Unreachable {
                 exporter: self.exporter,
                 endpoint: self.redacted.clone(),
@@ -173,18 +176,23 @@ impl GrpcTransport {
             };
         }
         if status.code() == Code::DeadlineExceeded {
-            return ExportError::Timeout {
-                exporter: self.exporter,
-                endpoint: self.redacted.clone(),
-                timeout: self.timeout,
-            };
+            return self.timed_out();
         }
         ExportError::Rejected {
             exporter: self.exporter,
-            status: format!("grpc {:?}", status.code()),
+            endpoint: self.redacted.clone(),
+            status: format!("grpc {}", code_name(status.code())),
             message: self.with_hint(status.message().chars().take(200).collect()),
             retryable,
             retry_after,
+        }
+    }
+
+    fn timed_out(&self) -> ExportError {
+        ExportError::Timeout {
+            exporter: self.exporter,
+            endpoint: self.redacted.clone(),
+            timeout: self.timeout,
         }
     }
 
@@ -197,6 +205,32 @@ impl GrpcTransport {
     }
 }
 
+/// Whether `error`, or an error in its chain, is tonic's own timeout.
+fn caused_by_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// A gRPC status code as the gRPC specification spells it
+/// (`INVALID_ARGUMENT`), from tonic's `InvalidArgument`.
+fn code_name(code: Code) -> String {
+    let camel = format!("{code:?}");
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
 /// A transport failure's whole cause: tonic says only "transport error"
 /// in the status message and keeps the reason (connection refused, ...)
 /// in the error chain of its source.
@@ -205,7 +239,8 @@ fn transport_cause(status: &Status) -> String {
     let mut source = std::error::Error::source(status);
     while let Some(s) = source {
         let text = s.to_string();
-        if !message.contains(&text) {
+        // tonic's wrapper says only "transport error": no news.
+        if text != "transport error" && !message.contains(&text) {
             message.push_str(": ");
             message.push_str(&text);
         }
@@ -275,6 +310,13 @@ fn retry_info(details: &[u8]) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_named_as_the_grpc_specification_spells_them() {
+        assert_eq!(code_name(Code::InvalidArgument), "INVALID_ARGUMENT");
+        assert_eq!(code_name(Code::Unavailable), "UNAVAILABLE");
+        assert_eq!(code_name(Code::ResourceExhausted), "RESOURCE_EXHAUSTED");
+    }
 
     #[test]
     fn retry_info_is_read_from_status_details() {
