@@ -1,11 +1,12 @@
-//! The export path never records itself: with `AgentTraceLayer` installed
-//! globally, every `tracing` callsite enabled (as `RUST_LOG=trace` does),
+//! The export path never records itself: with `init()` installing
+//! `AgentTraceLayer` as the global subscriber, every `tracing` callsite
+//! enabled (as `RUST_LOG=trace` does),
 //! and spans exported over OTLP/gRPC (tonic and h2 emit `tracing` spans
 //! at every poll), OTLP HTTP/protobuf, OTLP HTTP/JSON, Zipkin and Jaeger
 //! (OTLP to its collector), each real receiver gets exactly the
 //! application's spans: none of the clients' own spans, which the layer
 //! would otherwise record on the pipelines' threads and export, making
-//! more with each export. One test: it installs the global subscriber.
+//! more with each export. One test: it installs the global tracer and subscriber.
 #![cfg(all(
     feature = "tracing",
     feature = "otlp-grpc",
@@ -19,10 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_trace::export::{
-    BatchConfig, BatchSpanProcessor, Diagnostics, OtlpExporter, OtlpExporterBuilder, OtlpProtocol,
-    Resource, ZipkinExporter,
+    BatchConfig, Diagnostics, OtlpExporter, OtlpExporterBuilder, OtlpProtocol, Resource,
+    ZipkinExporter,
 };
-use agent_trace::{AgentStepTracer, AgentTraceLayer, SpanProcessor};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -32,7 +32,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message as _;
-use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Span names received, per receiver.
 #[derive(Clone, Default)]
@@ -225,32 +224,24 @@ fn receivers_get_exactly_the_applications_spans() {
                 .unwrap(),
         ),
     ];
-    let mut builder = AgentStepTracer::builder().without_store();
-    let mut pipelines = Vec::new();
+    // `init()` as an application calls it: five pipelines, the layer as
+    // the global subscriber with no filter, so every callsite of every
+    // crate is enabled (as with `RUST_LOG=trace`).
+    let mut init = agent_trace::init()
+        .service_name("export-path-test")
+        .install_tracing_subscriber(true)
+        // Small batches, exported often: many exports, each a chance for
+        // the clients' spans to leak in.
+        .batch(
+            BatchConfig::default()
+                .with_max_export_batch_size(4)
+                .with_scheduled_delay(Duration::from_millis(5)),
+        )
+        .diagnostics(Diagnostics::off());
     for exporter in exporters {
-        let pipeline = Arc::new(
-            BatchSpanProcessor::builder(exporter)
-                // Small batches, exported often: many exports, each a
-                // chance for the clients' spans to leak in.
-                .config(
-                    BatchConfig::default()
-                        .with_max_export_batch_size(4)
-                        .with_scheduled_delay(Duration::from_millis(5)),
-                )
-                .diagnostics(Diagnostics::off())
-                .build()
-                .unwrap(),
-        );
-        builder = builder.processor(pipeline.clone());
-        pipelines.push(pipeline);
+        init = init.exporter(exporter);
     }
-    let tracer = builder.build();
-    // No filter: every callsite of every crate is enabled, as with
-    // `RUST_LOG=trace`.
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(AgentTraceLayer::new(tracer.clone())),
-    )
-    .unwrap();
+    let guard = init.install().unwrap();
 
     const TASKS: usize = 12;
     for task in 0..TASKS {
@@ -259,14 +250,10 @@ fn receivers_get_exactly_the_applications_spans() {
         llm_call("gpt-4");
         // Spread over several export rounds.
         if task % 3 == 0 {
-            for p in &pipelines {
-                p.force_flush(Duration::from_secs(10)).unwrap();
-            }
+            guard.flush(Duration::from_secs(10)).unwrap();
         }
     }
-    for p in &pipelines {
-        p.force_flush(Duration::from_secs(10)).unwrap();
-    }
+    guard.flush(Duration::from_secs(10)).unwrap();
 
     let mut expected = Vec::new();
     for _ in 0..TASKS {
@@ -280,8 +267,11 @@ fn receivers_get_exactly_the_applications_spans() {
             "{receiver} received spans other than the application's"
         );
     }
-    for p in &pipelines {
-        let s = p.stats();
-        assert_eq!((s.exported, s.dropped()), (3 * TASKS as u64, 0), "{s:?}");
+    for (name, s) in guard.export_stats() {
+        assert_eq!(
+            (s.exported, s.dropped()),
+            (3 * TASKS as u64, 0),
+            "{name}: {s:?}"
+        );
     }
 }
