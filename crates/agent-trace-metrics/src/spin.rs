@@ -14,6 +14,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,7 +53,10 @@ impl<T> SpinLock<T> {
         self.locked
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            .then(|| SpinGuard { lock: self })
+            .then(|| SpinGuard {
+                lock: self,
+                _access: PhantomData,
+            })
     }
 
     /// The lock, waiting for it if need be (spinning, then yielding).
@@ -65,7 +69,10 @@ impl<T> SpinLock<T> {
         {
             self.lock_contended();
         }
-        SpinGuard { lock: self }
+        SpinGuard {
+            lock: self,
+            _access: PhantomData,
+        }
     }
 
     #[cold]
@@ -111,8 +118,36 @@ impl<T> fmt::Debug for SpinLock<T> {
 }
 
 /// Holds a [`SpinLock`]; unlocks on drop (also when unwinding).
+///
+/// `Sync` only when `T: Sync`, as `MutexGuard` is: a shared guard hands out
+/// `&T`, so two threads sharing one could otherwise both reach a `Cell`
+/// inside (a data race in safe code; the lock's `T: Send` bound is about
+/// the guard moving between threads, not being shared).
+///
+/// ```compile_fail
+/// use std::cell::Cell;
+/// use agent_trace_metrics::spin::{SpinGuard, SpinLock};
+///
+/// fn shared_between_threads<T: Sync>(_: &T) {}
+/// let lock = SpinLock::new(Cell::new(0));
+/// let guard: SpinGuard<'_, Cell<i32>> = lock.lock();
+/// shared_between_threads(&guard); // `Cell` is not `Sync`: refused
+/// ```
+///
+/// ```
+/// use agent_trace_metrics::spin::{SpinGuard, SpinLock};
+///
+/// fn shared_between_threads<T: Sync>(_: &T) {}
+/// let lock = SpinLock::new(0u64);
+/// let guard: SpinGuard<'_, u64> = lock.lock();
+/// shared_between_threads(&guard); // `u64` is `Sync`: fine
+/// ```
 pub struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
+    /// What the guard hands out, for the auto traits: `Sync` needs
+    /// `T: Sync` (and `Send` needs `T: Send`, which the lock's `Sync`
+    /// already asks).
+    _access: PhantomData<&'a mut T>,
 }
 
 impl<T> fmt::Debug for SpinGuard<'_, T> {
