@@ -69,6 +69,8 @@
 //! `tests/large_files_stream.rs` writes such
 //! a file and times the binary.
 
+#![forbid(unsafe_code)]
+
 pub mod otlp;
 
 mod error;

@@ -1,6 +1,8 @@
 //! `agent-trace`: look at a trace file in the terminal or as an HTML
 //! report. Arguments and printing only; the work is in the library.
 
+#![forbid(unsafe_code)]
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -63,6 +63,8 @@
 //! - `prometheus`: `install_prometheus_listener` (classic text, or
 //!   OpenMetrics with exemplars when the scraper asks for it).
 
+#![forbid(unsafe_code)]
+
 mod batch;
 pub mod diagnostics;
 mod env;

@@ -90,6 +90,8 @@
 //! `baggage` allocate one combined string (at most 8192 bytes) and the members
 //! they keep. Injection allocates the header strings it writes.
 
+#![forbid(unsafe_code)]
+
 mod b3;
 mod baggage;
 mod carrier;
