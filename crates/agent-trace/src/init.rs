@@ -636,14 +636,11 @@ impl InitBuilder {
         #[cfg(feature = "tracing")]
         if self.subscriber {
             use tracing_subscriber::layer::SubscriberExt;
-            // The latency processor records every span already, the layer's
-            // own would count `tracing` spans twice.
-            let layer = crate::AgentTraceLayer::new(tracer);
-            let layer = if self.latencies {
-                layer.without_latency_metrics()
-            } else {
-                layer
-            };
+            // Latencies are the latency processor's to record (every span,
+            // `tracing`'s included) or nobody's: the layer's own recording
+            // would count `tracing` spans twice, or record them when
+            // `record_latencies(false)` asked for none.
+            let layer = crate::AgentTraceLayer::new(tracer).without_latency_metrics();
             let subscriber = tracing_subscriber::registry().with(layer);
             tracing::subscriber::set_global_default(subscriber)
                 .map_err(|_| InitError::SubscriberAlreadySet)?;
