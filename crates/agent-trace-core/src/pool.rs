@@ -136,24 +136,46 @@ pub(crate) fn recycle(data: Slot) {
 /// Drops what a span holds, keeping its buffers up to the limits.
 #[inline]
 fn blank(data: &mut SpanData) {
-    data.attributes.clear();
-    if data.attributes.capacity() > KEEP_ATTRIBUTES {
-        data.attributes = crate::span_data::Attributes::new();
+    // Every field named, no `..`: a field added to `SpanData` does not
+    // compile until it is blanked here or written by the recycled start
+    // (`new_span_data` in `span.rs`, which names every field too).
+    let SpanData {
+        name,
+        context,
+        // Written by every start, recycled or not: plain values.
+        parent_span_id: _,
+        parent_is_remote: _,
+        kind: _,
+        start_time: _,
+        end_time: _,
+        attributes,
+        events,
+        links,
+        status,
+        dropped_attributes_count,
+        dropped_events_count,
+        dropped_links_count,
+    } = data;
+    attributes.clear();
+    if attributes.capacity() > KEEP_ATTRIBUTES {
+        *attributes = crate::span_data::Attributes::new();
     }
-    data.events.clear();
-    if data.events.capacity() > KEEP_EVENTS {
-        data.events = Vec::new();
+    events.clear();
+    if events.capacity() > KEEP_EVENTS {
+        *events = Vec::new();
     }
     // Links are rare: not worth keeping a buffer for.
-    if data.links.capacity() != 0 {
-        data.links = Vec::new();
+    if links.capacity() != 0 {
+        *links = Vec::new();
     }
-    data.name = crate::attr::StringValue::from_static("");
-    data.context.trace_state = agent_trace_propagation::TraceState::NONE;
-    data.status = Status::Unset;
-    data.dropped_attributes_count = 0;
-    data.dropped_events_count = 0;
-    data.dropped_links_count = 0;
+    *name = crate::attr::StringValue::from_static("");
+    // The ids, flags and remoteness are written by every start; the trace
+    // state only when the parent has one, so it is emptied here.
+    context.trace_state = agent_trace_propagation::TraceState::NONE;
+    *status = Status::Unset;
+    *dropped_attributes_count = 0;
+    *dropped_events_count = 0;
+    *dropped_links_count = 0;
 }
 
 #[inline]

@@ -411,7 +411,7 @@ impl Span {
             start_time,
             start_mark,
         } = extra.map(|e| *e).unwrap_or_default();
-        Self::start_parts::<_, false>(
+        Self::start_parts(
             tracer, name, parent, kind, attributes, links, start_time, start_mark,
         )
     }
@@ -461,7 +461,7 @@ impl Span {
     where
         A: AsRef<[KeyValue]> + IntoIterator<Item = KeyValue>,
     {
-        Self::start_parts::<_, false>(
+        Self::start_parts(
             tracer,
             name,
             parent,
@@ -503,68 +503,7 @@ impl Span {
         start_mark: StartMark,
         attributes: &mut Vec<KeyValue>,
     ) -> Span {
-        Self::draining::<false>(tracer, name, parent, kind, start_mark, attributes)
-    }
-
-    /// [`start_draining`](Self::start_draining) for a span that holds no
-    /// reference count of its tracer: two locked instructions fewer per
-    /// span (about 4 ns of an `#[instrument]` call in a timing loop of
-    /// `agent-trace`'s layer bench on an Intel Xeon VM), for a starter that
-    /// keeps the tracer for as long as the span, as `AgentTraceLayer` does
-    /// (its spans live in its own table and end in its `on_close`, or
-    /// with the table).
-    ///
-    /// ```
-    /// use agent_trace_core::{AgentStepTracer, Parent, SpanKind, StartMark, Span};
-    ///
-    /// let tracer = AgentStepTracer::new();
-    /// let mut fields = Vec::new();
-    /// // SAFETY: `tracer` lives until the end of the scope, after the span.
-    /// let span = unsafe {
-    ///     Span::start_draining_unowned(
-    ///         &tracer,
-    ///         "llm_call".into(),
-    ///         Parent::Root,
-    ///         SpanKind::Client,
-    ///         StartMark::now(),
-    ///         &mut fields,
-    ///     )
-    /// };
-    /// span.end();
-    /// assert_eq!(tracer.store().unwrap().recent(1)[0].spans()[0].name, "llm_call");
-    /// ```
-    ///
-    /// # Safety
-    ///
-    /// `tracer`, or another handle of the same tracer, must stay alive
-    /// until the returned span has ended or been dropped (wherever that
-    /// happens): the span delivers to the tracer through a pointer it does
-    /// not count.
-    #[inline(never)]
-    pub unsafe fn start_draining_unowned(
-        tracer: &AgentStepTracer,
-        name: StringValue,
-        parent: Parent<'_>,
-        kind: SpanKind,
-        start_mark: StartMark,
-        attributes: &mut Vec<KeyValue>,
-    ) -> Span {
-        Self::draining::<true>(tracer, name, parent, kind, start_mark, attributes)
-    }
-
-    /// The two draining starts, owning a count of the tracer or not
-    /// (`BORROW_TRACER`: only for callers that keep the tracer alive, as
-    /// `start_draining_unowned` requires).
-    #[inline(always)]
-    fn draining<const BORROW_TRACER: bool>(
-        tracer: &AgentStepTracer,
-        name: StringValue,
-        parent: Parent<'_>,
-        kind: SpanKind,
-        start_mark: StartMark,
-        attributes: &mut Vec<KeyValue>,
-    ) -> Span {
-        Self::start_parts::<_, BORROW_TRACER>(
+        Self::start_parts(
             tracer,
             name,
             parent,
@@ -579,7 +518,7 @@ impl Span {
     /// Starts a new trace with nothing but a name and a kind given.
     #[inline(never)]
     pub(crate) fn start_root(tracer: &AgentStepTracer, name: StringValue, kind: SpanKind) -> Span {
-        Self::start_parts::<_, false>(
+        Self::start_parts(
             tracer,
             name,
             Parent::Root,
@@ -599,7 +538,7 @@ impl Span {
         name: StringValue,
         kind: SpanKind,
     ) -> Span {
-        Self::start_parts::<_, false>(
+        Self::start_parts(
             tracer,
             name,
             Parent::Current,
@@ -620,7 +559,7 @@ impl Span {
         parent: &SpanContext,
         kind: SpanKind,
     ) -> Span {
-        Self::start_parts::<_, false>(
+        Self::start_parts(
             tracer,
             name,
             Parent::Span(parent),
@@ -645,7 +584,7 @@ impl Span {
     /// in instruction cache.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn start_parts<A, const BORROW_TRACER: bool>(
+    fn start_parts<A>(
         tracer: &AgentStepTracer,
         name: StringValue,
         parent: Parent<'_>,
@@ -746,13 +685,7 @@ impl Span {
                 start_time,
             ),
             start,
-            if BORROW_TRACER {
-                // SAFETY: the caller of `start_draining_unowned` keeps the
-                // tracer alive for as long as the span.
-                unsafe { TracerHandle::borrowed(tracer) }
-            } else {
-                TracerHandle::counted(tracer)
-            },
+            Arc::clone(&tracer.inner),
         );
         if let Some(attributes) = attributes {
             for kv in attributes {
@@ -803,68 +736,10 @@ struct Live {
 }
 
 /// The tracer a live span delivers to when it ends: a reference count of
-/// the span's own, or none for a span whose starter guarantees that the
-/// tracer outlives it (see [`Span::start_draining_unowned`]).
-///
-/// Counting costs two locked instructions per span (the clone at start,
-/// the drop at end): about 4 ns of an `#[instrument]` call in a timing
-/// loop of `agent-trace`'s layer bench (Intel Xeon VM). The layer keeps
-/// its tracer for as long as any span it started, so its spans borrow
-/// it.
-struct TracerHandle {
-    inner: std::mem::ManuallyDrop<Arc<TracerInner>>,
-    /// Whether `inner` is a reference count of this handle's own, to drop
-    /// with it.
-    owned: bool,
-}
-
-impl TracerHandle {
-    /// A reference count of the handle's own.
-    #[inline]
-    fn counted(tracer: &AgentStepTracer) -> Self {
-        Self {
-            inner: std::mem::ManuallyDrop::new(Arc::clone(&tracer.inner)),
-            owned: true,
-        }
-    }
-
-    /// No reference count: `tracer` must outlive the handle.
-    ///
-    /// # Safety
-    ///
-    /// Some handle of `tracer`'s must stay alive for as long as this one.
-    #[inline]
-    unsafe fn borrowed(tracer: &AgentStepTracer) -> Self {
-        // SAFETY: the pointer comes from a live `Arc`, and the count it
-        // would own is never released (`owned: false`); the caller keeps
-        // the allocation alive for as long as this handle.
-        let inner = unsafe { Arc::from_raw(Arc::as_ptr(&tracer.inner)) };
-        Self {
-            inner: std::mem::ManuallyDrop::new(inner),
-            owned: false,
-        }
-    }
-}
-
-impl std::ops::Deref for TracerHandle {
-    type Target = TracerInner;
-
-    #[inline]
-    fn deref(&self) -> &TracerInner {
-        &self.inner
-    }
-}
-
-impl Drop for TracerHandle {
-    #[inline]
-    fn drop(&mut self) {
-        if self.owned {
-            // SAFETY: dropped once, here; an owned handle holds a count of
-            // its own.
-            unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) }
-        }
-    }
-}
+/// the span's own (two locked instructions per span, the clone at start
+/// and the drop at end; a borrow without a count saved about 4 ns of an
+/// `#[instrument]` call, at the price of a public `unsafe fn`).
+type TracerHandle = Arc<TracerInner>;
 
 impl Live {
     #[inline]
@@ -1043,24 +918,43 @@ fn new_span_data(
     start_time: Timestamp,
 ) -> UniqueSpan {
     if let Some(mut data) = crate::pool::take() {
-        // Blank: collections empty, status unset, counts zero, no trace
-        // state. The fields below are all the rest; what they replace owns
-        // nothing.
-        data.name = name;
-        data.context.trace_id = context.trace_id;
-        data.context.span_id = context.span_id;
-        data.context.trace_flags = context.trace_flags;
-        data.context.is_remote = false;
+        // Every field named, no `..`: a field added to `SpanData` does not
+        // compile until it is written here or blanked by `pool::blank`
+        // (which names every field too), so no span inherits a previous
+        // span's data through a recycled allocation.
+        let SpanData {
+            name: data_name,
+            context: data_context,
+            parent_span_id: data_parent,
+            parent_is_remote: data_parent_is_remote,
+            kind: data_kind,
+            start_time: data_start,
+            end_time: data_end,
+            // Blanked by `pool::blank`: empty, unset, zero.
+            attributes: _,
+            events: _,
+            links: _,
+            status: _,
+            dropped_attributes_count: _,
+            dropped_events_count: _,
+            dropped_links_count: _,
+        } = &mut *data;
+        // What these replace owns nothing (blanked).
+        *data_name = name;
+        data_context.trace_id = context.trace_id;
+        data_context.span_id = context.span_id;
+        data_context.trace_flags = context.trace_flags;
+        data_context.is_remote = false;
         if let Some(state) = context.trace_state
             && !state.is_empty()
         {
-            data.context.trace_state = state.clone();
+            data_context.trace_state = state.clone();
         }
-        data.parent_span_id = parent_span_id;
-        data.parent_is_remote = parent_is_remote;
-        data.kind = kind;
-        data.start_time = start_time;
-        data.end_time = start_time;
+        *data_parent = parent_span_id;
+        *data_parent_is_remote = parent_is_remote;
+        *data_kind = kind;
+        *data_start = start_time;
+        *data_end = start_time;
         return data;
     }
     let mut data = Arc::<SpanData>::new_uninit();

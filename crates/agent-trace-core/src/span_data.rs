@@ -310,10 +310,19 @@ impl std::ops::Deref for FinishedSpan {
 pub(crate) struct UniqueSpan(NonNull<SpanData>);
 
 // SAFETY: a `UniqueSpan` owns its `SpanData` exclusively, as a
-// `Box<SpanData>` would, and `SpanData` is `Send` and `Sync`.
+// `Box<SpanData>` would, and `SpanData` is `Send` and `Sync` (checked at
+// compile time below).
 unsafe impl Send for UniqueSpan {}
 // SAFETY: as above; `&UniqueSpan` only gives `&SpanData`.
 unsafe impl Sync for UniqueSpan {}
+
+/// The premise of the two impls above, checked: a field that is not
+/// `Send` or not `Sync` added to `SpanData` fails to compile here instead
+/// of making `UniqueSpan`'s impls unsound.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<SpanData>();
+};
 
 impl UniqueSpan {
     /// A new allocation holding `data`.

@@ -74,7 +74,7 @@ fn a_failing_processor_does_not_stop_the_others() {
         }
     ));
     let err = tracer.shutdown(Duration::from_secs(1)).unwrap_err();
-    assert_eq!(err.to_string(), "first did not finish within 1ms");
+    assert_eq!(err.to_string(), "first did not finish within 1 ms");
     for p in [&first, &second, &third] {
         assert_eq!(p.flushes.load(Ordering::SeqCst), 1, "{}", p.name);
         assert_eq!(p.shutdowns.load(Ordering::SeqCst), 1, "{}", p.name);

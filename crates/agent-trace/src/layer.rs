@@ -62,13 +62,12 @@
 //! - A span that keeps its callsite's name records its duration through a
 //!   series handle cached per callsite (`Handles`) rather than by name
 //!   (about 110).
-//! - Slot locks unlock with a plain store (`agent_trace_metrics`' `SpinLock`), and the agent
-//!   spans hold no reference count of the layer's tracer
-//!   ([`Span::start_draining_unowned`]: the layer ends every span it
-//!   starts, at the latest as it drops): five locked instructions fewer per
-//!   call, 416 -> 396 ns in a timing loop of the bench's call (a locked
-//!   instruction costs 5-10 ns on the development machine, and the
-//!   callbacks of one call took eleven of them, the registry's aside).
+//! - Slot locks unlock with a plain store (`agent_trace_metrics`' `SpinLock`), held only for
+//!   the layer's own bookkeeping: no sampler, processor or `Debug` impl runs while one is
+//!   held (fields are read before the slot is locked, a pending span starts between two
+//!   short holds). Each agent span holds a reference count of the layer's tracer, as any
+//!   span does (borrowing it saved about 4 ns a call, at the price of an `unsafe fn` in
+//!   the core's public API).
 //! - Values are written where they stay, not built in a temporary and
 //!   copied: a field's attribute goes straight into the list's new entry
 //!   (a short text's bytes straight into its inline buffer), the entered
@@ -80,7 +79,7 @@
 //!   callgrind does not see: together 396 -> 340 ns per call in the timing
 //!   loop (instructions about the same), found by reading the disassembly
 //!   of the hot callbacks for loads that span several recent stores.
-//! - A pending span starts through [`Span::start_draining_unowned`], not a
+//! - A pending span starts through [`Span::start_draining`], not a
 //!   `SpanBuilder`: its attributes are read in place by the sampler and
 //!   drained into the span, with no list collected again and no pass
 //!   folding repeated keys (about 260), by a function compiled once in the
@@ -90,7 +89,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use agent_trace_core::{
@@ -199,9 +198,6 @@ impl Handles {
 /// table of its own: it is meant for another subscriber, whose span ids
 /// are its own.
 pub struct AgentTraceLayer {
-    /// First, so that it drops first: the spans in it hold no reference
-    /// count of `tracer` (see [`AgentSpan::start_pending`]), and dropping
-    /// them ends them into it.
     spans: SpanTable,
     tracer: AgentStepTracer,
     latencies: Latencies,
@@ -220,25 +216,20 @@ impl Clone for AgentTraceLayer {
 /// Ends the spans still in the table (opened through the raw `Dispatch`
 /// API and never closed: a `tracing::Span` keeps its subscriber, and so
 /// this layer, alive): pending ones start first, so that no span opened is
-/// lost, and all of them end into the tracer while it is certainly alive
-/// (they hold no count of it).
+/// lost.
 impl Drop for AgentTraceLayer {
     fn drop(&mut self) {
         for slot in self.spans.slots.iter_mut() {
             let slot = slot.get_mut();
             if slot.id != 0 {
                 slot.id = 0;
-                if let Some(span) = slot.agent.start_or_take(&self.tracer) {
-                    span.end();
-                }
+                slot.agent.start_owned(&self.tracer).end();
             }
         }
         for shard in self.spans.overflow.iter_mut() {
             let shard = shard.0.get_mut().unwrap_or_else(PoisonError::into_inner);
             for (_, mut agent) in shard.drain() {
-                if let Some(span) = agent.start_or_take(&self.tracer) {
-                    span.end();
-                }
+                agent.start_owned(&self.tracer).end();
             }
         }
     }
@@ -646,18 +637,20 @@ struct Slot {
 /// 112 KiB a layer, plus the attribute buffers they keep (at most
 /// [`KEPT_CAPACITY`] attributes each).
 ///
-/// A slot's lock (or a shard's) is held while a pending span starts (its
-/// sampler and the processors' `on_start` run then) and while a new span's
-/// fields are read into its slot (user `Debug` code runs then). Code that
-/// emits `tracing` spans or events through the same subscriber there
-/// re-enters the layer on the same thread; while it holds a lock, the
-/// layer only *tries* locks, and a span or event whose slot and shard are
-/// taken is not turned into agent data (it would have deadlocked on a lock
-/// this thread holds); nor is a span opened while more than
-/// [`MAX_STARTING`] spans start on its thread (a processor that opens a
-/// span as each span starts would otherwise recurse without end: with 32
-/// shared locks, a collision used to be what stopped it). No lock is held
-/// while a span ends, so `on_end` and exporters may use `tracing` freely.
+/// A slot's lock (or a shard's) is held only for the layer's own
+/// bookkeeping, never while code of others runs: a new span's fields are
+/// read (user `Debug` code) before its slot is locked, and a pending span
+/// starts (its sampler and the processors' `on_start`) between two short
+/// holds: the first takes what it starts with out of the slot and marks
+/// the slot as starting by this thread, the second puts the started span
+/// in. Another thread that needs the span meanwhile waits for it, holding
+/// no lock; this thread, re-entering the layer from that sampler or
+/// processor, gets no agent data for it (it has no context yet). So code
+/// of others may use `tracing` freely, and a lock is never waited for
+/// longer than some bookkeeping. A span opened while more than
+/// [`MAX_STARTING`] spans start on its thread is not kept (a processor
+/// that opens a span as each span starts would otherwise recurse without
+/// end). No lock is held while a span ends.
 struct SpanTable {
     slots: Box<[SpinLock<Slot>]>,
     overflow: Box<[PaddedShard]>,
@@ -674,14 +667,10 @@ impl Default for SpanTable {
     }
 }
 
-/// What this thread is doing that may run code of others (a sampler,
-/// processors' `on_start`, a field's `Debug` impl) with a span table lock
-/// held (see [`SpanTable`]).
+/// How many pending spans this thread is starting (running samplers and
+/// processors' `on_start`): a bound on recursion (see [`MAX_STARTING`]).
 struct Reentry {
-    /// How many [`AgentSpan::start`]s this thread is inside.
     starting: Cell<u32>,
-    /// How many new spans' fields this thread is reading into their slots.
-    visiting: Cell<u32>,
 }
 
 thread_local! {
@@ -689,9 +678,19 @@ thread_local! {
     static REENTRY: Reentry = const {
         Reentry {
             starting: Cell::new(0),
-            visiting: Cell::new(0),
         }
     };
+    /// The attribute list a new span's fields are read into before its
+    /// slot is locked; swapped with the slot's (empty) list, so that both
+    /// keep their buffers.
+    static FIELD_BUFFER: Cell<FieldList> = const { Cell::new(Vec::new()) };
+}
+
+/// What identifies this thread to a slot being started (the address of a
+/// thread-local: unique among live threads, no atomic needed).
+#[inline]
+fn this_thread() -> usize {
+    REENTRY.with(|r| std::ptr::from_ref(r) as usize)
 }
 
 /// How many agent spans may be starting on one thread at once for a new
@@ -719,70 +718,62 @@ impl Drop for Marked {
     }
 }
 
-/// Whether this thread may hold a span table lock while running others'
-/// code that re-entered the layer.
+/// Locks an overflow shard. A panic while one was held (none can happen
+/// in the bookkeeping done under it) leaves the spans consistent, so
+/// poisoning is ignored.
 #[inline]
-fn reentered() -> bool {
-    REENTRY.with(|r| r.starting.get() | r.visiting.get()) != 0
+fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Locks `lock`, or only tries to while this thread may hold a table lock
-/// already (see [`reentered`]): waiting could be waiting on itself. A
-/// panic while a lock was held (in a sampler, a processor or a `Debug`
-/// impl) leaves the spans consistent, so poisoning is ignored.
-#[inline]
-fn lock<T>(lock: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
-    if reentered() {
-        return match lock.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        };
-    }
-    Some(lock.lock().unwrap_or_else(PoisonError::into_inner))
-}
-
-/// Locks a slot of the span table, or only tries to while this thread
-/// may hold a table lock already (see [`lock`]).
+/// Locks a slot of the span table.
 ///
 /// A slot's lock is `agent_trace_metrics`' spin lock, which unlocks with a
-/// plain store: each `#[instrument]` call takes three slot locks (new span,
-/// enter, close), and `std::sync::Mutex` spent two locked instructions per
-/// lock (a compare-exchange, then a swap to learn whether a thread sleeps
-/// on it) where this spends one. A slot is contended only when two threads
-/// use one span at the same moment or two threads' spans meet in a slot;
-/// it is held for the layer's bookkeeping plus, while a span starts or its
-/// fields are read, the sampler's, processors' or a `Debug` impl's code: a
+/// plain store: `std::sync::Mutex` spends two locked instructions per lock
+/// (a compare-exchange, then a swap to learn whether a thread sleeps on
+/// it) where this spends one. A slot is contended only when two threads
+/// use one span at the same moment or two threads' spans meet in a slot,
+/// and it is held only for the layer's bookkeeping (see [`SpanTable`]): a
 /// waiter spins briefly, then yields its time slice to the holder.
 #[inline]
-fn lock_slot(slot: &SpinLock<Slot>) -> Option<SpinGuard<'_, Slot>> {
-    if reentered() {
-        return slot.try_lock();
-    }
-    Some(slot.lock())
+fn lock_slot(slot: &SpinLock<Slot>) -> SpinGuard<'_, Slot> {
+    slot.lock()
+}
+
+/// One look at a span that is to be used started (see
+/// [`SpanTable::with_started`]).
+enum Step<R> {
+    /// It was started: what the caller's function returned.
+    Done(R),
+    /// Another thread is starting it.
+    Wait,
+    /// This thread is starting it (re-entered from its sampler or a
+    /// processor): it has no context yet.
+    Starting,
+    /// This thread is to start it, with what was taken out of its slot.
+    Start(Pending),
 }
 
 impl SpanTable {
     /// The overflow shard of `id`, locked (see [`lock`]).
     #[inline]
-    fn shard(&self, id: u64) -> Option<MutexGuard<'_, Shard>> {
+    fn shard(&self, id: u64) -> MutexGuard<'_, Shard> {
         let i = (mix(id) >> (64 - SPAN_SHARDS.ilog2())) as usize;
         lock(&self.overflow[i].0)
     }
 
     /// Keeps a new span `id`: `fill` writes it into the agent span it is
-    /// given, in its slot if free (with the lock held), else in a new
-    /// entry of the overflow map.
+    /// given, in its slot if free (with the lock held: `fill` runs no code
+    /// of others), else in a new entry of the overflow map.
     #[inline]
     fn insert(&self, id: u64, fill: impl FnOnce(&mut AgentSpan)) {
-        if let Some(mut slot) = lock_slot(&self.slots[slot_of(id)])
-            && slot.id == 0
         {
-            // The id last: a `Debug` impl that panics while the fields are
-            // read leaves the slot free.
-            fill(&mut slot.agent);
-            slot.id = id;
-            return;
+            let mut slot = lock_slot(&self.slots[slot_of(id)]);
+            if slot.id == 0 {
+                fill(&mut slot.agent);
+                slot.id = id;
+                return;
+            }
         }
         let mut agent = AgentSpan::default();
         fill(&mut agent);
@@ -792,19 +783,20 @@ impl SpanTable {
     #[cold]
     #[inline(never)]
     fn insert_overflow(&self, id: u64, agent: AgentSpan) {
-        if let Some(mut shard) = self.shard(id) {
-            self.overflowed.fetch_add(1, Ordering::Release);
-            shard.insert(id, agent);
-        }
+        let mut shard = self.shard(id);
+        self.overflowed.fetch_add(1, Ordering::Release);
+        shard.insert(id, agent);
     }
 
-    /// Runs `f` on the agent span of `id`, if the layer keeps one.
+    /// Runs `f` on the agent span of `id` with its lock held, if the layer
+    /// keeps one (`f` runs no code of others).
     #[inline]
     fn with<R>(&self, id: u64, f: impl FnOnce(&mut AgentSpan) -> R) -> Option<R> {
-        if let Some(mut slot) = lock_slot(&self.slots[slot_of(id)])
-            && slot.id == id
         {
-            return Some(f(&mut slot.agent));
+            let mut slot = lock_slot(&self.slots[slot_of(id)]);
+            if slot.id == id {
+                return Some(f(&mut slot.agent));
+            }
         }
         if self.overflowed.load(Ordering::Acquire) == 0 {
             return None;
@@ -815,7 +807,83 @@ impl SpanTable {
     #[cold]
     #[inline(never)]
     fn with_overflow<R>(&self, id: u64, f: impl FnOnce(&mut AgentSpan) -> R) -> Option<R> {
-        self.shard(id)?.get_mut(&id).map(f)
+        self.shard(id).get_mut(&id).map(f)
+    }
+
+    /// Runs `f` (with the span's lock held: no code of others) on the
+    /// agent span of `id` once it is started, starting it first if it was
+    /// pending, with no lock held while it starts (see [`SpanTable`]).
+    /// `None` if the layer keeps no span of `id`, or this thread is
+    /// starting it already (re-entered from its sampler or a processor).
+    #[inline]
+    fn with_started<R>(
+        &self,
+        id: u64,
+        tracer: &AgentStepTracer,
+        f: impl FnOnce(&mut AgentSpan) -> R,
+    ) -> Option<R> {
+        let mut f = Some(f);
+        loop {
+            let step = self.with(id, |agent| {
+                if agent.span.is_started() {
+                    return Step::Done(f.take().map(|f| f(agent)));
+                }
+                match agent.starter {
+                    0 => {
+                        agent.starter = this_thread();
+                        Step::Start(agent.take_pending())
+                    }
+                    by if by == this_thread() => Step::Starting,
+                    _ => Step::Wait,
+                }
+            })?;
+            match step {
+                Step::Done(r) => return r,
+                Step::Starting => return None,
+                // Another thread runs the sampler or processors: no lock
+                // is held meanwhile, so this waits on their code only.
+                Step::Wait => std::thread::yield_now(),
+                Step::Start(pending) => return self.put_started(id, pending.start(tracer), f),
+            }
+        }
+    }
+
+    /// Puts a span that this thread started into its slot and runs `f` on
+    /// it there (see [`with_started`](Self::with_started)); fields recorded
+    /// while it started are applied to it. A span whose slot is gone ends.
+    #[cold]
+    #[inline(never)]
+    fn put_started<R>(
+        &self,
+        id: u64,
+        started: (Span, FieldList),
+        f: Option<impl FnOnce(&mut AgentSpan) -> R>,
+    ) -> Option<R> {
+        let (span, attributes) = started;
+        let mut parts = Some((span, attributes));
+        let out = self.with(id, |agent| {
+            let (span, attributes) = parts.take()?;
+            agent.starter = 0;
+            // Recorded (by `on_record`) while it started, into the emptied
+            // pending fields.
+            let recorded = std::mem::replace(&mut agent.attributes, attributes);
+            let renamed = std::mem::replace(&mut agent.name, StringValue::from_static(""));
+            let status = agent.status.as_ref().and_then(|r| r.status());
+            let span = agent.span.put(span);
+            if !recorded.is_empty() {
+                span.set_attributes(recorded);
+            }
+            if !renamed.as_str().is_empty() {
+                span.update_name(renamed);
+            }
+            if let Some(status) = status {
+                span.set_status(status);
+            }
+            f.map(|f| f(agent))
+        });
+        // Still here when the slot is gone: dropped, the span ends.
+        drop(parts);
+        out.flatten()
     }
 
     /// Takes the agent span of `id` out of the table, started (with its
@@ -829,14 +897,17 @@ impl SpanTable {
         tracer: &AgentStepTracer,
         close: impl FnOnce(Span, &'static Metadata<'static>),
     ) -> Option<()> {
-        if let Some(mut slot) = lock_slot(&self.slots[slot_of(id)])
-            && slot.id == id
-        {
+        let mut slot = lock_slot(&self.slots[slot_of(id)]);
+        if slot.id == id {
+            if !slot.agent.span.is_started() {
+                // Never entered: started first, with no lock held.
+                drop(slot);
+                return self.remove_pending_then(id, tracer, close);
+            }
             slot.id = 0;
             // Only the span moves out; the rest stays for the slot's next
             // span.
             let agent = &mut slot.agent;
-            agent.start(tracer);
             let callsite = agent.callsite;
             // Moved whole into a place of its own (see `SpanSlot`), then
             // the lock released before the span ends.
@@ -856,27 +927,48 @@ impl SpanTable {
             }
             return Some(());
         }
+        drop(slot);
         if self.overflowed.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let (span, callsite) = self.remove_overflow(id, tracer)?;
-        close(span, callsite);
-        Some(())
+        self.remove_pending_then(id, tracer, close)
     }
 
+    /// [`remove_then`](Self::remove_then) for a span that may still be
+    /// pending or in the overflow map: started first (see
+    /// [`with_started`](Self::with_started)), then taken out.
     #[cold]
     #[inline(never)]
-    fn remove_overflow(
+    fn remove_pending_then(
         &self,
         id: u64,
         tracer: &AgentStepTracer,
-    ) -> Option<(Span, &'static Metadata<'static>)> {
-        // Out of the map first: the span starts (if it never did) with no
-        // lock held.
-        let mut agent = self.shard(id)?.remove(&id)?;
-        self.overflowed.fetch_sub(1, Ordering::Release);
-        agent.start(tracer);
-        Some((agent.span.take()?, agent.callsite?))
+        close: impl FnOnce(Span, &'static Metadata<'static>),
+    ) -> Option<()> {
+        self.with_started(id, tracer, |_| ())?;
+        let taken = {
+            let mut slot = lock_slot(&self.slots[slot_of(id)]);
+            if slot.id == id {
+                slot.id = 0;
+                let callsite = slot.agent.callsite;
+                slot.agent.span.take().map(|s| (s, callsite))
+            } else {
+                drop(slot);
+                let agent = self.shard(id).remove(&id);
+                if agent.is_some() {
+                    self.overflowed.fetch_sub(1, Ordering::Release);
+                }
+                agent.and_then(|mut a| a.span.take().map(|s| (s, a.callsite)))
+            }
+        };
+        let (span, callsite) = taken?;
+        // Every kept span has its callsite; without one it would only end,
+        // recording no latency.
+        match callsite {
+            Some(callsite) => close(span, callsite),
+            None => span.end(),
+        }
+        Some(())
     }
 }
 
@@ -996,6 +1088,9 @@ struct AgentSpan {
     /// rare. A pending span keeps no status of its own: it gets this one
     /// as it starts.
     status: Option<Box<Recorded>>,
+    /// The thread starting the span ([`this_thread`]) while it starts with
+    /// no lock held (see [`SpanTable::with_started`]); 0 otherwise.
+    starter: usize,
 }
 
 impl Default for AgentSpan {
@@ -1009,6 +1104,7 @@ impl Default for AgentSpan {
             start: None,
             callsite: None,
             status: None,
+            starter: 0,
         }
     }
 }
@@ -1028,60 +1124,75 @@ impl Recorded {
     }
 }
 
-impl AgentSpan {
-    /// The agent span, started if it was pending. The parent is passed by
-    /// reference, the name is taken out in place and the attributes are
-    /// drained, so nothing is copied but the name and each attribute.
-    ///
-    /// `tracer` is always the tracer of the layer whose table holds this
-    /// span (every caller passes its layer's own): the span borrows it
-    /// (see [`start_pending`](Self::start_pending)).
-    #[inline]
-    fn start(&mut self, tracer: &AgentStepTracer) -> &mut Span {
-        if !self.span.is_started() {
-            self.start_pending(tracer);
-        }
-        match self.span.get_mut() {
-            Some(span) => span,
-            None => unreachable!("started above"),
-        }
-    }
+/// What a pending span starts with, taken out of its slot so that it
+/// starts with no lock held (see [`SpanTable::with_started`]).
+struct Pending {
+    name: StringValue,
+    kind: SpanKind,
+    attributes: FieldList,
+    parent: Option<SpanContext>,
+    start: Option<StartMark>,
+    status: Option<Status>,
+}
 
-    /// The agent span, started if it was pending, taken out.
-    fn start_or_take(&mut self, tracer: &AgentStepTracer) -> Option<Span> {
-        self.start(tracer);
-        self.span.take()
-    }
-
-    /// Starts the pending span into `span`, written in place (returning
-    /// it cost two copies of its 96 bytes).
+impl Pending {
+    /// Starts the span: the sampler and the processors' `on_start` run
+    /// here, so no lock may be held. Returns it with the drained attribute
+    /// list, whose buffer the slot keeps for its next span.
     #[inline(never)]
-    fn start_pending(&mut self, tracer: &AgentStepTracer) {
+    fn start(mut self, tracer: &AgentStepTracer) -> (Span, FieldList) {
         let _starting = Marked::enter(|r| &r.starting);
-        let name = std::mem::replace(&mut self.name, StringValue::from_static(""));
         let parent = match &self.parent {
             Some(cx) => Parent::Span(cx),
             None => Parent::Root,
         };
-        // SAFETY: `tracer` is the layer's, and the layer ends every span
-        // it starts (in `on_close`, or as it drops: see the `Drop` of
-        // `AgentTraceLayer`): no span of the table leaves it but to be
-        // ended there.
-        let span = self.span.put(unsafe {
-            Span::start_draining_unowned(
-                tracer,
-                name,
-                parent,
-                self.kind,
-                self.start.unwrap_or_else(StartMark::now),
-                &mut self.attributes,
-            )
-        });
-        if let Some(status) = self.status.as_ref().and_then(|r| r.status()) {
+        let mut span = Span::start_draining(
+            tracer,
+            self.name,
+            parent,
+            self.kind,
+            self.start.unwrap_or_else(StartMark::now),
+            &mut self.attributes,
+        );
+        if let Some(status) = self.status {
             span.set_status(status);
         }
         if self.attributes.capacity() > KEPT_CAPACITY {
             self.attributes = FieldList::new();
+        }
+        (span, self.attributes)
+    }
+}
+
+impl AgentSpan {
+    /// What the pending span starts with, taken out (the name and the
+    /// attributes leave empty places behind, which keep their buffers).
+    fn take_pending(&mut self) -> Pending {
+        Pending {
+            name: std::mem::replace(&mut self.name, StringValue::from_static("")),
+            kind: self.kind,
+            attributes: std::mem::take(&mut self.attributes),
+            parent: self.parent.take(),
+            start: self.start,
+            status: self.status.as_ref().and_then(|r| r.status()),
+        }
+    }
+
+    /// The started span (every caller of this has it started).
+    #[inline]
+    fn started(&mut self) -> &mut Span {
+        match self.span.get_mut() {
+            Some(span) => span,
+            None => unreachable!("used through `with_started`"),
+        }
+    }
+
+    /// The agent span, started if it was pending, taken out: for an agent
+    /// span this thread owns (no lock is held).
+    fn start_owned(&mut self, tracer: &AgentStepTracer) -> Span {
+        match self.span.take() {
+            Some(span) => span,
+            None => self.take_pending().start(tracer).0,
         }
     }
 }
@@ -1230,7 +1341,8 @@ impl AgentTraceLayer {
     /// The context of the agent span of the span `id`, starting it if
     /// needed.
     fn context_of(&self, id: u64) -> Option<SpanContext> {
-        self.spans.with(id, |a| a.start(&self.tracer).context())
+        self.spans
+            .with_started(id, &self.tracer, |a| a.started().context())
     }
 }
 
@@ -1263,28 +1375,33 @@ where
             None
         };
         let callsite = attrs.metadata();
-        // Written in place into the span's slot, its fields read straight
-        // into the slot's attribute list (see `SpanTable`).
+        // The fields (user `Debug` code) are read with no lock held, into
+        // this thread's buffer, which then trades places with the slot's
+        // empty list: both keep their buffers (see `SpanTable`).
+        let mut attributes = FIELD_BUFFER.with(Cell::take);
+        attributes.clear();
+        let mut fields = Fields::new(&mut attributes, false);
+        attrs.record(&mut fields);
+        let name = fields.name.take();
+        let kind = fields.kind.unwrap_or_default();
+        let status = fields.recorded();
+        let name = match name {
+            Some(n) => StringValue::from(n),
+            None => StringValue::from(callsite.name()),
+        };
         self.spans.insert(id.into_u64(), |agent| {
             debug_assert!(!agent.span.is_started(), "a slot is filled once emptied");
-            agent.attributes.clear();
-            let mut fields = Fields::new(&mut agent.attributes, false);
-            let visiting = Marked::enter(|r| &r.visiting);
-            attrs.record(&mut fields);
-            drop(visiting);
-            let name = fields.name.take();
-            let kind = fields.kind.unwrap_or_default();
-            let status = fields.recorded();
-            agent.name = match name {
-                Some(n) => StringValue::from(n),
-                None => StringValue::from(callsite.name()),
-            };
+            std::mem::swap(&mut agent.attributes, &mut attributes);
+            agent.name = name;
             agent.kind = kind;
             agent.status = status;
             agent.parent = parent;
             agent.start = Some(start);
             agent.callsite = Some(callsite);
+            agent.starter = 0;
         });
+        attributes.clear();
+        FIELD_BUFFER.with(|b| b.set(attributes));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
@@ -1346,8 +1463,8 @@ where
         let mut fields = Fields::new(&mut attributes, true);
         event.record(&mut fields);
         let message = fields.message.take();
-        self.spans.with(id, |agent| {
-            add_event(agent.start(&self.tracer), event, message, attributes);
+        self.spans.with_started(id, &self.tracer, |agent| {
+            add_event(agent.started(), event, message, attributes);
         });
     }
 
@@ -1355,8 +1472,8 @@ where
         let id = id.into_u64();
         // Made current with the slot still locked (two thread-local pushes,
         // no code of others): the context is not moved out of the closure.
-        self.spans.with(id, |agent| {
-            let span = agent.start(&self.tracer);
+        self.spans.with_started(id, &self.tracer, |agent| {
+            let span = agent.started();
             let entered = Entered {
                 layer: self.key(),
                 id,
@@ -1488,7 +1605,7 @@ pub trait SpanExt {
 /// current (the layer registers nothing global of its own).
 fn with_agent_span<R>(
     span: &tracing::Span,
-    f: impl FnOnce(&mut AgentSpan, &AgentTraceLayer) -> R,
+    f: impl FnOnce(u64, &AgentTraceLayer) -> Option<R>,
 ) -> Option<R> {
     let mut f = Some(f);
     let mut out = None;
@@ -1497,7 +1614,7 @@ fn with_agent_span<R>(
             return;
         };
         if let Some(f) = f.take() {
-            out = layer.spans.with(id.into_u64(), |agent| f(agent, layer));
+            out = f(id.into_u64(), layer);
         }
     });
     out
@@ -1505,18 +1622,25 @@ fn with_agent_span<R>(
 
 impl SpanExt for tracing::Span {
     fn agent_context(&self) -> Option<SpanContext> {
-        with_agent_span(self, |agent, layer| agent.start(&layer.tracer).context())
+        with_agent_span(self, |id, layer| {
+            layer
+                .spans
+                .with_started(id, &layer.tracer, |agent| agent.started().context())
+        })
     }
 
     fn set_parent(&self, remote: &SpanContext) -> bool {
-        with_agent_span(self, |agent, _| {
-            if agent.span.is_started() {
-                return false;
-            }
-            let mut cx = remote.clone();
-            cx.is_remote = true;
-            agent.parent = Some(cx);
-            true
+        with_agent_span(self, |id, layer| {
+            layer.spans.with(id, |agent| {
+                // Started, or starting on some thread: too late.
+                if agent.span.is_started() || agent.starter != 0 {
+                    return false;
+                }
+                let mut cx = remote.clone();
+                cx.is_remote = true;
+                agent.parent = Some(cx);
+                true
+            })
         })
         .unwrap_or(false)
     }
