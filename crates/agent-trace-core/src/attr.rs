@@ -109,10 +109,13 @@ impl StringValue {
             // The old value is dropped before the new one is written, not
             // by the assignment: an assignment keeps the new value in a
             // temporary across the old one's drop and copies it in after.
-            // SAFETY: `self.0` is dropped once and rewritten at once, and
-            // nothing in between can unwind.
+            // SAFETY: `self.0` is dropped once here and rewritten by the
+            // next statement, before anything reads it; a `Repr`'s drop
+            // (of an `Arc<str>`) cannot unwind.
+            unsafe { std::ptr::drop_in_place(&mut self.0) };
+            // SAFETY: writes over the value dropped just above, without
+            // dropping it again.
             unsafe {
-                std::ptr::drop_in_place(&mut self.0);
                 std::ptr::write(
                     &mut self.0,
                     Repr::Inline {
@@ -150,10 +153,14 @@ impl StringValue {
         match &self.0 {
             Repr::Static(s) => s,
             Repr::Shared(s) => s,
-            // SAFETY: the `Inline` invariant: `buf[..len]` is valid UTF-8.
-            Repr::Inline { len, buf } => unsafe {
-                std::str::from_utf8_unchecked(buf.get_unchecked(..usize::from(*len)))
-            },
+            Repr::Inline { len, buf } => {
+                // SAFETY: the `Inline` invariant: `len <= INLINE`, the
+                // buffer's length.
+                let bytes = unsafe { buf.get_unchecked(..usize::from(*len)) };
+                // SAFETY: the `Inline` invariant: `buf[..len]` is valid
+                // UTF-8.
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            }
         }
     }
 

@@ -48,6 +48,13 @@
 //! one pointer. See `benches/span.rs`, which measures this crate against
 //! `opentelemetry_sdk` and `fastrace` in the same run.
 
+// Every unsafe block says why it is sound, one operation at a time (see
+// "Unsafe code" in ARCHITECTURE.md).
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
+
 mod attr;
 mod clock;
 mod current;

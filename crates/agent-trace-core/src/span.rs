@@ -757,15 +757,12 @@ impl Live {
     #[inline]
     fn into_parts(self) -> (UniqueSpan, Tick, TracerHandle) {
         let mut this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so each field is taken out once
-        // (`start` is `Copy`).
-        unsafe {
-            (
-                std::mem::ManuallyDrop::take(&mut this.data),
-                this.start,
-                std::ptr::read(&this.tracer),
-            )
-        }
+        // SAFETY: `this` is never dropped, so `data` is taken out once.
+        let data = unsafe { std::mem::ManuallyDrop::take(&mut this.data) };
+        // SAFETY: likewise `tracer`, read out once and never dropped in
+        // place.
+        let tracer = unsafe { std::ptr::read(&this.tracer) };
+        (data, this.start, tracer)
     }
 
     /// Sets one attribute under the span limits. Inlined into its callers:
@@ -809,15 +806,21 @@ fn push_parts(list: &mut Attributes, key: Key, value: Value) {
         grow_by_one(list);
     }
     let len = list.len();
-    // SAFETY: `len < capacity` (grown above), so entry `len` is allocated
-    // and unused; both fields are written before the length admits it, and
-    // nothing can unwind in between.
-    unsafe {
-        let entry = list.as_mut_ptr().add(len);
-        (&raw mut (*entry).key).write(key);
-        (&raw mut (*entry).value).write(value);
-        list.set_len(len + 1);
-    }
+    // SAFETY: `len < capacity` (grown above): the offset stays inside the
+    // allocation, at entry `len`, allocated and unused.
+    let entry = unsafe { list.as_mut_ptr().add(len) };
+    // SAFETY: `entry` points to an allocated entry (above); a raw place,
+    // so no reference to the uninitialised entry is made.
+    let key_place = unsafe { &raw mut (*entry).key };
+    // SAFETY: as for the key.
+    let value_place = unsafe { &raw mut (*entry).value };
+    // SAFETY: the entry is unused (above), so nothing is overwritten.
+    unsafe { key_place.write(key) };
+    // SAFETY: as for the key.
+    unsafe { value_place.write(value) };
+    // SAFETY: both fields of entry `len` are written just above, and
+    // nothing could unwind in between; `len + 1 <= capacity`.
+    unsafe { list.set_len(len + 1) };
 }
 
 #[cold]
@@ -957,38 +960,32 @@ fn new_span_data(
         *data_end = start_time;
         return data;
     }
-    let mut data = Arc::<SpanData>::new_uninit();
-    let p = Arc::get_mut(&mut data)
-        .expect("a new allocation has one holder")
-        .as_mut_ptr();
-    // SAFETY: `p` points to an allocation for one `SpanData`; every field is
-    // written exactly once below, through raw place expressions that create
-    // no reference to uninitialised memory, before `assume_init`. The
-    // exhaustive pattern in `all_fields_are_written` stops compilation when
-    // a field is added to `SpanData` without being added here.
-    unsafe {
-        (&raw mut (*p).name).write(name);
-        (&raw mut (*p).context).write(SpanContext {
+    // A struct literal names every field, so a field added to `SpanData`
+    // does not compile until it is written here. (Written field by field
+    // into an uninitialised allocation it saved a copy of the struct, but
+    // only on this path, taken when the pool has no allocation to reuse.)
+    UniqueSpan::from_fresh(Arc::new(SpanData {
+        name,
+        context: SpanContext {
             trace_id: context.trace_id,
             span_id: context.span_id,
             trace_flags: context.trace_flags,
             trace_state: context.trace_state.cloned().unwrap_or_default(),
             is_remote: false,
-        });
-        (&raw mut (*p).parent_span_id).write(parent_span_id);
-        (&raw mut (*p).parent_is_remote).write(parent_is_remote);
-        (&raw mut (*p).kind).write(kind);
-        (&raw mut (*p).start_time).write(start_time);
-        (&raw mut (*p).end_time).write(start_time);
-        (&raw mut (*p).attributes).write(Attributes::new());
-        (&raw mut (*p).events).write(Vec::new());
-        (&raw mut (*p).links).write(Vec::new());
-        (&raw mut (*p).status).write(Status::Unset);
-        (&raw mut (*p).dropped_attributes_count).write(0);
-        (&raw mut (*p).dropped_events_count).write(0);
-        (&raw mut (*p).dropped_links_count).write(0);
-        UniqueSpan::from_fresh(data.assume_init())
-    }
+        },
+        parent_span_id,
+        parent_is_remote,
+        kind,
+        start_time,
+        end_time: start_time,
+        attributes: Attributes::new(),
+        events: Vec::new(),
+        links: Vec::new(),
+        status: Status::Unset,
+        dropped_attributes_count: 0,
+        dropped_events_count: 0,
+        dropped_links_count: 0,
+    }))
 }
 
 /// A new span's own context, in parts (see `start_parts`): never remote,
@@ -998,28 +995,6 @@ struct ContextParts<'a> {
     span_id: SpanId,
     trace_flags: TraceFlags,
     trace_state: Option<&'a TraceState>,
-}
-
-/// Never called: fails to compile when `SpanData` gains a field that
-/// `new_span_data` does not write.
-#[allow(dead_code)]
-fn all_fields_are_written(data: SpanData) {
-    let SpanData {
-        name: _,
-        context: _,
-        parent_span_id: _,
-        parent_is_remote: _,
-        kind: _,
-        start_time: _,
-        end_time: _,
-        attributes: _,
-        events: _,
-        links: _,
-        status: _,
-        dropped_attributes_count: _,
-        dropped_events_count: _,
-        dropped_links_count: _,
-    } = data;
 }
 
 impl Drop for Span {

@@ -68,17 +68,11 @@
 //!   short holds). Each agent span holds a reference count of the layer's tracer, as any
 //!   span does (borrowing it saved about 4 ns a call, at the price of an `unsafe fn` in
 //!   the core's public API).
-//! - Values are written where they stay, not built in a temporary and
-//!   copied: a field's attribute goes straight into the list's new entry
-//!   (a short text's bytes straight into its inline buffer), the entered
-//!   stack keeps its entries a word per cell, a started span sits in a
-//!   `SpanSlot` (not an `Option<Span>`, whose tag byte in the middle of
-//!   the span split every move into odd pieces) and leaves it whole. Each
-//!   temporary was written with narrow stores and read back at once with
-//!   wider loads, a failed store-to-load forwarding of several ns that
-//!   callgrind does not see: together 396 -> 340 ns per call in the timing
-//!   loop (instructions about the same), found by reading the disassembly
-//!   of the hot callbacks for loads that span several recent stores.
+//! - The entered stack keeps its entries a word per cell. (Fields were also written into
+//!   their list's entries in place, and a started span kept beside a flag rather than in an
+//!   `Option`, to spare temporaries read back with wider loads than they were written with,
+//!   396 -> 340 ns per call with the previous item's lock and borrowed tracer; both used
+//!   unsafe code that no machine checked, and are gone.)
 //! - A pending span starts through [`Span::start_draining`], not a
 //!   `SpanBuilder`: its attributes are read in place by the sampler and
 //!   drained into the span, with no list collected again and no pass
@@ -906,19 +900,11 @@ impl SpanTable {
             }
             slot.id = 0;
             // Only the span moves out; the rest stays for the slot's next
-            // span.
+            // span. The lock is released before the span ends.
             let agent = &mut slot.agent;
             let callsite = agent.callsite;
-            // Moved whole into a place of its own (see `SpanSlot`), then
-            // the lock released before the span ends.
-            let mut span = std::mem::MaybeUninit::<Span>::uninit();
-            agent.span.take_into(|s| {
-                span.write(s);
-            })?;
+            let span = agent.span.take()?;
             drop(slot);
-            // SAFETY: `take_into` ran its closure (it returned `Some`),
-            // which wrote `span`.
-            let span = unsafe { span.assume_init() };
             // Every kept span has its callsite; without one it would only
             // end, recording no latency.
             match callsite {
@@ -991,74 +977,39 @@ fn status_of(code: Option<bool>, message: Option<&str>) -> Option<Status> {
     }
 }
 
-/// Where a slot keeps its started agent span: a flag and the span,
-/// rather than an `Option<Span>`.
+/// Where a slot keeps its started agent span.
 ///
-/// `Option<Span>` keeps its tag in a byte in the middle of the span (a
-/// niche of its context's `is_remote`), so each move of one was split
-/// around that byte into odd-sized pieces that the next move read back
-/// across their seams right away (failed store-to-load forwardings, two
-/// per close in the layer bench). A `Span` moved whole is aligned 16-byte
-/// copies.
-struct SpanSlot {
-    started: bool,
-    span: std::mem::MaybeUninit<Span>,
-}
+/// A flag and a `MaybeUninit<Span>` saved two failed store-to-load
+/// forwardings per close over this `Option` (whose tag sits in a niche in
+/// the middle of the span, so moves split around it), at the price of
+/// unsafe code no machine checked; this is the safe form.
+struct SpanSlot(Option<Span>);
 
 impl SpanSlot {
-    const EMPTY: Self = Self {
-        started: false,
-        span: std::mem::MaybeUninit::uninit(),
-    };
+    const EMPTY: Self = Self(None);
 
     #[inline]
     fn is_started(&self) -> bool {
-        self.started
+        self.0.is_some()
     }
 
     /// The span, if started.
     #[inline]
     fn get_mut(&mut self) -> Option<&mut Span> {
-        // SAFETY: `started` says the span is initialised.
-        self.started.then(|| unsafe { self.span.assume_init_mut() })
+        self.0.as_mut()
     }
 
     /// Keeps `span` (the slot holds none).
     #[inline]
     fn put(&mut self, span: Span) -> &mut Span {
-        debug_assert!(!self.started, "a started span is ended first");
-        self.started = true;
-        self.span.write(span)
+        debug_assert!(self.0.is_none(), "a started span is ended first");
+        self.0.insert(span)
     }
 
     /// Takes the span out, if started.
     #[inline]
     fn take(&mut self) -> Option<Span> {
-        if !self.started {
-            return None;
-        }
-        self.started = false;
-        // SAFETY: it was initialised (`started`), and `started` is now
-        // false, so it is read out once.
-        Some(unsafe { self.span.assume_init_read() })
-    }
-
-    /// Takes the started span out and hands it to `f`, moved whole (see
-    /// the type's docs); `None` if none was started.
-    #[inline(always)]
-    fn take_into<R>(&mut self, f: impl FnOnce(Span) -> R) -> Option<R> {
-        if !self.started {
-            return None;
-        }
-        self.started = false;
-        // SAFETY: as in `take`.
-        Some(f(unsafe { self.span.assume_init_read() }))
-    }
-}
-
-impl Drop for SpanSlot {
-    fn drop(&mut self) {
-        drop(self.take());
+        self.0.take()
     }
 }
 
@@ -1235,36 +1186,17 @@ impl<'a> Fields<'a> {
         }))
     }
 
-    /// Appends an attribute for `field` whose value `write` writes into
-    /// the list's new entry in place.
+    /// Appends `value()` for `field`, made once there is room for it.
     ///
-    /// Room first, then the entry written where it will stay: a `KeyValue`
-    /// built before `Vec::push` (or passed across the call that makes room)
-    /// went through a stack temporary whose narrow stores the copy into the
-    /// list read back with wider loads right away (failed store-to-load
-    /// forwardings, several ns each in the layer bench).
-    #[inline(always)]
-    fn push_with(&mut self, field: &Field, write: impl FnOnce(*mut Value)) {
-        self.attributes.reserve(1);
-        let len = self.attributes.len();
-        // SAFETY: `reserve` left room for entry `len`; its key and value are
-        // written before `set_len` admits it (an unwinding `write` leaves
-        // the entry out, leaked at worst).
-        unsafe {
-            let entry = self.attributes.as_mut_ptr().add(len);
-            (&raw mut (*entry).key).write(StringValue::from(field.name()));
-            write(&raw mut (*entry).value);
-            self.attributes.set_len(len + 1);
-        }
-    }
-
-    /// Appends `value()`, made only once there is room for it (a value
-    /// made before the call that makes room was kept on the stack across
-    /// it, and read back with wider loads than it was written with).
+    /// (Written in place through a raw pointer into the list's new entry,
+    /// it saved a stack temporary read back with wider loads than it was
+    /// written with, several ns a field in the layer bench, at the price
+    /// of unsafe code no machine checked; this is the safe form.)
     #[inline(always)]
     fn push(&mut self, field: &Field, value: impl FnOnce() -> Value) {
-        // SAFETY (of the write): the pointer is the new entry's value slot.
-        self.push_with(field, |slot| unsafe { slot.write(value()) });
+        self.attributes.reserve(1);
+        self.attributes
+            .push(KeyValue::new(StringValue::from(field.name()), value()));
     }
 
     fn text(&mut self, field: &Field, s: &str) {
@@ -1290,17 +1222,16 @@ impl<'a> Fields<'a> {
             self.message = Some(s.to_owned());
             return;
         }
-        // Written in place (at most one allocation, for a long text).
-        self.push_with(field, |slot| {
-            // SAFETY: the pointer is the new entry's value slot, written
-            // here before it is read.
-            unsafe {
-                slot.write(Value::String(StringValue::from_static("")));
-                if let Value::String(v) = &mut *slot {
-                    v.set_copy_of(s);
-                }
-            }
-        });
+        // The text copied into the new entry's value (inline when short: at
+        // most one allocation, for a long text).
+        self.push(field, || Value::String(StringValue::from_static("")));
+        if let Some(KeyValue {
+            value: Value::String(v),
+            ..
+        }) = self.attributes.last_mut()
+        {
+            v.set_copy_of(s);
+        }
     }
 }
 

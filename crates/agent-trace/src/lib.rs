@@ -55,6 +55,8 @@
 //!   `export::install_prometheus_listener` to serve `/metrics` on an
 //!   address.
 
+#![forbid(unsafe_code)]
+
 mod init;
 #[cfg(feature = "tracing")]
 mod layer;
