@@ -71,6 +71,55 @@ const SPAN_PATH: &[&str] = &[
     "crates/agent-trace-core/src/pool.rs",
 ];
 
+/// The only modules that may hold `unsafe` code (see "Unsafe code" in
+/// ARCHITECTURE.md): each of its blocks has a SAFETY argument for each
+/// operation (clippy's `undocumented_unsafe_blocks` and
+/// `multiple_unsafe_ops_per_block`, denied in these crates), and is
+/// exercised by a loom model or the AddressSanitizer run.
+const UNSAFE_MODULES: &[&str] = &[
+    "crates/agent-trace-core/src/attr.rs",
+    "crates/agent-trace-core/src/pool.rs",
+    "crates/agent-trace-core/src/span.rs",
+    "crates/agent-trace-core/src/span_data.rs",
+    "crates/agent-trace-metrics/src/spin.rs",
+];
+
+/// Library crates with no unsafe module: each must forbid unsafe code.
+const SAFE_CRATES: &[&str] = &[
+    "agent-trace-propagation",
+    "agent-trace-export",
+    "agent-trace-cli",
+    "agent-trace",
+];
+
+/// The lints every crate with an unsafe module denies.
+const UNSAFE_LINTS: &[&str] = &[
+    "clippy::undocumented_unsafe_blocks",
+    "clippy::multiple_unsafe_ops_per_block",
+];
+
+/// Whether a line of code (comments cut off) holds unsafe code: a block,
+/// a function, an impl, a trait or an extern block.
+fn has_unsafe(line: &str) -> bool {
+    let code = line.split("//").next().unwrap_or("");
+    let mut rest = code;
+    while let Some(i) = rest.find("unsafe") {
+        let before = rest[..i].chars().next_back();
+        let after = &rest[i + "unsafe".len()..];
+        let word_start = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"'));
+        let follows = after.trim_start();
+        if word_start
+            && ["{", "fn ", "impl", "trait ", "extern "]
+                .iter()
+                .any(|k| follows.starts_with(k))
+        {
+            return true;
+        }
+        rest = after;
+    }
+    false
+}
+
 /// Runs every check; the problems found, if any.
 pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
@@ -315,6 +364,7 @@ fn check_sources(root: &Path, problems: &mut Vec<String>) {
             }
         }
     }
+    check_unsafe(root, problems);
     for file in SPAN_PATH {
         let text = fs::read_to_string(root.join(file)).unwrap_or_default();
         for lock in ["Mutex", "RwLock", ".lock()"] {
@@ -357,6 +407,66 @@ fn cfg_feature_counts(text: &str) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// The unsafe policy: unsafe code only in [`UNSAFE_MODULES`], no public
+/// `unsafe fn`, `#![forbid(unsafe_code)]` in [`SAFE_CRATES`], and the
+/// [`UNSAFE_LINTS`] denied in the crates that hold unsafe modules.
+fn check_unsafe(root: &Path, problems: &mut Vec<String>) {
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    for file in files {
+        let rel = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .replace('\\', "/");
+        // Tests, benches and fuzz targets are not shipped code.
+        if !rel.contains("/src/") {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("pub unsafe fn") {
+                problems.push(format!(
+                    "{rel}:{}: a public `unsafe fn`: express the contract in a type, or keep it private",
+                    i + 1
+                ));
+            }
+            if has_unsafe(line) && !UNSAFE_MODULES.contains(&rel.as_str()) {
+                problems.push(format!(
+                    "{rel}:{}: unsafe code outside the modules that may hold it \
+                     (UNSAFE_MODULES in xtask/src/tidy.rs, \"Unsafe code\" in ARCHITECTURE.md)",
+                    i + 1
+                ));
+            }
+        }
+    }
+    for name in SAFE_CRATES {
+        let lib = root.join("crates").join(name).join("src/lib.rs");
+        let text = fs::read_to_string(&lib).unwrap_or_default();
+        if !text.contains("#![forbid(unsafe_code)]") {
+            problems.push(format!(
+                "{}: needs `#![forbid(unsafe_code)]`",
+                lib.display()
+            ));
+        }
+    }
+    let mut unsafe_crates: Vec<&str> = UNSAFE_MODULES
+        .iter()
+        .filter_map(|m| m.split('/').nth(1))
+        .collect();
+    unsafe_crates.dedup();
+    for name in unsafe_crates {
+        let lib = root.join("crates").join(name).join("src/lib.rs");
+        let text = fs::read_to_string(&lib).unwrap_or_default();
+        for lint in UNSAFE_LINTS {
+            if !text.contains(lint) {
+                problems.push(format!("{}: must deny `{lint}`", lib.display()));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -402,5 +512,24 @@ mod tests {
         if let Err(problems) = super::check(&super::workspace_root()) {
             panic!("tidy found problems:\n{}", problems.join("\n"));
         }
+    }
+}
+
+#[cfg(test)]
+mod unsafe_policy_tests {
+    use super::has_unsafe;
+
+    #[test]
+    fn unsafe_code_is_told_from_words_about_it() {
+        assert!(has_unsafe("    unsafe { ptr.read() }"));
+        assert!(has_unsafe("let x = unsafe { f() };"));
+        assert!(has_unsafe("pub unsafe fn f() {}"));
+        assert!(has_unsafe("unsafe impl Send for X {}"));
+        assert!(!has_unsafe("// unsafe { not code }"));
+        assert!(!has_unsafe(
+            "/// at the price of unsafe code no machine checked"
+        ));
+        assert!(!has_unsafe("#![forbid(unsafe_code)]"));
+        assert!(!has_unsafe("let s = \"unsafe {\";"));
     }
 }
