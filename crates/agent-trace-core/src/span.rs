@@ -575,13 +575,11 @@ impl Span {
     ///
     /// Always inlined into the entry points above, one per common shape, so
     /// that in each the parent's kind and the absent options are constants: a span with nothing given at start skips the attribute and
-    /// link loops, a sampled-out root skips all but its ids. Callgrind, per
-    /// span (a loop of spans into a counting processor): sampled-out root
-    /// with two attributes 286 -> 160 instructions, root with two attributes
-    /// 802 -> 700, child of an explicit parent 583 -> 540. Inlining it into
-    /// every call site instead measured the same but costs about 2 KiB of
-    /// code per call site, which an application with many span sites pays
-    /// in instruction cache.
+    /// link loops, a sampled-out root skips all but its ids (the figures are
+    /// in BENCHMARKS.md, "Measurement history"). Inlining it into every
+    /// call site instead measured the same but costs about 2 KiB of code
+    /// per call site, which an application with many span sites pays in
+    /// instruction cache.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn start_parts<A>(
@@ -1329,9 +1327,7 @@ impl<'a> SpanBuilder<'a> {
         // apart first, into locals: reading the fields of `self` kept the
         // whole builder in memory, copied at each builder method with
         // 16-byte loads of fields just stored narrower (store-forwarding
-        // stalls), about 8 ns of each child span with an explicit parent
-        // (54 -> 46 ns in a loop; the span bench's per-child figure 60 ->
-        // 50 ns).
+        // stalls; see BENCHMARKS.md, "Measurement history").
         let SpanBuilder {
             tracer,
             name,

@@ -31,53 +31,35 @@
 //! An `#[instrument]` call is four callbacks (new span, enter, exit,
 //! close), and what each costs beyond the agent span itself is bookkeeping;
 //! `benches/layer.rs` measures it against `tracing-opentelemetry` and the
-//! bare `Registry` in one run. These choices keep it small (instructions
-//! per call from callgrind on a loop of that bench's call, the latency
-//! record included; the layer went from about 4,900 to 4,000, 3,600,
-//! 3,420, 2,890 and about 2,610, the bare `Registry` being 766-816; the
-//! last two items below cut time more than instructions: on an Intel Xeon
-//! VM the call went from 405 to 344 ns in the bench, the `Registry` alone
-//! measuring 209-212 ns):
+//! bare `Registry` in one run, and `cargo xtask perfgate` guards its
+//! instruction count (the measurements behind each choice below are in
+//! BENCHMARKS.md, "Measurement history"):
 //!
 //! - The agent spans live in the layer's own `SpanTable`, not in the
 //!   registry's extensions: no look-up of the span in the registry's slab,
-//!   no lock of its extensions and no boxed allocation per span (about
-//!   650 instructions). The table is direct-mapped by the registry's slab
-//!   index (a slot per span, a lock per slot, a hash map only for spans
-//!   whose slot is taken): no hashing, no probing and no entry moved in or
-//!   out, where a sharded hash map cost about 220 more.
-//! - A span is written into its slot in place, its fields read straight
-//!   into the slot's attribute list, which keeps its buffer for the slot's
-//!   next span; starting it fills the slot's `SpanSlot` and leaves the
-//!   pending fields in place (no state enum to move and drop), and closing
-//!   moves only the started span out (about 170 with the previous item's
-//!   map; no allocation per call once warm). A `SmallVec` with room inline
-//!   measured worse: it made each entry a copy of about 400 bytes.
+//!   no lock of its extensions and no boxed allocation per span. The table
+//!   is direct-mapped by the registry's slab index (a slot per span, a lock
+//!   per slot, a hash map only for spans whose slot is taken): no hashing,
+//!   no probing and no entry moved in or out.
+//! - A new span's fields are read into a per-thread list that then trades
+//!   places with its slot's, so both keep their buffers (no allocation per
+//!   call once warm); starting it leaves the pending fields' places behind
+//!   for the slot's next span, and closing moves only the started span out.
 //! - `on_exit` finds the context to leave in a thread-local stack of the
-//!   spans entered through the layer (`ENTERED`), with no table look-up
-//!   at all; the same stack stands in for the registry's current span
-//!   where one is needed (about 180 per exit, and 80 per root span). Its
-//!   first 32 entries are cells with no destructor: no `RefCell` flag and
-//!   no liveness check of the thread-local (about 60 more).
+//!   spans entered through the layer (`ENTERED`), with no table look-up at
+//!   all; the same stack stands in for the registry's current span where
+//!   one is needed. Its first 32 entries are cells with no destructor.
 //! - A span that keeps its callsite's name records its duration through a
-//!   series handle cached per callsite (`Handles`) rather than by name
-//!   (about 110).
-//! - Slot locks unlock with a plain store (`agent_trace_metrics`' `SpinLock`), held only for
-//!   the layer's own bookkeeping: no sampler, processor or `Debug` impl runs while one is
-//!   held (fields are read before the slot is locked, a pending span starts between two
-//!   short holds). Each agent span holds a reference count of the layer's tracer, as any
-//!   span does (borrowing it saved about 4 ns a call, at the price of an `unsafe fn` in
-//!   the core's public API).
-//! - The entered stack keeps its entries a word per cell. (Fields were also written into
-//!   their list's entries in place, and a started span kept beside a flag rather than in an
-//!   `Option`, to spare temporaries read back with wider loads than they were written with,
-//!   396 -> 340 ns per call with the previous item's lock and borrowed tracer; both used
-//!   unsafe code that no machine checked, and are gone.)
+//!   series handle cached per callsite (`Handles`) rather than by name.
+//! - Slot locks unlock with a plain store (`agent_trace_metrics`'
+//!   `SpinLock`), and are held only for the layer's own bookkeeping: no
+//!   sampler, processor or `Debug` impl runs while one is held (see
+//!   `SpanTable`). Each agent span holds a reference count of the layer's
+//!   tracer, as any span does.
 //! - A pending span starts through [`Span::start_draining`], not a
 //!   `SpanBuilder`: its attributes are read in place by the sampler and
 //!   drained into the span, with no list collected again and no pass
-//!   folding repeated keys (about 260), by a function compiled once in the
-//!   core crate.
+//!   folding repeated keys, by a function compiled once in the core crate.
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
