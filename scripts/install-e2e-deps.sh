@@ -12,9 +12,12 @@
 # - `chromium`: headless Chromium and its WebDriver server, from the Debian
 #   packages `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 #   `/usr/bin/chromedriver`), which the `agent-trace report` end-to-end test
-#   (`crates/agent-trace-cli/tests/report_renders_in_chromium.rs`) drives.
+#   (`crates/agent-trace-cli/tests/report_renders_in_chromium.rs`) drives;
+# - `valgrind`: callgrind, from the Debian package `valgrind`, which
+#   `cargo xtask perfgate` (the instruction-count gate, not part of `e2e`)
+#   runs the workloads of `perf/` under.
 #
-# Usage: scripts/install-e2e-deps.sh [prometheus] [python] [chromium]   (default: all)
+# Usage: scripts/install-e2e-deps.sh [prometheus] [python] [chromium] [valgrind]   (default: all)
 #
 # Idempotent: each part does nothing when what it installs is already there.
 # The Debian part needs root (CI runs as root) and `apt-get`; reads no stdin.
@@ -87,17 +90,28 @@ install_chromium() {
     echo "install-e2e-deps: installed $(chromium --version 2>/dev/null | tail -n 1)"
 }
 
+install_valgrind() {
+    if command -v valgrind >/dev/null 2>&1; then
+        echo "install-e2e-deps: valgrind already installed"
+        return 0
+    fi
+    apt_install valgrind
+    command -v valgrind >/dev/null
+    echo "install-e2e-deps: installed $(valgrind --version)"
+}
+
 parts=("$@")
 if [ ${#parts[@]} -eq 0 ]; then
-    parts=(prometheus python chromium)
+    parts=(prometheus python chromium valgrind)
 fi
 for part in "${parts[@]}"; do
     case "$part" in
         prometheus) install_prometheus ;;
         python) install_python ;;
         chromium) install_chromium ;;
+        valgrind) install_valgrind ;;
         *)
-            echo "install-e2e-deps: unknown part '$part' (expected: prometheus, python, chromium)" >&2
+            echo "install-e2e-deps: unknown part '$part' (expected: prometheus, python, chromium, valgrind)" >&2
             exit 2
             ;;
     esac
