@@ -17,10 +17,23 @@
 //! - `cargo xtask powerset [--depth N]`: the facade under every
 //!   combination of its features (or those of at most N features), with
 //!   clippy and `-D warnings` (see `powerset.rs`).
+//! - `cargo xtask sanitize`: the tests of the crates with unsafe code
+//!   under AddressSanitizer and LeakSanitizer, on nightly (see
+//!   `sanitize.rs`).
+//! - `cargo xtask perfgate [--update]`: instructions per operation of six
+//!   hot paths under callgrind, against `perf/baseline.txt`; fails when one
+//!   grew more than 5% (see `perfgate.rs`; `--update` rewrites the
+//!   baseline).
+//! - `cargo xtask loom`: the loom models of the spin lock, the batch
+//!   worker's wake-up flag and the trace store's staging queue (see
+//!   `loom.rs`).
 
 mod bench;
 mod e2e;
+mod loom;
+mod perfgate;
 mod powerset;
+mod sanitize;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -31,6 +44,9 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
         Some("e2e") => e2e::run(),
+        Some("loom") => loom::run(&args[1..]),
+        Some("perfgate") => perfgate::run(&args[1..]),
+        Some("sanitize") => sanitize::run(&args[1..]),
         Some("powerset") => match args.get(1).map(String::as_str) {
             None => powerset::run(None),
             Some("--depth") => match args.get(2).and_then(|d| d.parse().ok()) {
@@ -45,7 +61,9 @@ fn main() -> ExitCode {
             }
             format!("{} tidy problem(s)", problems.len())
         }),
-        _ => Err("usage: cargo xtask <ci|bench|e2e|tidy|powerset>".to_owned()),
+        _ => {
+            Err("usage: cargo xtask <ci|bench|e2e|tidy|powerset|perfgate|loom|sanitize>".to_owned())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,7 +30,12 @@ use std::mem;
 use std::ops::Deref;
 use std::sync::LazyLock;
 
+#[cfg(not(loom))]
 use crossbeam_queue::ArrayQueue;
+// Under loom (the model below): the stock's queue with a loom step before
+// each operation (`store.rs`).
+#[cfg(loom)]
+use crate::store::loom_shim::ArrayQueue;
 
 use crate::attr::KeyValue;
 use crate::span_data::{Event, SpanData, Status, UniqueSpan};
@@ -63,8 +68,14 @@ pub(crate) const BLANK_SPAN_BYTES: usize = mem::size_of::<SpanData>()
     + KEEP_ATTRIBUTES * mem::size_of::<KeyValue>()
     + KEEP_EVENTS * mem::size_of::<Event>();
 
+#[cfg(not(loom))]
 thread_local! {
     static LOCAL: UnsafeCell<Vec<Slot>> = const { UnsafeCell::new(Vec::new()) };
+}
+// Under loom, a cache per loom thread (its macro takes no `const` block).
+#[cfg(loom)]
+loom::thread_local! {
+    static LOCAL: UnsafeCell<Vec<Slot>> = UnsafeCell::new(Vec::new());
 }
 
 /// The most memory, in bytes, that recycled spans keep alive when `threads`
@@ -364,5 +375,85 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::span_data::{SpanKind, Status};
+
+    fn slot(n: u64) -> Slot {
+        UniqueSpan::new(SpanData {
+            name: "step".into(),
+            context: SpanContext::new(
+                TraceId::from_u128(1).unwrap(),
+                SpanId::from_u64(n + 1).unwrap(),
+                TraceFlags::SAMPLED,
+            ),
+            parent_span_id: None,
+            parent_is_remote: false,
+            kind: SpanKind::Internal,
+            start_time: Timestamp::from_unix_nanos(0),
+            end_time: Timestamp::from_unix_nanos(0),
+            attributes: Default::default(),
+            events: Vec::new(),
+            links: Vec::new(),
+            status: Status::Unset,
+            dropped_attributes_count: 0,
+            dropped_events_count: 0,
+            dropped_links_count: 0,
+        })
+    }
+
+    fn addr(s: &Slot) -> usize {
+        std::ptr::from_ref::<SpanData>(s).addr()
+    }
+
+    /// A thread frees a batch and one span more (the batch goes to the
+    /// stock, the last span stays in its cache) and then starts a span; two
+    /// other threads start one span each. Every allocation handed out goes
+    /// to one thread only, and only allocations that were freed.
+    #[test]
+    fn a_recycled_allocation_is_handed_to_one_taker() {
+        loom::model(|| {
+            let stock = Arc::new(new_stock());
+            let freer = {
+                let stock = stock.clone();
+                thread::spawn(move || {
+                    let mut freed = Vec::new();
+                    for n in 0..=LOCAL_CAP as u64 {
+                        let s = slot(n);
+                        freed.push(addr(&s));
+                        recycle_in(&stock, s);
+                    }
+                    (freed, take_in(&stock))
+                })
+            };
+            let takers: Vec<_> = (0..2)
+                .map(|_| {
+                    let stock = stock.clone();
+                    thread::spawn(move || take_in(&stock))
+                })
+                .collect();
+            let taken: Vec<Slot> = takers
+                .into_iter()
+                .filter_map(|t| t.join().unwrap())
+                .collect();
+            let (freed, own) = freer.join().unwrap();
+            let own = own.expect("the freer's own cache holds its last span");
+            assert_eq!(addr(&own), freed[LOCAL_CAP], "its cache, not the stock");
+            let mut all: Vec<usize> = taken.iter().map(addr).chain([addr(&own)]).collect();
+            assert!(taken.len() <= 1, "one batch, taken whole by one thread");
+            assert!(all.iter().all(|a| freed.contains(a)));
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), taken.len() + 1, "an allocation handed out twice");
+        });
     }
 }

@@ -24,11 +24,19 @@ use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, PoisonError, TryLockError};
+#[cfg(not(loom))]
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use agent_trace_propagation::{SpanId, TraceId};
+#[cfg(not(loom))]
 use crossbeam_queue::ArrayQueue;
+
+// Under loom (`tests/loom_store.rs`): loom's lock, and the queue with a
+// point where loom may switch threads before each of its operations.
+#[cfg(loom)]
+use self::loom_shim::{ArrayQueue, Mutex, MutexGuard};
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::processor::SpanProcessor;
@@ -37,12 +45,22 @@ use crate::span_data::FinishedSpan;
 
 /// Spans staged between two drains into the index. Large enough that the
 /// index lock is taken at most once per this many spans on the span path.
+#[cfg(not(loom))]
 const STAGING: usize = 1024;
 
 /// Staged spans at which ending a span tries to move them into the index:
 /// the thread's span pool cache holds 32 spans, and the traces these
 /// evict hold about as many.
+#[cfg(not(loom))]
 const DRAIN_AT: usize = 32;
+
+/// Under loom, sizes that a model's few spans reach: the first span staged
+/// waits for a drain, the second tries the lock, a third finds the queue
+/// full.
+#[cfg(loom)]
+const STAGING: usize = 2;
+#[cfg(loom)]
+const DRAIN_AT: usize = 2;
 
 /// Retention of a [`TraceStore`].
 #[derive(Clone, Debug)]
@@ -461,6 +479,54 @@ impl SpanProcessor for TraceStore {
                 let mut index = self.lock();
                 self.ingest(&mut index, span);
             }
+        }
+    }
+}
+
+/// Loom's lock, and crossbeam's queue with a loom operation before each of
+/// its own, for the model (`tests/loom_store.rs`). The queue stays
+/// crossbeam's (loom cannot see inside it, so each operation is one step);
+/// the loom operation lets loom run another thread between any two of them.
+#[cfg(loom)]
+pub(crate) mod loom_shim {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    pub(super) use loom::sync::{Mutex, MutexGuard};
+
+    pub(crate) struct ArrayQueue<T> {
+        queue: crossbeam_queue::ArrayQueue<T>,
+        step: AtomicUsize,
+    }
+
+    impl<T> ArrayQueue<T> {
+        pub(crate) fn new(capacity: usize) -> Self {
+            Self {
+                queue: crossbeam_queue::ArrayQueue::new(capacity),
+                step: AtomicUsize::new(0),
+            }
+        }
+
+        fn step(&self) {
+            self.step.fetch_add(1, Ordering::Relaxed);
+        }
+
+        pub(crate) fn push(&self, value: T) -> Result<(), T> {
+            self.step();
+            self.queue.push(value)
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.step();
+            self.queue.pop()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.step();
+            self.queue.len()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.step();
+            self.queue.is_empty()
         }
     }
 }

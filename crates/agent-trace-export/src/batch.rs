@@ -41,6 +41,7 @@ use agent_trace_metrics::{LocalCounter, LocalGauge, TracerMetrics};
 use crossbeam_queue::{ArrayQueue, SegQueue};
 
 use crate::diagnostics::{Diagnostics, Dropped, ExportEvent};
+use crate::wake::WakeFlag;
 use crate::{ExportError, SpanExporter};
 
 /// The name of the worker thread.
@@ -322,9 +323,9 @@ struct Shared {
     queue: ArrayQueue<FinishedSpan>,
     control: SegQueue<Control>,
     worker: OnceLock<Thread>,
-    /// Set when the worker was woken for a full batch and has not looked
-    /// yet, so that the spans after it do not unpark it again.
-    woken: AtomicBool,
+    /// When the worker needs an unpark (`wake.rs`, where the loom model
+    /// checks it).
+    woken: WakeFlag,
     shut_down: AtomicBool,
     /// `ledger.abandoned`, readable without the lock (the worker's retry
     /// waits look at it).
@@ -501,7 +502,7 @@ impl<E: SpanExporter + 'static> BatchSpanProcessorBuilder<E> {
             queue: ArrayQueue::new(self.config.max_queue_size),
             control: SegQueue::new(),
             worker: OnceLock::new(),
-            woken: AtomicBool::new(false),
+            woken: WakeFlag::new(),
             shut_down: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             counters: Counters::default(),
@@ -608,11 +609,8 @@ impl SpanProcessor for BatchSpanProcessor {
             }
             return;
         }
-        // SeqCst pairs with the worker's clearing of the flag before it
-        // parks (see `Worker::run`): of this load and the worker's look at
-        // the queue after clearing, at least one sees the other's write.
-        if s.queue.len() >= s.batch_size && !s.woken.load(Ordering::SeqCst) {
-            s.woken.store(true, Ordering::Relaxed);
+        // Once per full batch (see `WakeFlag`).
+        if s.woken.wake_needed(s.queue.len() >= s.batch_size) {
             s.wake();
         }
     }
@@ -717,30 +715,15 @@ impl Worker {
         let mut batch: Vec<FinishedSpan> = Vec::with_capacity(self.config.max_export_batch_size);
         loop {
             // Wait for a full batch, the scheduled delay, or a request.
-            loop {
-                let s = &*self.shared;
-                if s.queue.len() >= s.batch_size || !s.control.is_empty() {
-                    break;
-                }
-                let now = Instant::now();
-                if now >= next_export {
-                    break;
-                }
-                // Clear the flag before parking, then look again: a push
-                // after this sees it clear and unparks us, a push before it
-                // is seen by the look. Without this, a flag set while we
-                // were exporting (its unpark consumed by an earlier park)
-                // stayed set, every later push skipped the unpark, and
-                // under sustained load the worker slept out the whole
-                // scheduled delay while the full queue dropped spans
-                // (`cargo xtask bench --overload`, two threads: 97% dropped).
-                s.woken.store(false, Ordering::SeqCst);
-                if s.queue.len() >= s.batch_size || !s.control.is_empty() {
-                    break;
-                }
-                std::thread::park_timeout(next_export - now);
-            }
-            self.shared.woken.store(false, Ordering::Relaxed);
+            let s = &*self.shared;
+            s.woken.wait(
+                || s.queue.len() >= s.batch_size || !s.control.is_empty(),
+                || {
+                    let now = Instant::now();
+                    (now < next_export).then(|| next_export - now)
+                },
+                std::thread::park_timeout,
+            );
             self.publish_queue_length();
             self.report_drops();
 

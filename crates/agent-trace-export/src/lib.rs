@@ -86,6 +86,12 @@ mod resource;
 #[cfg(any(feature = "http-transport", feature = "otlp-grpc"))]
 mod runtime;
 mod tail;
+// Public (hidden) only for the loom model, `tests/loom_batch.rs`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod wake;
+#[cfg(not(loom))]
+mod wake;
 #[cfg(feature = "zipkin")]
 mod zipkin;
 

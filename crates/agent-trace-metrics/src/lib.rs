@@ -207,6 +207,7 @@ mod series;
 mod sketch;
 #[doc(hidden)]
 pub mod spin;
+mod sync;
 mod threshold;
 mod tracer_metrics;
 mod window;

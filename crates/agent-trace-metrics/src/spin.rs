@@ -12,11 +12,13 @@
 //! core. A panic while it is held unlocks it as the guard drops, with no
 //! poisoning: its users keep their data consistent at every step.
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
+
+// std's, or loom's under `cfg(loom)` (the models in `tests/loom_spin.rs`).
+use crate::sync::{AtomicBool, UnsafeCell, spin_loop, yield_now};
 
 /// The lock and the data it guards. `repr(C)`: the flag first, so that a
 /// user can place it in the data's first cache line.
@@ -36,7 +38,18 @@ unsafe impl<T: Send> Sync for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
     /// A lock guarding `value`.
+    #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
+        Self {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// A lock guarding `value` (not `const` under loom, whose atomics are
+    /// not).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
         Self {
             locked: AtomicBool::new(false),
             value: UnsafeCell::new(value),
@@ -83,9 +96,9 @@ impl<T> SpinLock<T> {
             while self.locked.load(Ordering::Relaxed) {
                 if spins < 100 {
                     spins += 1;
-                    std::hint::spin_loop();
+                    spin_loop();
                 } else {
-                    std::thread::yield_now();
+                    yield_now();
                 }
             }
             if self
