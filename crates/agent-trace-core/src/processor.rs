@@ -51,6 +51,17 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
     /// Called once when a recording span ends; the processor now owns it.
     fn on_end(&self, span: FinishedSpan);
 
+    /// Whether `on_start` runs only agent-trace's own code (or nothing):
+    /// for the processors of agent-trace's crates, so that
+    /// `AgentTraceLayer` may start a span under its slot lock when every
+    /// processor and the sampler are its own. Leave the default (`false`)
+    /// for yours: your `on_start` then never runs under a lock of the
+    /// layer's.
+    #[doc(hidden)]
+    fn on_start_is_internal(&self) -> bool {
+        false
+    }
+
     /// Whether this processor only reads finished spans (counts them,
     /// records their durations). The tracer then calls
     /// [`on_end_borrowed`](Self::on_end_borrowed) instead of
@@ -143,6 +154,10 @@ impl CountingProcessor {
 }
 
 impl SpanProcessor for CountingProcessor {
+    fn on_start_is_internal(&self) -> bool {
+        true
+    }
+
     fn on_end(&self, _span: FinishedSpan) {
         self.ended.fetch_add(1, Ordering::Relaxed);
     }

@@ -135,6 +135,22 @@ pub struct ParentBased {
 }
 
 impl Sampler {
+    /// Whether deciding runs only this crate's code (no [`Sampler::Custom`]
+    /// anywhere in it).
+    pub(crate) fn is_builtin(&self) -> bool {
+        match self {
+            Self::AlwaysOn | Self::AlwaysOff | Self::TraceIdRatio(_) => true,
+            Self::ParentBased(p) => {
+                p.root.is_builtin()
+                    && p.remote_parent_sampled.is_builtin()
+                    && p.remote_parent_not_sampled.is_builtin()
+                    && p.local_parent_sampled.is_builtin()
+                    && p.local_parent_not_sampled.is_builtin()
+            }
+            Self::Custom(_) => false,
+        }
+    }
+
     /// Follow the parent's decision; `root` decides for spans without one.
     pub fn parent_based(root: Sampler) -> Self {
         Sampler::ParentBased(Box::new(ParentBased {

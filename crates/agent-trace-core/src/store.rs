@@ -456,6 +456,10 @@ impl TraceStore {
 }
 
 impl SpanProcessor for TraceStore {
+    fn on_start_is_internal(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn on_end(&self, span: FinishedSpan) {
         match self.staged.push(span) {

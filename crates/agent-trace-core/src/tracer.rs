@@ -27,6 +27,9 @@ pub(crate) struct TracerInner {
     pub(crate) limits: SpanLimits,
     /// Every processor, in the order added.
     pub(crate) processors: Box<[Arc<dyn SpanProcessor>]>,
+    /// Whether starting a span may run code of others: a custom sampler,
+    /// or a processor not marked `on_start_is_internal`.
+    pub(crate) start_runs_user_code: bool,
     /// The processors that only read finished spans, in the order added.
     readers: Box<[Arc<dyn SpanProcessor>]>,
     /// The others, in the order added.
@@ -96,6 +99,15 @@ impl Default for AgentStepTracer {
 }
 
 impl AgentStepTracer {
+    /// Whether starting a span may run code other than agent-trace's own
+    /// (a custom sampler, or a processor's `on_start` not marked
+    /// internal): `AgentTraceLayer` then starts its spans with no lock
+    /// held. Not part of the API.
+    #[doc(hidden)]
+    pub fn start_runs_user_code(&self) -> bool {
+        self.inner.start_runs_user_code
+    }
+
     /// A tracer with the default sampler (parent-based, always on), default
     /// span limits and an in-memory trace store with default retention.
     pub fn new() -> Self {
@@ -329,6 +341,8 @@ impl TracerBuilder {
             processors.iter().cloned().partition(|p| p.reads_only());
         AgentStepTracer {
             inner: Arc::new(TracerInner {
+                start_runs_user_code: !self.sampler.is_builtin()
+                    || processors.iter().any(|p| !p.on_start_is_internal()),
                 fixed_decisions: self.sampler.fixed_decisions(),
                 sampler: self.sampler,
                 limits: self.limits,

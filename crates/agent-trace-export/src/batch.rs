@@ -590,6 +590,10 @@ impl BatchSpanProcessor {
 }
 
 impl SpanProcessor for BatchSpanProcessor {
+    fn on_start_is_internal(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn on_end(&self, span: FinishedSpan) {
         let s = &*self.shared;

@@ -46,6 +46,10 @@ impl MetricsProcessor {
 }
 
 impl SpanProcessor for MetricsProcessor {
+    fn on_start_is_internal(&self) -> bool {
+        true
+    }
+
     fn on_start(&self, span: &SpanData) {
         self.metrics.span_started(span.parent_span_id.is_none());
     }

@@ -1098,6 +1098,10 @@ impl TailSamplingProcessor {
 /// The downstream processors see the ends of kept spans only: not
 /// `on_start` (whether a span will be kept is not known when it starts).
 impl SpanProcessor for TailSamplingProcessor {
+    fn on_start_is_internal(&self) -> bool {
+        true
+    }
+
     fn on_end(&self, span: FinishedSpan) {
         self.inner.on_end(span);
     }

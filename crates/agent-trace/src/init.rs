@@ -79,6 +79,10 @@ impl LatencyProcessor {
 }
 
 impl agent_trace_core::SpanProcessor for LatencyProcessor {
+    fn on_start_is_internal(&self) -> bool {
+        true
+    }
+
     fn on_end(&self, span: agent_trace_core::FinishedSpan) {
         self.on_end_borrowed(&span);
     }
