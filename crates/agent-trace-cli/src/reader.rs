@@ -218,7 +218,10 @@ fn read_document(
             Err(e) => {
                 stats.malformed += 1;
                 on_malformed(&Malformed {
-                    line: first_line + e.line().max(1) as u64 - 1,
+                    // An end of input just after a newline (the file's
+                    // last, or the one added after the first line) is on
+                    // the line after it, past the file's last line.
+                    line: (first_line + e.line().max(1) as u64 - 1).min(stats.lines),
                     message: describe(&e, true),
                 });
                 // Nothing after a broken value can be placed.

@@ -130,6 +130,39 @@ fn a_broken_multi_line_document_is_reported_at_its_file_line() {
     );
 }
 
+/// Found by `cargo fuzz run otlp_json` (`fuzz/`): a document cut short
+/// was reported on the line after the file's last, when the file ended in
+/// a newline, or when it was one line (the reader adds a newline after the
+/// first line).
+#[test]
+fn a_truncated_document_is_reported_at_the_last_line() {
+    let dir = support::TempDir::new("truncated-document");
+    for (name, text, lines) in [
+        // A single line cut short by a crash, with and without its newline.
+        ("cut.jsonl", "{\"resourceSpans\":[", 1),
+        ("cut-newline.jsonl", "{\"resourceSpans\":[\n", 1),
+        // A pretty-printed document cut short after a newline.
+        (
+            "pretty.json",
+            "{\n  \"resourceSpans\": [\n    {\"scopeSpans\": []}\n",
+            3,
+        ),
+    ] {
+        let path = dir.path(name);
+        std::fs::write(&path, text).unwrap();
+        let mut problems = Vec::new();
+        let read = TraceFile::new(&path)
+            .for_each_span(|_, _| {}, |m| problems.push(m.clone()))
+            .unwrap();
+        assert_eq!((read.lines, read.malformed), (lines, 1), "{name}");
+        assert_eq!(problems[0].line, lines, "{name}: {problems:?}");
+        assert!(
+            problems[0].message.starts_with("truncated JSON: "),
+            "{name}: {problems:?}"
+        );
+    }
+}
+
 #[test]
 fn an_unknown_or_ambiguous_trace_id_is_an_error() {
     let file = TraceFile::new(support::fixture("agent_runs.jsonl"));
