@@ -159,7 +159,8 @@ impl HttpTransport {
                     exporter: self.exporter,
                     endpoint: self.redacted.clone(),
                     status: code.to_string(),
-                    message: self.with_hint(
+                    message: crate::with_hint(
+                        self.hint,
                         self.redact(&String::from_utf8_lossy(&body[..body.len().min(200)])),
                     ),
                     retryable: matches!(code, 429 | 502 | 503 | 504),
@@ -198,15 +199,7 @@ impl HttpTransport {
         ExportError::Unreachable {
             exporter: self.exporter,
             endpoint: self.redacted.clone(),
-            message: self.with_hint(message),
-        }
-    }
-
-    /// `message` with the endpoint's hint, if it has one.
-    fn with_hint(&self, message: String) -> String {
-        match self.hint {
-            Some(hint) => format!("{message} ({hint})"),
-            None => message,
+            message: crate::with_hint(self.hint, message),
         }
     }
 }

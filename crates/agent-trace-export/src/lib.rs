@@ -139,6 +139,16 @@ pub(crate) struct TransportConfig<'a> {
     pub(crate) hint: Option<&'static str>,
 }
 
+/// `message` with an endpoint's hint (see `TransportConfig::hint`), if it
+/// has one.
+#[cfg(any(feature = "http-transport", feature = "otlp-grpc"))]
+pub(crate) fn with_hint(hint: Option<&str>, message: String) -> String {
+    match hint {
+        Some(hint) => format!("{message} ({hint})"),
+        None => message,
+    }
+}
+
 /// Makes ring the process's rustls crypto provider, unless the application
 /// installed one already (then that one is used).
 #[cfg(feature = "tls")]

@@ -172,7 +172,7 @@ impl GrpcTransport {
             return ExportError::Unreachable {
                 exporter: self.exporter,
                 endpoint: self.redacted.clone(),
-                message: self.with_hint(transport_cause(status)),
+                message: crate::with_hint(self.hint, transport_cause(status)),
             };
         }
         if status.code() == Code::DeadlineExceeded {
@@ -182,7 +182,7 @@ impl GrpcTransport {
             exporter: self.exporter,
             endpoint: self.redacted.clone(),
             status: format!("grpc {}", code_name(status.code())),
-            message: self.with_hint(status.message().chars().take(200).collect()),
+            message: crate::with_hint(self.hint, status.message().chars().take(200).collect()),
             retryable,
             retry_after,
         }
@@ -193,14 +193,6 @@ impl GrpcTransport {
             exporter: self.exporter,
             endpoint: self.redacted.clone(),
             timeout: self.timeout,
-        }
-    }
-
-    /// `message` with the endpoint's hint, if it has one.
-    fn with_hint(&self, message: String) -> String {
-        match self.hint {
-            Some(hint) => format!("{message} ({hint})"),
-            None => message,
         }
     }
 }
