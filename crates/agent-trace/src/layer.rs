@@ -649,19 +649,12 @@ impl Default for SpanTable {
     }
 }
 
-/// How many pending spans this thread is starting (running samplers and
-/// processors' `on_start`): a bound on recursion (see [`MAX_STARTING`]).
-struct Reentry {
-    starting: Cell<u32>,
-}
-
 thread_local! {
-    /// Plain cells: no destructor, so a use is one thread-relative load.
-    static REENTRY: Reentry = const {
-        Reentry {
-            starting: Cell::new(0),
-        }
-    };
+    /// How many pending spans this thread is starting (running samplers
+    /// and processors' `on_start`): a bound on recursion (see
+    /// [`MAX_STARTING`]). A plain cell: no destructor, so a use is one
+    /// thread-relative load.
+    static STARTING: Cell<u32> = const { Cell::new(0) };
     /// The attribute list a new span's fields are read into before its
     /// slot is locked; swapped with the slot's (empty) list, so that both
     /// keep their buffers.
@@ -672,7 +665,7 @@ thread_local! {
 /// thread-local: unique among live threads, no atomic needed).
 #[inline]
 fn this_thread() -> usize {
-    REENTRY.with(|r| std::ptr::from_ref(r) as usize)
+    STARTING.with(|c| std::ptr::from_ref(c) as usize)
 }
 
 /// How many agent spans may be starting on one thread at once for a new
@@ -682,21 +675,22 @@ fn this_thread() -> usize {
 /// span in `on_start` would recurse until the stack overflows.
 const MAX_STARTING: u32 = 1;
 
-/// Counts one more in one of [`REENTRY`]'s cells until dropped.
-struct Marked(fn(&Reentry) -> &Cell<u32>);
+/// Counts one more span starting on this thread ([`STARTING`]) until
+/// dropped.
+struct Starting;
 
-impl Marked {
+impl Starting {
     #[inline]
-    fn enter(cell: fn(&Reentry) -> &Cell<u32>) -> Self {
-        REENTRY.with(|r| cell(r).set(cell(r).get() + 1));
-        Self(cell)
+    fn enter() -> Self {
+        STARTING.with(|c| c.set(c.get() + 1));
+        Self
     }
 }
 
-impl Drop for Marked {
+impl Drop for Starting {
     #[inline]
     fn drop(&mut self) {
-        REENTRY.with(|r| (self.0)(r).set((self.0)(r).get() - 1));
+        STARTING.with(|c| c.set(c.get() - 1));
     }
 }
 
@@ -808,7 +802,7 @@ impl SpanTable {
             // Only agent-trace's own code runs as the span starts (built-in
             // sampler, our processors): started in place, in one hold.
             return self.with(id, |agent| {
-                if !agent.span.is_started() {
+                if agent.span.is_none() {
                     agent.start_in_place(tracer);
                 }
                 f(agent)
@@ -817,7 +811,7 @@ impl SpanTable {
         let mut f = Some(f);
         loop {
             let step = self.with(id, |agent| {
-                if agent.span.is_started() {
+                if agent.span.is_some() {
                     return Step::Done(f.take().map(|f| f(agent)));
                 }
                 match agent.starter {
@@ -861,7 +855,7 @@ impl SpanTable {
             let recorded = std::mem::replace(&mut agent.attributes, attributes);
             let renamed = std::mem::replace(&mut agent.name, StringValue::from_static(""));
             let status = agent.status.as_ref().and_then(|r| r.status());
-            let span = agent.span.put(span);
+            let span = agent.span.insert(span);
             if !recorded.is_empty() {
                 span.set_attributes(recorded);
             }
@@ -891,7 +885,7 @@ impl SpanTable {
     ) -> Option<()> {
         let mut slot = lock_slot(&self.slots[slot_of(id)]);
         if slot.id == id {
-            if !slot.agent.span.is_started() {
+            if slot.agent.span.is_none() {
                 // Never entered: started first, with no lock held.
                 drop(slot);
                 return self.remove_pending_then(id, tracer, close);
@@ -975,42 +969,6 @@ fn status_of(code: Option<bool>, message: Option<&str>) -> Option<Status> {
     }
 }
 
-/// Where a slot keeps its started agent span.
-///
-/// A flag and a `MaybeUninit<Span>` saved two failed store-to-load
-/// forwardings per close over this `Option` (whose tag sits in a niche in
-/// the middle of the span, so moves split around it), at the price of
-/// unsafe code no machine checked; this is the safe form.
-struct SpanSlot(Option<Span>);
-
-impl SpanSlot {
-    const EMPTY: Self = Self(None);
-
-    #[inline]
-    fn is_started(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// The span, if started.
-    #[inline]
-    fn get_mut(&mut self) -> Option<&mut Span> {
-        self.0.as_mut()
-    }
-
-    /// Keeps `span` (the slot holds none).
-    #[inline]
-    fn put(&mut self, span: Span) -> &mut Span {
-        debug_assert!(self.0.is_none(), "a started span is ended first");
-        self.0.insert(span)
-    }
-
-    /// Takes the span out, if started.
-    #[inline]
-    fn take(&mut self) -> Option<Span> {
-        self.0.take()
-    }
-}
-
 /// What the layer keeps of a `tracing` span, in its [`SpanTable`]: what its
 /// agent span will start with, then (once started) the agent span.
 ///
@@ -1019,8 +977,11 @@ impl SpanSlot {
 /// attributes drained), so nothing is moved or dropped as the span
 /// starts, and the next span of the slot overwrites them.
 struct AgentSpan {
-    /// The agent span, once started.
-    span: SpanSlot,
+    /// The agent span, once started. (A flag beside a `MaybeUninit<Span>`
+    /// saved two failed store-to-load forwardings per close over this
+    /// `Option`, whose tag sits in a niche in the middle of the span, at the
+    /// price of unsafe code no machine checked.)
+    span: Option<Span>,
     /// The name to start with (`otel.name`, else the callsite's).
     name: StringValue,
     kind: SpanKind,
@@ -1045,7 +1006,7 @@ struct AgentSpan {
 impl Default for AgentSpan {
     fn default() -> Self {
         Self {
-            span: SpanSlot::EMPTY,
+            span: None,
             name: StringValue::from_static(""),
             kind: SpanKind::default(),
             attributes: FieldList::new(),
@@ -1090,7 +1051,7 @@ impl Pending {
     /// list, whose buffer the slot keeps for its next span.
     #[inline(never)]
     fn start(mut self, tracer: &AgentStepTracer) -> (Span, FieldList) {
-        let _starting = Marked::enter(|r| &r.starting);
+        let _starting = Starting::enter();
         let parent = match &self.parent {
             Some(cx) => Parent::Span(cx),
             None => Parent::Root,
@@ -1133,13 +1094,13 @@ impl AgentSpan {
     /// drained, so nothing is moved but the started span into its place.
     #[inline(never)]
     fn start_in_place(&mut self, tracer: &AgentStepTracer) {
-        let _starting = Marked::enter(|r| &r.starting);
+        let _starting = Starting::enter();
         let name = std::mem::replace(&mut self.name, StringValue::from_static(""));
         let parent = match &self.parent {
             Some(cx) => Parent::Span(cx),
             None => Parent::Root,
         };
-        let span = self.span.put(Span::start_draining(
+        let span = self.span.insert(Span::start_draining(
             tracer,
             name,
             parent,
@@ -1158,7 +1119,7 @@ impl AgentSpan {
     /// The started span (every caller of this has it started).
     #[inline]
     fn started(&mut self) -> &mut Span {
-        match self.span.get_mut() {
+        match self.span.as_mut() {
             Some(span) => span,
             None => unreachable!("used through `with_started`"),
         }
@@ -1310,7 +1271,7 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
         // Spans of the export path (tonic's, hyper's, on our workers) are
         // never recorded: exporting them would make more.
-        if REENTRY.with(|r| r.starting.get()) > MAX_STARTING || is_tracing_suppressed() {
+        if STARTING.with(Cell::get) > MAX_STARTING || is_tracing_suppressed() {
             return;
         }
         let start = StartMark::now();
@@ -1347,7 +1308,7 @@ where
             None => StringValue::from(callsite.name()),
         };
         self.spans.insert(id.into_u64(), |agent| {
-            debug_assert!(!agent.span.is_started(), "a slot is filled once emptied");
+            debug_assert!(agent.span.is_none(), "a slot is filled once emptied");
             std::mem::swap(&mut agent.attributes, &mut attributes);
             agent.name = name;
             agent.kind = kind;
@@ -1375,7 +1336,7 @@ where
                 old.code = new.code.or(old.code);
                 old.message = new.message.or(old.message.take());
             }
-            match agent.span.get_mut() {
+            match agent.span.as_mut() {
                 None => {
                     if let Some(n) = rename {
                         agent.name = n.into();
@@ -1590,7 +1551,7 @@ impl SpanExt for tracing::Span {
         with_agent_span(self, |id, layer| {
             layer.spans.with(id, |agent| {
                 // Started, or starting on some thread: too late.
-                if agent.span.is_started() || agent.starter != 0 {
+                if agent.span.is_some() || agent.starter != 0 {
                     return false;
                 }
                 let mut cx = remote.clone();
