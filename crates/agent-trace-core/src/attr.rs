@@ -511,6 +511,25 @@ mod tests {
         }
     }
 
+    /// Every change of representation `set_copy_of` makes, including a
+    /// shared (reference-counted) text dropped in place before a short one
+    /// is written over it: the unsafe drop-then-write that `cargo xtask
+    /// sanitize` runs under AddressSanitizer.
+    #[test]
+    fn set_copy_of_replaces_every_representation() {
+        let long = "a text longer than the twenty-two inline bytes";
+        let shared = StringValue::from(long.to_owned());
+        let mut v = StringValue::from_static("static");
+        for text in ["short", long, "again short", "", long, "ünïcode ✓", long] {
+            v.set_copy_of(text);
+            assert_eq!(v.as_str(), text);
+        }
+        // A clone shares the long text; replacing one leaves the other.
+        let mut clone = shared.clone();
+        clone.set_copy_of("tiny");
+        assert_eq!((shared.as_str(), clone.as_str()), (long, "tiny"));
+    }
+
     #[test]
     fn short_strings_are_inline_and_read_back_whole() {
         assert_eq!(std::mem::size_of::<StringValue>(), 24);
