@@ -88,50 +88,6 @@ impl StringValue {
         }
     }
 
-    /// Makes this a copy of `s`, as [`copy_from`](Self::copy_from) does,
-    /// written in place: a short text's bytes go straight into this value's
-    /// inline buffer, with no temporary copy moved in afterwards (whose
-    /// narrow stores, read back by a wider copy right away, cost failed
-    /// store-to-load forwardings in the `tracing` layer's field reading).
-    ///
-    /// ```
-    /// use agent_trace_core::StringValue;
-    ///
-    /// let mut v = StringValue::from_static("");
-    /// v.set_copy_of("gpt-4o-mini");
-    /// assert_eq!(v, "gpt-4o-mini");
-    /// v.set_copy_of(&"x".repeat(100));
-    /// assert_eq!(v.as_str().len(), 100);
-    /// ```
-    #[inline]
-    pub fn set_copy_of(&mut self, s: &str) {
-        if s.len() <= INLINE {
-            // The old value is dropped before the new one is written, not
-            // by the assignment: an assignment keeps the new value in a
-            // temporary across the old one's drop and copies it in after.
-            // SAFETY: `self.0` is dropped once here and rewritten by the
-            // next statement, before anything reads it; a `Repr`'s drop
-            // (of an `Arc<str>`) cannot unwind.
-            unsafe { std::ptr::drop_in_place(&mut self.0) };
-            // SAFETY: writes over the value dropped just above, without
-            // dropping it again.
-            unsafe {
-                std::ptr::write(
-                    &mut self.0,
-                    Repr::Inline {
-                        len: s.len() as u8,
-                        buf: [0; INLINE],
-                    },
-                );
-            }
-            if let Repr::Inline { buf, .. } = &mut self.0 {
-                copy_short(buf, s.as_bytes());
-            }
-        } else {
-            self.0 = Repr::Shared(Arc::from(s));
-        }
-    }
-
     /// One bit of a 64-bit filter, chosen by the text (its length and last
     /// byte): equal texts have equal bits, so a key whose bit is not among
     /// a span's keys' bits is none of them, and setting it skips the search
@@ -509,25 +465,6 @@ mod tests {
             );
             assert_eq!(StringValue::copy_from(&text[..n]).as_str(), &text[..n]);
         }
-    }
-
-    /// Every change of representation `set_copy_of` makes, including a
-    /// shared (reference-counted) text dropped in place before a short one
-    /// is written over it: the unsafe drop-then-write that `cargo xtask
-    /// sanitize` runs under AddressSanitizer.
-    #[test]
-    fn set_copy_of_replaces_every_representation() {
-        let long = "a text longer than the twenty-two inline bytes";
-        let shared = StringValue::from(long.to_owned());
-        let mut v = StringValue::from_static("static");
-        for text in ["short", long, "again short", "", long, "ünïcode ✓", long] {
-            v.set_copy_of(text);
-            assert_eq!(v.as_str(), text);
-        }
-        // A clone shares the long text; replacing one leaves the other.
-        let mut clone = shared.clone();
-        clone.set_copy_of("tiny");
-        assert_eq!((shared.as_str(), clone.as_str()), (long, "tiny"));
     }
 
     #[test]

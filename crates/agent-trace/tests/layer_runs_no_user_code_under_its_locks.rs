@@ -138,3 +138,41 @@ fn a_processor_on_start_may_wait_on_another_thread_of_the_layer() {
         OTHER_SPANS
     );
 }
+
+/// A field whose `Debug` panics.
+struct PanicsInDebug;
+
+impl fmt::Debug for PanicsInDebug {
+    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("a field's Debug impl panics");
+    }
+}
+
+#[test]
+fn a_field_debug_impl_that_panics_leaves_no_span_behind() {
+    let collected = Arc::new(Collector::default());
+    let tracer = AgentStepTracer::builder()
+        .processor(collected.clone())
+        .without_store()
+        .build();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(AgentTraceLayer::new(tracer).without_latency_metrics()),
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info_span!("before", n = 1).in_scope(|| {});
+        let panicked = std::panic::catch_unwind(|| {
+            tracing::info_span!("panics", field = ?PanicsInDebug);
+        });
+        assert!(panicked.is_err(), "the field's Debug impl ran and panicked");
+        tracing::info_span!("after", n = 2).in_scope(|| {});
+    });
+    // The layer ends the spans still in its table as it drops: the span
+    // whose fields panicked was never kept, so it is not among them.
+    drop(dispatch);
+    let names: Vec<String> = collected
+        .spans()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert_eq!(names, ["before", "after"]);
+}
