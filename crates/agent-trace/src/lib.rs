@@ -58,15 +58,16 @@
 #![forbid(unsafe_code)]
 
 mod init;
+mod latency;
 #[cfg(feature = "tracing")]
 mod layer;
 
 pub use agent_trace_core::*;
 pub use agent_trace_metrics::LatencyMetrics;
 pub use init::{
-    Guard, InitBuilder, InitError, LatencyProcessor, TelemetrySummary, init, latency_metrics,
-    tracer,
+    Guard, InitBuilder, InitError, TelemetrySummary, init, latency_metrics, tracer,
 };
+pub use latency::LatencyProcessor;
 #[cfg(feature = "tracing")]
 pub use layer::{AgentTraceLayer, SpanExt};
 
