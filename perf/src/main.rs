@@ -123,7 +123,7 @@ fn warm_then_measure(iterations: u64, mut op: impl FnMut()) {
 }
 
 /// Lets the threads the warm-up started run before the measurement: the
-/// latency clock's ticker, started by the first clock read, must have
+/// latency clock's ticker, started when the registry is built, must have
 /// ticked once, or reads take the precise path (about 50 more
 /// instructions each) until it has. Under valgrind, which runs one thread
 /// at a time, a new thread may wait that long for its first turn.

@@ -10,6 +10,15 @@
 //! - `agent-trace-core/src/pool.rs`, unit test `loom_model`: the span
 //!   pool's hand-over of recycled allocations between threads (each goes
 //!   to one taker only); a unit test, as the pool's types are private.
+//! - `agent-trace-clock/src/anchor.rs`, unit test `loom_model`: the
+//!   re-anchoring of the clock by whichever reader passes the deadline (a
+//!   reader that sees a new deadline converts with its offset, no reading
+//!   uses an offset more than two intervals old, one anchoring at a time,
+//!   the flag always released).
+//! - `agent-trace-metrics/src/clock.rs`, unit test `loom_model`: the
+//!   ticker thread's start with the first lease and stop with the last
+//!   (a ticker runs while a lease is held, every ticker is woken and
+//!   exits after the last lease, and leaves the tick at 0).
 //!
 //! Each model sets its own preemption bound (none where exhaustive search
 //! takes under a second); `LOOM_MAX_PREEMPTIONS=N cargo xtask loom`
@@ -23,11 +32,24 @@
 use crate::cargo_with_env;
 use crate::tidy::workspace_root;
 
-/// Each model: its crate and its test target.
-const MODELS: &[(&str, &str)] = &[
-    ("agent-trace-metrics", "loom_spin"),
-    ("agent-trace-export", "loom_batch"),
-    ("agent-trace-core", "loom_store"),
+/// Where a model is: a test target of its crate, or the crate's unit tests
+/// named `loom_model` (a model of private types).
+enum Target {
+    Test(&'static str),
+    Unit,
+}
+
+/// Each model: its crate and where it is.
+const MODELS: &[(&str, Target)] = &[
+    ("agent-trace-metrics", Target::Test("loom_spin")),
+    ("agent-trace-export", Target::Test("loom_batch")),
+    ("agent-trace-core", Target::Test("loom_store")),
+    // `pool.rs`.
+    ("agent-trace-core", Target::Unit),
+    // `anchor.rs`.
+    ("agent-trace-clock", Target::Unit),
+    // `clock.rs`.
+    ("agent-trace-metrics", Target::Unit),
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -42,33 +64,36 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     let target_dir = workspace_root().join("target/loom");
     let target_dir = target_dir.to_str().ok_or("a non-UTF-8 target path")?;
+    let env = [
+        ("RUSTFLAGS", rustflags.as_str()),
+        ("CARGO_TARGET_DIR", target_dir),
+    ];
+    let tests: Vec<_> = MODELS
+        .iter()
+        .filter_map(|(package, target)| match target {
+            Target::Test(test) => Some((*package, *test)),
+            Target::Unit => None,
+        })
+        .collect();
     let mut cargo_args = vec!["test", "--release"];
-    for (package, _) in MODELS {
+    for (package, _) in &tests {
         cargo_args.extend(["-p", package]);
     }
     // The exporters' dependencies (HTTP clients, runtimes) play no part in
     // the models.
     cargo_args.push("--no-default-features");
-    for (_, test) in MODELS {
+    for (_, test) in &tests {
         cargo_args.extend(["--test", test]);
     }
-    let env = [
-        ("RUSTFLAGS", rustflags.as_str()),
-        ("CARGO_TARGET_DIR", target_dir),
-    ];
     cargo_with_env(&env, &cargo_args)?;
-    // The pool's model is a unit test of core (the other unit tests do not
+    // The unit-test models, by name (the crates' other unit tests do not
     // run under loom).
-    cargo_with_env(
-        &env,
-        &[
-            "test",
-            "--release",
-            "-p",
-            "agent-trace-core",
-            "--no-default-features",
-            "--lib",
-            "loom_model",
-        ],
-    )
+    let mut cargo_args = vec!["test", "--release"];
+    for (package, target) in MODELS {
+        if matches!(target, Target::Unit) {
+            cargo_args.extend(["-p", package]);
+        }
+    }
+    cargo_args.extend(["--no-default-features", "--lib", "loom_model"]);
+    cargo_with_env(&env, &cargo_args)
 }

@@ -18,13 +18,29 @@ pub(crate) fn workspace_root() -> PathBuf {
 
 /// The library crates, bottom up, with the workspace crates each may use.
 const LAYERS: &[(&str, &[&str])] = &[
+    // The one clock, under everything that reads time.
+    ("agent-trace-clock", &[]),
     ("agent-trace-propagation", &[]),
-    ("agent-trace-metrics", &[]),
-    ("agent-trace-core", &["agent-trace-propagation"]),
+    ("agent-trace-metrics", &["agent-trace-clock"]),
+    (
+        "agent-trace-core",
+        &["agent-trace-clock", "agent-trace-propagation"],
+    ),
     (
         "agent-trace-export",
         &[
+            "agent-trace-clock",
             "agent-trace-propagation",
+            "agent-trace-core",
+            "agent-trace-metrics",
+        ],
+    ),
+    // The GenAI helpers, cost and privacy: spans and metrics, never the
+    // exporters or the facade.
+    (
+        "agent-trace-genai",
+        &[
+            "agent-trace-clock",
             "agent-trace-core",
             "agent-trace-metrics",
         ],
@@ -32,10 +48,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "agent-trace",
         &[
+            "agent-trace-clock",
             "agent-trace-propagation",
             "agent-trace-core",
             "agent-trace-metrics",
             "agent-trace-export",
+            "agent-trace-genai",
         ],
     ),
     // The command-line tool reads files: ids, timestamps and the latency
@@ -43,6 +61,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "agent-trace-cli",
         &[
+            "agent-trace-clock",
             "agent-trace-propagation",
             "agent-trace-core",
             "agent-trace-metrics",
@@ -66,6 +85,9 @@ const SPAN_PATH: &[&str] = &[
     "crates/agent-trace-core/src/current.rs",
     "crates/agent-trace-core/src/ids.rs",
     "crates/agent-trace-core/src/clock.rs",
+    "crates/agent-trace-clock/src/anchor.rs",
+    "crates/agent-trace-clock/src/tick.rs",
+    "crates/agent-trace-clock/src/timestamp.rs",
     "crates/agent-trace-core/src/attr.rs",
     "crates/agent-trace-core/src/span_data.rs",
     "crates/agent-trace-core/src/pool.rs",
@@ -86,8 +108,10 @@ const UNSAFE_MODULES: &[&str] = &[
 
 /// Library crates with no unsafe module: each must forbid unsafe code.
 const SAFE_CRATES: &[&str] = &[
+    "agent-trace-clock",
     "agent-trace-propagation",
     "agent-trace-export",
+    "agent-trace-genai",
     "agent-trace-cli",
     "agent-trace",
 ];
@@ -213,10 +237,7 @@ fn check_layers(meta: &Value, problems: &mut Vec<String>) {
                     "{name} depends on {dep}: dependencies point downwards"
                 ));
             }
-            if NETWORK_CRATES.contains(&dep)
-                && *name != "agent-trace-export"
-                && *name != "agent-trace"
-            {
+            if NETWORK_CRATES.contains(&dep) && *name != "agent-trace-export" {
                 problems.push(format!(
                     "{name} depends on {dep}: only agent-trace-export does network I/O"
                 ));
@@ -487,10 +508,12 @@ mod tests {
         let dep = |name: &str| json!({"name": name, "kind": null});
         let pkg = |name: &str, deps: Vec<serde_json::Value>| json!({"name": name, "source": null, "dependencies": deps});
         let meta = json!({"packages": [
+            pkg("agent-trace-clock", vec![]),
             pkg("agent-trace-propagation", vec![dep("thiserror"), dep("reqwest")]),
             pkg("agent-trace-metrics", vec![dep("tracing")]),
             pkg("agent-trace-core", vec![dep("agent-trace-export")]),
             pkg("agent-trace-export", vec![dep("reqwest")]),
+            pkg("agent-trace-genai", vec![]),
             pkg("agent-trace", vec![]),
             pkg("agent-trace-cli", vec![dep("agent-trace-export")]),
         ]});

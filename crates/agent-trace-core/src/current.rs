@@ -5,6 +5,13 @@
 //! stack. Only contexts are kept (no span data), so entering and leaving
 //! allocate nothing once the stack has grown to its working depth.
 //!
+//! An entry may carry an owner's tag (an integration's key for the span it
+//! entered, as the `tracing` layer's span id): integrations whose enter and
+//! exit arrive as separate callbacks find and leave their entries by tag
+//! ([`enter_span_tagged`], [`exit_tagged`], [`innermost_tagged`]), and
+//! code that needs the spans entered on this thread walks this one stack
+//! ([`find_entered`]); no integration keeps a stack of its own.
+//!
 //! A thread also remembers the last few root spans it started, so that a span
 //! started with only a trace id (the reference's `trace_id=trace.trace_id`)
 //! becomes a child of that trace's root even when the root was never entered.
@@ -42,6 +49,19 @@ struct Entry {
     is_remote: bool,
     /// Whether `STATES` holds this entry's (non-empty) trace state.
     has_state: bool,
+    tag: Tag,
+}
+
+/// Who entered a context, and their key for it: `owner` 0 for a plain
+/// entry ([`ContextGuard`], [`enter_context`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Tag {
+    owner: usize,
+    key: u64,
+}
+
+impl Tag {
+    const NONE: Self = Self { owner: 0, key: 0 };
 }
 
 thread_local! {
@@ -56,7 +76,7 @@ thread_local! {
     /// `tracestate`).
     static STATES: RefCell<Vec<(usize, TraceState)>> = const { RefCell::new(Vec::new()) };
     /// Levels `INLINE` and deeper, whole.
-    static DEEP: RefCell<Vec<SpanContext>> = const { RefCell::new(Vec::new()) };
+    static DEEP: RefCell<Vec<(SpanContext, Tag)>> = const { RefCell::new(Vec::new()) };
     static ROOTS: [Cell<Option<Root>>; ROOT_RING] = const { [const { Cell::new(None) }; ROOT_RING] };
     static NEXT_ROOT: Cell<usize> = const { Cell::new(0) };
 }
@@ -64,7 +84,7 @@ thread_local! {
 /// The context at depth `i` (below the current depth).
 fn context_at(i: usize) -> Option<SpanContext> {
     if i >= INLINE {
-        return DEEP.with(|d| d.borrow().get(i - INLINE).cloned());
+        return DEEP.with(|d| d.borrow().get(i - INLINE).map(|(cx, _)| cx.clone()));
     }
     let e = ENTRIES.with(|e| e[i].get())?;
     let trace_state = if e.has_state {
@@ -88,14 +108,26 @@ fn context_at(i: usize) -> Option<SpanContext> {
     })
 }
 
+/// The span id, trace id and tag at depth `i` (below the current depth).
+#[inline]
+fn ids_at(i: usize) -> Option<(SpanId, TraceId, Tag)> {
+    if i < INLINE {
+        ENTRIES
+            .with(|e| e[i].get())
+            .map(|e| (e.span_id, e.trace_id, e.tag))
+    } else {
+        DEEP.with(|d| {
+            d.borrow()
+                .get(i - INLINE)
+                .map(|(c, tag)| (c.span_id, c.trace_id, *tag))
+        })
+    }
+}
+
 /// The span id at depth `i` (below the current depth).
 #[inline]
 fn span_id_at(i: usize) -> Option<SpanId> {
-    if i < INLINE {
-        ENTRIES.with(|e| e[i].get()).map(|e| e.span_id)
-    } else {
-        DEEP.with(|d| d.borrow().get(i - INLINE).map(|c| c.span_id))
-    }
+    ids_at(i).map(|(span_id, _, _)| span_id)
 }
 
 /// The context of the innermost span entered on this thread.
@@ -131,7 +163,7 @@ pub(crate) fn find_in_trace(trace_id: TraceId) -> Option<SpanContext> {
             DEEP.with(|d| {
                 d.borrow()
                     .get(i - INLINE)
-                    .is_some_and(|c| c.trace_id == trace_id)
+                    .is_some_and(|(c, _)| c.trace_id == trace_id)
             })
         }
     });
@@ -176,6 +208,12 @@ pub(crate) fn remember_root(trace_id: TraceId, span_id: SpanId, flags: TraceFlag
 /// usual case) is not touched.
 #[inline]
 pub(crate) fn push(cx: &SpanContext) {
+    push_tagged(cx, Tag::NONE);
+}
+
+/// [`push`] with an owner's tag.
+#[inline]
+fn push_tagged(cx: &SpanContext, tag: Tag) {
     let depth = DEPTH.with(Cell::get);
     if depth < INLINE {
         let has_state = !cx.trace_state.is_empty();
@@ -189,10 +227,11 @@ pub(crate) fn push(cx: &SpanContext) {
                 flags: cx.trace_flags,
                 is_remote: cx.is_remote,
                 has_state,
+                tag,
             }));
         });
     } else {
-        DEEP.with(|d| d.borrow_mut().push(cx.clone()));
+        DEEP.with(|d| d.borrow_mut().push((cx.clone(), tag)));
     }
     DEPTH.with(|d| d.set(depth + 1));
 }
@@ -209,8 +248,22 @@ pub(crate) fn pop(span_id: SpanId) {
     if span_id_at(top) == Some(span_id) {
         pop_top(top);
     } else {
-        remove_below_top(depth, span_id);
+        remove_below_top(depth, |id, _| id == span_id);
     }
+}
+
+/// Removes the innermost entry tagged `tag`; whether there was one.
+#[inline]
+fn pop_tagged(tag: Tag) -> bool {
+    let depth = DEPTH.with(Cell::get);
+    let Some(top) = depth.checked_sub(1) else {
+        return false;
+    };
+    if ids_at(top).is_some_and(|(_, _, t)| t == tag) {
+        pop_top(top);
+        return true;
+    }
+    remove_below_top(depth, |_, t| t == tag)
 }
 
 /// Drops the top entry, at depth `top`.
@@ -228,24 +281,29 @@ fn pop_top(top: usize) {
     DEPTH.with(|d| d.set(top));
 }
 
-/// Removes the innermost entry of `span_id` below the top, if any: rare
-/// (guards dropped out of order), so the stack is rebuilt without it.
+/// Removes the innermost entry below the top that `matches` (its span id
+/// and tag), if any: rare (guards dropped out of order), so the stack is
+/// rebuilt without it. Whether one was removed.
 #[cold]
 #[inline(never)]
-fn remove_below_top(depth: usize, span_id: SpanId) {
-    let Some(at) = (0..depth).rev().find(|&i| span_id_at(i) == Some(span_id)) else {
-        return;
+fn remove_below_top(depth: usize, matches: impl Fn(SpanId, Tag) -> bool) -> bool {
+    let Some(at) = (0..depth)
+        .rev()
+        .find(|&i| ids_at(i).is_some_and(|(id, _, tag)| matches(id, tag)))
+    else {
+        return false;
     };
-    let kept: Vec<SpanContext> = (0..depth)
+    let kept: Vec<(SpanContext, Tag)> = (0..depth)
         .filter(|&i| i != at)
-        .filter_map(context_at)
+        .filter_map(|i| Some((context_at(i)?, ids_at(i)?.2)))
         .collect();
     for top in (0..depth).rev() {
         pop_top(top);
     }
-    for cx in &kept {
-        push(cx);
+    for (cx, tag) in &kept {
+        push_tagged(cx, *tag);
     }
+    true
 }
 
 /// Makes a span context current until dropped. Not `Send`: it must be dropped
@@ -330,6 +388,80 @@ pub fn exit_context(span_id: SpanId) {
     pop(span_id);
 }
 
+/// [`enter_span`] for an integration that leaves the span by its own key
+/// rather than by span id: the entry is tagged `(owner, key)`, where
+/// `owner` identifies the integration's instance (a non-zero address of
+/// something it owns, as the `tracing` layer uses its own) and `key` the
+/// span in it (the layer's `tracing` span id). Pair it with
+/// [`exit_tagged`] on the same thread.
+///
+/// ```
+/// use agent_trace_core::{AgentStepTracer, enter_span_tagged, exit_tagged, innermost_tagged};
+///
+/// let tracer = AgentStepTracer::new();
+/// let parent = tracer.start_trace("poll");
+/// let owner = 0x1000;
+/// enter_span_tagged(&parent, owner, 7);
+/// assert_eq!(innermost_tagged(owner), Some(7));
+/// assert_eq!(tracer.start_span("step").trace_id(), parent.trace_id());
+/// assert!(exit_tagged(owner, 7));
+/// assert_eq!(innermost_tagged(owner), None);
+/// ```
+#[inline]
+pub fn enter_span_tagged(span: &crate::Span, owner: usize, key: u64) {
+    push_tagged(span.span_context(), Tag { owner, key });
+}
+
+/// Leaves the innermost context entered on this thread with
+/// [`enter_span_tagged`] as `(owner, key)`, wherever it sits in the stack;
+/// whether there was one.
+#[inline]
+pub fn exit_tagged(owner: usize, key: u64) -> bool {
+    pop_tagged(Tag { owner, key })
+}
+
+/// The key of the innermost context entered on this thread by `owner`
+/// with [`enter_span_tagged`].
+pub fn innermost_tagged(owner: usize) -> Option<u64> {
+    let depth = DEPTH.with(Cell::get);
+    (0..depth).rev().find_map(|i| match ids_at(i) {
+        Some((_, _, tag)) if tag.owner == owner && owner != 0 => Some(tag.key),
+        _ => None,
+    })
+}
+
+/// Walks the spans entered on this thread that belong to `trace_id`,
+/// innermost first, until `f` returns a value. `f` may enter and leave
+/// contexts itself: no borrow of the stack is held while it runs.
+///
+/// ```
+/// use agent_trace_core::{AgentStepTracer, find_entered};
+///
+/// let tracer = AgentStepTracer::new();
+/// let outer = tracer.start_trace("agent").entered();
+/// let inner = tracer.start_span("step").entered();
+/// let mut seen = Vec::new();
+/// let found: Option<()> = find_entered(outer.trace_id(), |id| {
+///     seen.push(id);
+///     None
+/// });
+/// assert!(found.is_none());
+/// assert_eq!(seen, [inner.span_id(), outer.span_id()]);
+/// ```
+pub fn find_entered<R>(trace_id: TraceId, mut f: impl FnMut(SpanId) -> Option<R>) -> Option<R> {
+    let depth = DEPTH.with(Cell::get);
+    for i in (0..depth).rev() {
+        // The depth may shrink under `f`: an entry gone is skipped.
+        if let Some((span_id, trace, _)) = ids_at(i)
+            && trace == trace_id
+            && let Some(found) = f(span_id)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,7 +479,8 @@ mod tests {
     #[test]
     fn the_stack_behaves_as_a_vec_of_contexts() {
         let state = TraceState::NONE.insert("vendor", "v1").unwrap();
-        let mut model: Vec<SpanContext> = Vec::new();
+        // Each entry with its tag: owner 0 (plain), 1 or 2.
+        let mut model: Vec<(SpanContext, Tag)> = Vec::new();
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = || {
             rng ^= rng << 13;
@@ -366,24 +499,70 @@ mod tests {
                     cx.trace_state = state.clone();
                 }
                 cx.is_remote = r % 11 == 0;
-                push(&cx);
-                model.push(cx);
+                let owner = usize::try_from((r >> 8) % 3).unwrap();
+                let tag = if owner == 0 {
+                    Tag::NONE
+                } else {
+                    // Keys repeat, as a span entered twice does.
+                    Tag {
+                        owner,
+                        key: (r >> 16) % 8,
+                    }
+                };
+                push_tagged(&cx, tag);
+                model.push((cx, tag));
             } else if r % 10 == 0 && !model.is_empty() {
                 let i = usize::try_from(r >> 32).unwrap() % model.len();
-                pop(model.remove(i).span_id);
+                pop(model.remove(i).0.span_id);
+            } else if r % 10 == 1 {
+                // By tag: the innermost entry with it, wherever it is.
+                let tag = Tag {
+                    owner: 1 + usize::try_from(r >> 8).unwrap() % 2,
+                    key: (r >> 16) % 8,
+                };
+                let at = model.iter().rposition(|(_, t)| *t == tag);
+                assert_eq!(pop_tagged(tag), at.is_some(), "step {step}");
+                if let Some(at) = at {
+                    model.remove(at);
+                }
             } else if r % 53 == 0 {
                 pop(SpanId::from_u64(u64::MAX - step).unwrap());
-            } else if let Some(cx) = model.pop() {
+            } else if let Some((cx, _)) = model.pop() {
                 pop(cx.span_id);
             }
-            assert_eq!(stack(), model, "step {step}");
-            assert_eq!(current(), model.last().cloned(), "step {step}");
+            let contexts: Vec<SpanContext> = model.iter().map(|(cx, _)| cx.clone()).collect();
+            assert_eq!(stack(), contexts, "step {step}");
+            assert_eq!(current(), contexts.last().cloned(), "step {step}");
+            for owner in [1, 2] {
+                let innermost = model.iter().rev().find(|(_, t)| t.owner == owner);
+                assert_eq!(
+                    innermost_tagged(owner),
+                    innermost.map(|(_, t)| t.key),
+                    "step {step}"
+                );
+            }
             let trace = TraceId::from_u128(u128::from(r % 5 + 1)).unwrap();
-            if let Some(found) = model.iter().rev().find(|c| c.trace_id == trace) {
+            if let Some(found) = contexts.iter().rev().find(|c| c.trace_id == trace) {
                 assert_eq!(find_in_trace(trace).as_ref(), Some(found), "step {step}");
             }
+            let walked: Vec<SpanId> = {
+                let mut ids = Vec::new();
+                let none: Option<()> = find_entered(trace, |id| {
+                    ids.push(id);
+                    None
+                });
+                assert!(none.is_none());
+                ids
+            };
+            let expected: Vec<SpanId> = contexts
+                .iter()
+                .rev()
+                .filter(|c| c.trace_id == trace)
+                .map(|c| c.span_id)
+                .collect();
+            assert_eq!(walked, expected, "step {step}");
         }
-        while let Some(cx) = model.pop() {
+        while let Some((cx, _)) = model.pop() {
             pop(cx.span_id);
         }
         assert_eq!(DEPTH.with(Cell::get), 0);

@@ -74,7 +74,10 @@ mod tracer;
 pub use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use attr::{Array, Key, KeyValue, StringValue, Value};
 pub use clock::{Clock, ManualClock, StartMark, SystemClock, Timestamp};
-pub use current::{ContextGuard, enter_context, enter_span, exit_context};
+pub use current::{
+    ContextGuard, enter_context, enter_span, enter_span_tagged, exit_context, exit_tagged,
+    find_entered, innermost_tagged,
+};
 pub use error::TraceError;
 #[doc(hidden)]
 pub use error::readable as readable_duration;

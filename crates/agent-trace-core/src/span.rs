@@ -667,7 +667,7 @@ impl Span {
         }
 
         let start = start_mark.map_or_else(Tick::now, |m| m.0);
-        let start_time = start_time.unwrap_or_else(|| Timestamp::from_tick(start));
+        let start_time = start_time.unwrap_or_else(|| start.timestamp());
         let mut data = Live::new(
             new_span_data(
                 name,

@@ -21,9 +21,7 @@
 //! the scan for expired traces is skipped while none can be expired.
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, PoisonError, TryLockError};
 #[cfg(not(loom))]
 use std::sync::{Mutex, MutexGuard};
@@ -249,72 +247,13 @@ impl Index {
     }
 }
 
-/// Builds [`IdHasher`]s with a random key per store.
-#[derive(Clone, Copy)]
-struct IdState {
-    k0: u64,
-    k1: u64,
-}
-
-impl Default for IdState {
-    fn default() -> Self {
-        let random = RandomState::new();
-        Self {
-            k0: random.hash_one(0_u8),
-            k1: random.hash_one(1_u8),
-        }
-    }
-}
-
-impl BuildHasher for IdState {
-    type Hasher = IdHasher;
-
-    #[inline]
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher {
-            k0: self.k0,
-            k1: self.k1,
-            hash: 0,
-        }
-    }
-}
-
-/// A keyed folded multiply of a trace id: a few instructions where SipHash
-/// (std's default) took about 160 per id. Trace ids are random, but a
-/// remote caller chooses the ids of the traces it continues, so the key is
-/// random per store; the store is bounded anyway, so even colliding ids
-/// cost a bounded scan, not memory.
-struct IdHasher {
-    k0: u64,
-    k1: u64,
-    hash: u64,
-}
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn write_u128(&mut self, v: u128) {
-        let lo = (v as u64) ^ self.k0;
-        let hi = ((v >> 64) as u64) ^ self.k1;
-        let m = u128::from(lo).wrapping_mul(u128::from(hi));
-        self.hash ^= (m as u64) ^ ((m >> 64) as u64);
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u128` keys are hashed with it; any other input is still
-        // hashed, 16 bytes at a time.
-        for chunk in bytes.chunks(16) {
-            let mut w = [0; 16];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.write_u128(u128::from_le_bytes(w));
-            self.hash = self.hash.rotate_left(29);
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
+/// The hasher of the store's index by trace id: `foldhash`, with a random
+/// seed per store (a few instructions where SipHash, std's default, took
+/// about 160 per id). Trace ids are random, but a remote caller chooses the
+/// ids of the traces it continues, so the seed is random per store; the
+/// store is bounded anyway, so even colliding ids cost a bounded scan, not
+/// memory.
+type IdState = foldhash::fast::RandomState;
 
 /// Keeps recent finished traces in memory, with bounded retention.
 ///
@@ -396,7 +335,7 @@ impl TraceStore {
     }
 
     fn evict_expired(&self, index: &mut Index) {
-        let now = Timestamp::from(self.config.clock.now());
+        let now = self.config.clock.now();
         let max_age = self.config.max_age;
         let expired = |end: Timestamp| now.saturating_duration_since(end) > max_age;
         if !index.earliest_end.is_some_and(expired) {
@@ -616,6 +555,8 @@ pub struct SpanNode<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
     use super::*;
     use crate::AgentStepTracer;
 

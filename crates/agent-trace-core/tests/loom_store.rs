@@ -16,8 +16,6 @@
 
 #![cfg(loom)]
 
-use std::time::{Duration, SystemTime};
-
 use agent_trace_core::{
     Clock, FinishedSpan, SpanContext, SpanData, SpanId, SpanKind, SpanProcessor, Status, Timestamp,
     TraceFlags, TraceId, TraceStore, TraceStoreConfig,
@@ -31,8 +29,8 @@ use loom::thread;
 struct LoomClock(AtomicU64);
 
 impl Clock for LoomClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_nanos(self.0.load(Ordering::Relaxed))
     }
 }
 

@@ -1,211 +1,264 @@
-//! The injectable wall clock that places records in time slots.
+//! The clock that places records in time slots: the workspace's one clock
+//! (`agent-trace-clock`, re-exported here), read as the last tick of a
+//! ticker thread while a registry on the system clock needs it.
+//!
+//! # What a read returns, and why
+//!
+//! Time only places a value in a slot, and the finest slots are 5 s wide.
+//! So while it runs, a [`LatencyMetrics`](crate::LatencyMetrics) on the
+//! default clock reads the time of the last *tick*: a thread
+//! (`agent-trace-clock`) stores [`Timestamp::now`] every 10 ms,
+//! and a read is one atomic load. The precise time comes from the one
+//! clock (the CPU's time-stamp counter kept within 250 µs of the wall
+//! clock, calibrated once per process for spans and metrics alike).
+//!
+//! Measured on the 2-core development machine: the precise read cost about
+//! 15 ns per record (the time-stamp counter is slow to read under its
+//! hypervisor), half of a whole `record` through a handle, and
+//! `SystemTime::now` about 35 to 45 ns; the load costs about one.
+//!
+//! The price, stated: a value is placed at most one tick (10 ms) before
+//! the moment it was recorded, more only if the process is so starved of
+//! CPU that the ticking thread does not run for longer; against 5 s slots
+//! that moves a window's edge by 0.2% of a slot. Until the thread has
+//! ticked once, after it stopped, or if it could not be started, reads are
+//! precise (so a read may be up to one tick behind an earlier precise one:
+//! a step back that slot assignment absorbs, as it does clock steps).
+//!
+//! # Who starts the ticker, and when it stops
+//!
+//! Nothing starts it but a registry built on the default clock: it holds a
+//! [`TickerLease`] (as do its [`SeriesHandle`](crate::SeriesHandle)s,
+//! through the settings they share). The first lease starts the thread;
+//! when the last is dropped the thread stores 0 as the tick (reads are
+//! precise again) and exits, woken at once rather than at its next tick.
+//! Reads never start it, so a [`SystemClock`] handed to a registry or a
+//! cost ledger is read precisely and starts nothing. A registry on a custom
+//! clock holds no lease.
 
-use std::fmt;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-/// A source of wall-clock time, in nanoseconds since the Unix epoch.
-///
-/// [`LatencyMetrics`](crate::LatencyMetrics) reads it once per record and once
-/// per query; windows are measured against it. Tests inject a
-/// [`ManualClock`] instead of sleeping.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// Nanoseconds since the Unix epoch.
-    fn now_nanos(&self) -> u64;
-}
+use agent_trace_clock::Timestamp;
+pub use agent_trace_clock::{Clock, ManualClock, SystemClock};
 
-/// The wall clock; the default.
-///
-/// # What a read returns, and why
-///
-/// Time only places a value in a slot, and the finest slots are 5 s wide.
-/// So a read returns the time of the last *tick*: a background thread
-/// (`agent-trace-metrics-clock`, started on the first read) stores the
-/// precise time every 10 ms, and a read is one atomic load. The precise
-/// time itself comes from the CPU's time-stamp counter (`quanta`, falling
-/// back to the monotonic clock where there is no invariant TSC), anchored
-/// once per process to [`SystemTime::now`].
-///
-/// Measured on the 2-core development machine: the precise read cost about
-/// 15 ns per record (the time-stamp counter is slow to read under its
-/// hypervisor), half of a whole `record` through a handle, and
-/// `SystemTime::now` about 35 to 45 ns; the load costs about one.
-///
-/// The price, stated: a value is placed at most one tick (10 ms) before
-/// the moment it was recorded, more only if the process is so starved of
-/// CPU that the ticking thread does not run for longer; against 5 s slots
-/// that moves a window's edge by 0.2% of a slot. Until the thread has
-/// ticked once, or if it could not be started, reads are precise (so the
-/// first ticked read may be up to one tick behind the last precise one:
-/// a step back that slot assignment absorbs, as it does clock steps). Wall-
-/// clock steps after start (NTP corrections) are not followed; the drift
-/// of a TSC against NTP time is parts per million, a few seconds a week at
-/// most, below the resolution of the finest slots.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+// std's, or loom's under `cfg(loom)` (the model at the end of this file).
+use crate::sync::{AtomicU64, Builder, Mutex, Thread, park_timeout};
 
-/// The last tick of the clock thread; 0 until it has ticked.
+/// The last tick of the clock thread; 0 while it is not ticking.
+#[cfg(not(loom))]
 static TICKED: AtomicU64 = AtomicU64::new(0);
+
+/// The generation of the ticker thread that should be running; 0 when none
+/// should. A thread of an older generation stops at its next wake-up.
+#[cfg(not(loom))]
+static RUNNING: AtomicU64 = AtomicU64::new(0);
 
 /// How often the clock thread ticks.
 const TICK: Duration = Duration::from_millis(10);
 
-/// Starts the ticking thread, once per process. If it cannot start,
-/// [`TICKED`] stays 0 and every read is precise.
-#[cold]
-fn start_ticking() {
-    static START: Once = Once::new();
-    START.call_once(|| {
-        // Surviving without the thread is the fallback described above.
-        let _ = std::thread::Builder::new()
-            .name("agent-trace-metrics-clock".into())
-            .spawn(|| {
-                loop {
-                    TICKED.store(precise_now(), Ordering::Relaxed);
-                    std::thread::sleep(TICK);
-                }
-            });
-    });
+/// The leases and the thread they keep, changed only under [`TICKER`]
+/// (a lease is taken and dropped with a registry, never per record).
+#[derive(Debug)]
+struct Ticker {
+    leases: usize,
+    /// The generation of the last thread started.
+    generation: u64,
+    /// The running thread, to wake when the last lease goes.
+    thread: Option<Thread>,
 }
 
-struct Anchored {
-    clock: quanta::Clock,
-    raw: u64,
-    unix_nanos: u64,
+#[cfg(not(loom))]
+static TICKER: Mutex<Ticker> = Mutex::new(Ticker::IDLE);
+
+// Under loom, the same three, made afresh for each execution of the model
+// (loom's atomics and lock have no `const` constructor).
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref TICKED: AtomicU64 = AtomicU64::new(0);
+    static ref RUNNING: AtomicU64 = AtomicU64::new(0);
+    static ref TICKER: Mutex<Ticker> = Mutex::new(Ticker::IDLE);
 }
 
-fn anchored() -> &'static Anchored {
-    static ANCHORED: std::sync::OnceLock<Anchored> = std::sync::OnceLock::new();
-    ANCHORED.get_or_init(|| {
-        let clock = quanta::Clock::new();
-        let raw = clock.raw();
-        // A clock set before 1970 reads as the epoch; it only shifts slots.
-        let unix_nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        Anchored {
-            clock,
-            raw,
-            unix_nanos,
+impl Ticker {
+    /// No lease, and no thread started yet.
+    const IDLE: Self = Self {
+        leases: 0,
+        generation: 0,
+        thread: None,
+    };
+}
+
+/// A claim on the ticker thread: it runs while any lease is alive.
+#[derive(Debug)]
+pub(crate) struct TickerLease(());
+
+impl TickerLease {
+    /// Takes a lease, starting the thread if this is the only one. If the
+    /// thread cannot start, reads stay precise (see the module docs).
+    pub(crate) fn new() -> Self {
+        let mut ticker = TICKER.lock().unwrap_or_else(PoisonError::into_inner);
+        ticker.leases += 1;
+        if ticker.leases == 1 {
+            ticker.generation += 1;
+            let generation = ticker.generation;
+            RUNNING.store(generation, Ordering::Relaxed);
+            ticker.thread = Builder::new()
+                .name("agent-trace-clock".into())
+                .spawn(move || tick_while_leased(generation))
+                .ok()
+                .map(|handle| handle.thread().clone());
         }
-    })
+        Self(())
+    }
 }
 
-/// The precise wall-clock time, from the anchored time-stamp counter.
-fn precise_now() -> u64 {
-    let a = anchored();
-    a.unix_nanos
-        .saturating_add(a.clock.delta_as_nanos(a.raw, a.clock.raw()))
+impl Drop for TickerLease {
+    fn drop(&mut self) {
+        let mut ticker = TICKER.lock().unwrap_or_else(PoisonError::into_inner);
+        ticker.leases -= 1;
+        if ticker.leases == 0 {
+            RUNNING.store(0, Ordering::Relaxed);
+            if let Some(thread) = ticker.thread.take() {
+                thread.unpark();
+            }
+        }
+    }
 }
 
-/// The last tick, once the clock thread has ticked: the whole of a
-/// [`SystemClock`] read on the fast path of `record` (one load, inlined).
+/// The ticker thread's body. Its last store is 0: a thread that stops
+/// never leaves a tick behind that nobody moves on (a newer thread that
+/// started meanwhile stores its own tick 10 ms later at most; until then
+/// reads are precise).
+fn tick_while_leased(generation: u64) {
+    // Relaxed throughout: the tick is a plain value that publishes no other
+    // memory, and `RUNNING` is only compared.
+    while RUNNING.load(Ordering::Relaxed) == generation {
+        TICKED.store(Timestamp::now().as_unix_nanos(), Ordering::Relaxed);
+        // Woken early by the last lease's drop.
+        park_timeout(TICK);
+    }
+    TICKED.store(0, Ordering::Relaxed);
+}
+
+/// The last tick, while the clock thread ticks: the whole of a clock read
+/// on the fast path of `record` (one load, inlined).
 #[inline]
 pub(crate) fn ticked() -> Option<u64> {
-    // Relaxed, as in `now_nanos`: the tick is a plain value that publishes
-    // no other memory.
     match TICKED.load(Ordering::Relaxed) {
         0 => None,
         t => Some(t),
     }
 }
 
-impl Clock for SystemClock {
-    #[inline]
-    fn now_nanos(&self) -> u64 {
-        match TICKED.load(Ordering::Relaxed) {
-            0 => {
-                start_ticking();
-                precise_now()
-            }
-            t => t,
-        }
-    }
-}
-
-/// A clock that moves only when told to, for tests.
-///
-/// ```
-/// use std::time::Duration;
-/// use agent_trace_metrics::{Clock, ManualClock};
-///
-/// let clock = ManualClock::new(1_000);
-/// clock.advance(Duration::from_nanos(500));
-/// assert_eq!(clock.now_nanos(), 1_500);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Default)]
-pub struct ManualClock {
-    nanos: AtomicU64,
-}
-
-impl ManualClock {
-    /// A clock that reads `start_nanos` (since the Unix epoch) until moved.
-    pub fn new(start_nanos: u64) -> Self {
-        Self {
-            nanos: AtomicU64::new(start_nanos),
-        }
-    }
-
-    /// Moves the clock forward by `by` (saturating).
-    pub fn advance(&self, by: Duration) {
-        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        // Relaxed: the clock orders nothing but itself.
-        let _ = self
-            .nanos
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                Some(n.saturating_add(by))
-            });
-    }
-
-    /// Sets the clock to `nanos` since the Unix epoch (it may go backwards).
-    pub fn set_nanos(&self, nanos: u64) {
-        self.nanos.store(nanos, Ordering::Relaxed);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_nanos(&self) -> u64 {
-        self.nanos.load(Ordering::Relaxed)
+/// The time for a registry on the default clock: the last tick, or the
+/// precise time when there is none.
+#[inline]
+pub(crate) fn system_now() -> u64 {
+    match ticked() {
+        Some(t) => t,
+        None => Timestamp::now().as_unix_nanos(),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     #[test]
-    fn system_clock_tracks_the_wall_clock() {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let ours = SystemClock.now_nanos();
-        assert!(ours.abs_diff(wall) < 1_000_000_000, "{ours} vs {wall}");
-        // Not strictly monotonic: a first, precise read may lead the first
-        // tick, by one tick or (on a starved machine) more; see the docs.
-        let later = SystemClock.now_nanos();
+    fn a_leased_clock_ticks_near_the_precise_time() {
+        let _lease = TickerLease::new();
+        // Wait (bounded) for the thread's first tick.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ticked().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let tick = ticked().expect("no tick within 10 s");
+        let precise = Timestamp::now().as_unix_nanos();
         assert!(
-            later + 1_000_000_000 > ours,
-            "{later} went back from {ours}"
+            precise.abs_diff(tick) < 1_000_000_000,
+            "{tick} vs {precise}"
         );
+        // And it moves on.
+        while ticked() == Some(tick) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(ticked().is_some_and(|t| t > tick), "the tick did not move");
+        assert!(system_now().abs_diff(precise) < 1_000_000_000);
+    }
+}
+
+/// The loom model of the ticker's start and stop (`cargo xtask loom`):
+/// [`TickerLease`] and [`tick_while_leased`] themselves, with loom's lock,
+/// atomics, threads and park (`crate::sync`; a park without a timeout, so
+/// a ticker that nobody wakes hangs the model as a deadlock).
+///
+/// Two threads each take a lease, look, and drop it, so that the leases
+/// overlap or not, and the ticker is started once, or started, stopped
+/// and started again (with the first ticker woken but perhaps not yet
+/// run: two ticker threads alive at once, the older one told to stop). The
+/// model checks:
+///
+/// - while a lease is held, the newest ticker (the generation in force) has
+///   not exited: a lease means a ticker that runs, or is about to;
+/// - every ticker ends once the last lease is dropped, woken rather than
+///   at a timeout (a ticker still parked fails as a deadlock): so no
+///   older ticker outlives its generation, and no more than one ticker
+///   keeps running;
+/// - once all have ended, the tick is 0, nothing is marked running and the
+///   lease count is 0 with no thread kept.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use loom::thread;
+
+    use super::*;
+    use crate::sync::threads;
+
+    /// Preemptions per execution explored (`LOOM_MAX_PREEMPTIONS`
+    /// overrides it).
+    const BOUND: Option<usize> = Some(3);
+
+    fn model(preemption_bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = preemption_bound;
+        }
+        builder.check(f);
     }
 
     #[test]
-    fn system_clock_reads_move_with_the_ticks() {
-        let first = SystemClock.now_nanos();
-        // Wait (bounded) for the ticking thread to move the clock on.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let mut now = SystemClock.now_nanos();
-        // (The first read may be precise and a little ahead of the first
-        // tick, so wait for the clock to pass it, not merely to change.)
-        while now <= first && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-            now = SystemClock.now_nanos();
-        }
-        assert!(now > first, "the clock did not move in 10 s");
-        // And it stays close to the precise time: within one tick plus
-        // generous scheduling slack.
-        assert!(precise_now().abs_diff(SystemClock.now_nanos()) < 1_000_000_000);
+    fn a_lease_keeps_one_ticker_and_the_last_lease_stops_it() {
+        model(BOUND, || {
+            let leasers: Vec<_> = (0..2)
+                .map(|_| {
+                    thread::spawn(|| {
+                        let lease = TickerLease::new();
+                        // A point where loom may run the others (the
+                        // check below is not a loom operation).
+                        thread::yield_now();
+                        let newest = threads::started() - 1;
+                        assert!(
+                            !threads::ended(newest),
+                            "a lease is held, and its ticker has exited"
+                        );
+                        drop(lease);
+                    })
+                })
+                .collect();
+            for leaser in leasers {
+                leaser.join().unwrap();
+            }
+            // Hangs (a deadlock to loom) while a ticker is parked unwoken.
+            threads::join_all();
+            assert_eq!(TICKED.load(Ordering::Relaxed), 0, "a tick left behind");
+            assert_eq!(RUNNING.load(Ordering::Relaxed), 0);
+            let ticker = TICKER.lock().unwrap();
+            assert_eq!(ticker.leases, 0);
+            assert!(ticker.thread.is_none());
+            assert_eq!(ticker.generation as usize, threads::started());
+        });
     }
 }

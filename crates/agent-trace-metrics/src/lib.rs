@@ -39,7 +39,10 @@
 //!   API takes them, not raw numbers or strings.
 //! - [`Threshold`]s are evaluated by [`LatencyMetrics::check_thresholds`],
 //!   not on record; an optional callback hears crossings and recoveries.
-//! - Time comes from a [`Clock`]; tests use a [`ManualClock`].
+//! - Time comes from a [`Clock`], the same trait, [`SystemClock`] and
+//!   [`ManualClock`] as the tracing core's (all from `agent-trace-clock`);
+//!   tests use a [`ManualClock`]. On the default clock a registry keeps a
+//!   ticker thread running while it lives ([`LatencyMetricsBuilder::clock`]).
 //! - An **exemplar** links a value to the trace it was measured in:
 //!   [`LatencyMetrics::record_with_exemplar`] takes the trace id, each slot
 //!   keeps a bounded set (the newest value of each Prometheus bucket range
@@ -159,8 +162,8 @@
 //!
 //! # Performance
 //!
-//! `record` validates the value, reads the clock (one atomic load: see
-//! [`SystemClock`]), finds the series (in a per-thread cache of recent
+//! `record` validates the value, reads the clock (one atomic load of a
+//! 10 ms tick: see [`LatencyMetricsBuilder::clock`]), finds the series (in a per-thread cache of recent
 //! operations, else under a shard's read lock, cloning nothing; a
 //! [`SeriesHandle`] skips this) and adds to a per-thread stripe of the
 //! series' live slot under an uncontended spin lock: computing the bucket

@@ -28,12 +28,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
-use crate::clock::{self, Clock, SystemClock};
+use crate::clock::{self, Clock, SystemClock, TickerLease};
 use crate::exemplar::{Exemplar, ExemplarSet, nearest_at_or_above};
 use crate::history::{Tier, check_tiers};
 use crate::prometheus::{Bridge, Publish, register_publisher};
@@ -206,24 +206,29 @@ pub struct Comparison {
 type Callback = Arc<dyn Fn(&ThresholdEvent) + Send + Sync>;
 
 /// One shard of the operation map.
-type Shard = RwLock<HashMap<String, Arc<Operation>, FnvBuild>>;
+type Shard = RwLock<HashMap<String, Arc<Operation>, NameState>>;
 
 /// Settings shared by the registry and every [`SeriesHandle`].
 #[derive(Debug)]
 struct Shared {
     config: SeriesConfig,
-    /// `None` for the [`SystemClock`], which is then read inline (one
-    /// atomic load) rather than through a virtual call: the call, and
-    /// finding the clock inside its `Arc`, were about 15 instructions of a
-    /// handle `record` (callgrind, `benches/latency.rs` workload `record`).
+    /// `None` for the default clock, the system clock read as the ticker's
+    /// last tick, inline (one atomic load) rather than through a virtual
+    /// call: the call, and finding the clock inside its `Arc`, were about
+    /// 15 instructions of a handle `record` (callgrind, `benches/latency.rs`
+    /// workload `record`).
     clock: Option<Arc<dyn Clock>>,
+    /// With the default clock, the claim that keeps the ticker running
+    /// while this registry or one of its handles lives (see the `clock`
+    /// module).
+    _ticker: Option<TickerLease>,
 }
 
 impl Shared {
     #[inline]
     fn now(&self) -> u64 {
         match &self.clock {
-            None => SystemClock.now_nanos(),
+            None => clock::system_now(),
             Some(clock) => clock.now_nanos(),
         }
     }
@@ -340,8 +345,9 @@ fn with_canonical<'a, R>(
 /// label pairs, so that a look-up needs no owned key (and no allocation).
 #[derive(Debug, Default)]
 struct LabelMap {
-    hasher: RandomState,
-    by_hash: HashMap<u64, Vec<(LabelSet, Arc<Tracked>)>>,
+    /// Seeded at random per map: label values may come from outside.
+    hasher: foldhash::fast::RandomState,
+    by_hash: HashMap<u64, Vec<(LabelSet, Arc<Tracked>)>, foldhash::fast::FixedState>,
     len: usize,
 }
 
@@ -448,35 +454,12 @@ fn check_slow(x: f64) -> Result<f64, MetricsError> {
     }
 }
 
-/// FNV-1a, 64-bit: the operation map's hasher. Operation names are short
-/// and chosen by the application (span names, step names), so a fast
-/// non-keyed hash is the right trade; SipHash cost about 120 instructions
-/// per record by name. Label values, which may come from outside, keep the
-/// keyed hasher of [`LabelMap`].
-#[derive(Clone, Copy, Debug)]
-struct Fnv64(u64);
-
-impl Default for Fnv64 {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv64 {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FnvBuild = std::hash::BuildHasherDefault<Fnv64>;
+/// The operation map's hasher: `foldhash` with a fixed seed. Operation
+/// names are short and chosen by the application (span names, step names),
+/// so a fast unkeyed hash is the right trade; SipHash cost about 120
+/// instructions per record by name. Label values, which may come from
+/// outside, keep the keyed hasher of [`LabelMap`].
+type NameState = foldhash::fast::FixedState;
 
 fn relative_change(new: f64, old: f64) -> f64 {
     if old == 0.0 {
@@ -1326,7 +1309,7 @@ impl SeriesHandle {
 pub struct LatencyMetricsBuilder {
     relative_accuracy: f64,
     tiers: Vec<Tier>,
-    /// `None` for the default [`SystemClock`].
+    /// `None` for the default clock (the system clock, read as a tick).
     clock: Option<Arc<dyn Clock>>,
     max_series: usize,
     max_buckets: Option<usize>,
@@ -1387,7 +1370,14 @@ impl LatencyMetricsBuilder {
         self
     }
 
-    /// The clock that places records in time; default [`SystemClock`].
+    /// The clock that places records in time.
+    ///
+    /// The default is the system clock read as the last tick of a thread
+    /// (`agent-trace-clock`) that stores the time every 10 ms while
+    /// a registry on the default clock, or one of its handles, is alive: a
+    /// read is one atomic load. A clock given here, [`SystemClock`]
+    /// included, is read on every record and query instead, and starts no
+    /// thread.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -1500,6 +1490,7 @@ impl LatencyMetricsBuilder {
                     bridged: self.metrics_facade,
                     history_budget: max_series_bytes - live,
                 },
+                _ticker: self.clock.is_none().then(TickerLease::new),
                 clock: self.clock,
             }),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),

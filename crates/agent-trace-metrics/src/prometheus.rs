@@ -55,7 +55,7 @@
 //! [`LatencyMetricsBuilder::metrics_facade`]: crate::LatencyMetricsBuilder::metrics_facade
 
 use std::cell::Cell;
-use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use metrics::{Histogram, Label, Unit};
@@ -580,33 +580,53 @@ pub(crate) trait Publish: Send + Sync {
     fn publish(&self);
 }
 
-/// Every bridged series alive, for [`publish`].
-static BRIDGED: Mutex<Vec<Weak<dyn Publish>>> = Mutex::new(Vec::new());
+/// Every bridged series alive, for [`publish`], and whether the thread that
+/// publishes them every second runs.
+struct Bridged {
+    series: Vec<Weak<dyn Publish>>,
+    publishing: bool,
+}
+
+static BRIDGED: Mutex<Bridged> = Mutex::new(Bridged {
+    series: Vec::new(),
+    publishing: false,
+});
 
 /// How often the background thread publishes.
 const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The name of the thread that publishes every [`PUBLISH_INTERVAL`].
+pub(crate) const PUBLISHER_THREAD: &str = "agent-trace-publish";
+
 /// Adds a bridged series to those [`publish`] walks, and starts the thread
-/// that publishes every second, once per process. If the thread cannot be
-/// started, publication still happens on every render of our Prometheus
-/// handle and on every explicit [`publish`].
+/// that publishes every second if it is not running: it runs while a
+/// bridged series lives, and ends (after a last publication) within a
+/// second of the last one's drop. If it cannot be started, publication
+/// still happens on every render of our Prometheus handle and on every
+/// explicit [`publish`], and the next registration tries again.
 pub(crate) fn register_publisher(p: Weak<dyn Publish>) {
-    static THREAD: Once = Once::new();
-    BRIDGED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(p);
-    THREAD.call_once(|| {
-        // A failure to start is survivable (see above); nothing to report to.
-        let _ = std::thread::Builder::new()
-            .name("agent-trace-metrics-publish".into())
-            .spawn(|| {
-                loop {
-                    std::thread::sleep(PUBLISH_INTERVAL);
-                    publish();
+    let mut bridged = BRIDGED.lock().unwrap_or_else(PoisonError::into_inner);
+    bridged.series.push(p);
+    if bridged.publishing {
+        return;
+    }
+    bridged.publishing = std::thread::Builder::new()
+        .name(PUBLISHER_THREAD.into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(PUBLISH_INTERVAL);
+                publish();
+                // Decided under the lock that registrations take: a series
+                // registered after this sees `publishing` false and starts
+                // a new thread.
+                let mut bridged = BRIDGED.lock().unwrap_or_else(PoisonError::into_inner);
+                if bridged.series.is_empty() {
+                    bridged.publishing = false;
+                    return;
                 }
-            });
-    });
+            }
+        })
+        .is_ok();
 }
 
 /// Hands every value recorded so far by every [`LatencyMetrics`] of the
@@ -629,9 +649,9 @@ pub(crate) fn register_publisher(p: Weak<dyn Publish>) {
 /// [`LatencyMetrics`]: crate::LatencyMetrics
 pub fn publish() {
     let live: Vec<Arc<dyn Publish>> = {
-        let mut all = BRIDGED.lock().unwrap_or_else(PoisonError::into_inner);
-        all.retain(|w| w.strong_count() > 0);
-        all.iter().filter_map(Weak::upgrade).collect()
+        let mut bridged = BRIDGED.lock().unwrap_or_else(PoisonError::into_inner);
+        bridged.series.retain(|w| w.strong_count() > 0);
+        bridged.series.iter().filter_map(Weak::upgrade).collect()
     };
     for p in live {
         p.publish();
