@@ -42,18 +42,18 @@ pub const DEFAULT_MAX_CONTENT_BYTES: usize = 16 * 1024;
 ///
 /// Captured content is cut to [`max_value_length`](Self::max_value_length)
 /// bytes ([`DEFAULT_MAX_CONTENT_BYTES`] by default) on a UTF-8 boundary, and
-/// JSON content so that it stays valid JSON ([`privacy::truncate_json`]).
-/// When the tracer's
-/// [`SpanLimits::max_attribute_value_length`](crate::SpanLimits) is lower,
-/// content is cut to that instead, the same way, so that the span limits
+/// JSON content so that it stays valid JSON ([`privacy::truncate_json`]). When
+/// the tracer's
+/// [`SpanLimits::max_attribute_value_length`](agent_trace_core::SpanLimits) is
+/// lower, content is cut to that instead, the same way, so that the span limits
 /// never cut a JSON document in the middle.
 ///
 /// Scrubbers run on the application's thread, and only for spans that
 /// record. Cloning is cheap (shared).
 ///
 /// ```
-/// use agent_trace::genai::ContentCapture;
-/// use agent_trace::privacy::ScrubberChain;
+/// use agent_trace_genai::ContentCapture;
+/// use agent_trace_genai::privacy::ScrubberChain;
 ///
 /// let capture = ContentCapture::on(ScrubberChain::default()).max_value_length(4096);
 /// assert!(capture.is_enabled());
@@ -231,7 +231,7 @@ impl Role {
 /// capture is on, as `{"role":..,"parts":[{"type":"text","content":..}]}`.
 ///
 /// ```
-/// use agent_trace::genai::Message;
+/// use agent_trace_genai::Message;
 ///
 /// let m = Message::user("my e-mail is ana@example.com");
 /// assert_eq!(format!("{m:?}"), "Message { role: User, content: Sensitive(<redacted>) }");
@@ -302,7 +302,7 @@ impl<'a> OutputMessage<'a> {
 /// optionally its id and relevance score.
 ///
 /// ```
-/// use agent_trace::genai::MemoryRecord;
+/// use agent_trace_genai::MemoryRecord;
 ///
 /// let record = MemoryRecord::new("User prefers dark mode").id("mem_123").score(0.95);
 /// assert_eq!(format!("{:?}", record.content), "Sensitive(<redacted>)");

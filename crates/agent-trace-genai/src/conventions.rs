@@ -26,7 +26,7 @@ pub const GEN_AI_DUP: &str = "gen_ai/dup";
 /// `database`, ...) and unknown ones are ignored.
 ///
 /// ```
-/// use agent_trace::genai::StabilityOptIn;
+/// use agent_trace_genai::StabilityOptIn;
 ///
 /// let opt_in = StabilityOptIn::parse("http, gen_ai_latest_experimental");
 /// assert!(opt_in.latest_experimental);
@@ -86,7 +86,7 @@ impl StabilityOptIn {
 /// per helper with `conventions(..)`, which wins over the environment.
 ///
 /// ```
-/// use agent_trace::genai::{Conventions, StabilityOptIn};
+/// use agent_trace_genai::{Conventions, StabilityOptIn};
 ///
 /// assert!(!Conventions::default().emits_legacy());
 /// assert!(!Conventions::from(StabilityOptIn::parse("gen_ai_latest_experimental")).emits_legacy());

@@ -4,14 +4,14 @@
 //!
 //! # Why
 //!
-//! `metrics::histogram!(name, labels)` builds a key, copies the label
-//! values, and asks the recorder to register it: the recorder hashes and
-//! formats the labels and looks the series up in its registry. Measured
-//! with callgrind on the agent workload bench (`benches/agent_workload.rs`,
+//! `metrics::histogram!(name, labels)` builds a key, copies the label values,
+//! and asks the recorder to register it: the recorder hashes and formats the
+//! labels and looks the series up in its registry. Measured with callgrind on
+//! the agent workload bench (`crates/agent-trace/benches/agent_workload.rs`,
 //! `agent_trace_metrics::PrometheusRecorder` as the global recorder): about
-//! 2,400 instructions per record, 18 records per task of ten spans, plus
-//! 6,000 per priced call for the cost counter: more than the spans
-//! themselves. Recording through a held handle is one atomic update.
+//! 2,400 instructions per record, 18 records per task of ten spans, plus 6,000
+//! per priced call for the cost counter: more than the spans themselves.
+//! Recording through a held handle is one atomic update.
 //!
 //! # Which recorder a handle belongs to
 //!
@@ -41,8 +41,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::{Mutex, PoisonError};
 
 /// Label sets one thread keeps handles for, per cache.
@@ -115,102 +114,14 @@ pub(crate) fn static_recorder() -> Option<RecorderId> {
     Some(id)
 }
 
-/// A fast hash of a few short strings (a multiply-rotate mix, eight bytes
-/// at a time), seeded per map.
-///
-/// SipHash, std's default, cost about 1,500 instructions per label set
-/// here, more than the rest of a cached record. Label values come from the
-/// application and may come from its users, so the seed is random and each
-/// cache bounded: a flood of colliding label sets costs a bounded scan, not
-/// memory.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FastHasher(u64);
-
-impl FastHasher {
-    const K: u64 = 0xf135_7aea_2e62_a9c5;
-
-    #[inline]
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(Self::K).rotate_left(26);
-    }
-}
-
-impl Hasher for FastHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0; 8];
-            w.copy_from_slice(c);
-            self.mix(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(w));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.mix(u64::from(i));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.mix(i as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Builds [`FastHasher`]s with a seed of its own, random: the hasher of
-/// the maps keyed by names the application chooses, on the span path
-/// (label sets, span names, the cost ledger's sums).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FastState(u64);
-
-impl Default for FastState {
-    fn default() -> Self {
-        Self(RandomState::new().hash_one(0_u8))
-    }
-}
-
-impl BuildHasher for FastState {
-    type Hasher = FastHasher;
-
-    #[inline]
-    fn build_hasher(&self) -> FastHasher {
-        FastHasher(self.0)
-    }
-}
-
-/// Passes on a hash computed already (the keys of [`Cache`]'s map).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed with it.
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+/// The hasher of the maps keyed by names the application chooses, on the
+/// span path (label sets, span names, the cost ledger's sums): `foldhash`,
+/// seeded at random per map. SipHash, std's default, cost about 1,500
+/// instructions per label set here, more than the rest of a cached record.
+/// Label values come from the application and may come from its users, so
+/// the seed is random and each cache bounded: a flood of colliding label
+/// sets costs a bounded scan, not memory.
+pub(crate) type FastState = foldhash::fast::RandomState;
 
 /// Whether a borrowed label set is the very one a cache keeps, told from
 /// the addresses of its texts rather than the texts.
@@ -264,7 +175,7 @@ pub(crate) struct Cache<K, V> {
     state: FastState,
     /// Indices into `entries` by hash of the label set; collisions share a
     /// bucket.
-    map: HashMap<u64, Vec<usize>, BuildHasherDefault<Prehashed>>,
+    map: HashMap<u64, Vec<usize>, foldhash::fast::FixedState>,
     entries: Vec<(K, V)>,
     /// Indices of the entries used last ([`NONE`] when unused), replaced
     /// in turn.

@@ -1,6 +1,23 @@
-//! Typed helpers for every span of the OpenTelemetry GenAI semantic
-//! conventions: model calls, embeddings, tool executions, agent creation
-//! and invocation, workflows, planning, memory operations and retrieval.
+//! The OpenTelemetry GenAI conventions for agent-trace: typed helpers for
+//! every GenAI span, what the calls cost, and which of their content may
+//! leave the process.
+//!
+//! It sits on `agent-trace-core` (spans) and `agent-trace-metrics` (windows,
+//! clocks, the cost counters), and under the `agent-trace` facade, which
+//! re-exports it as `agent_trace::genai`, `agent_trace::cost`,
+//! `agent_trace::privacy` and `agent_trace::semconv`. It does no I/O beyond
+//! reading a price table file when asked.
+//!
+//! - The crate root: typed helpers for every span of the OpenTelemetry
+//!   GenAI semantic conventions (model calls, embeddings, tool executions,
+//!   agent creation and invocation, workflows, planning, memory operations
+//!   and retrieval), content capture and the conventions' versions; the
+//!   rest of this page.
+//! - [`semconv`]: the conventions' attribute and metric names as constants.
+//! - [`cost`]: price tables, the [`CostLedger`](cost::CostLedger) that sums
+//!   spend per agent, conversation and tool, and budgets.
+//! - [`privacy`]: [`Sensitive`](privacy::Sensitive) content that never
+//!   prints, scrubbers, and truncation that keeps UTF-8 and JSON valid.
 //!
 //! # Why helpers, not attribute names alone
 //!
@@ -50,11 +67,10 @@
 //! ends it gets the counts as [`semconv::INFERENCE_CALLS`] and
 //! [`semconv::TOOL_CALLS`], records them as metrics, and gets the summed
 //! cost of every priced call below it, nested agents included
-//! ([`cost::COST_ATTRIBUTE`](crate::cost::COST_ATTRIBUTE), when all were
-//! priced in one currency).
+//! ([`cost::COST_ATTRIBUTE`], when all were priced in one currency).
 //!
 //! A model call that reported its tokens is priced, when it ends, by the
-//! process's [`cost_ledger`](crate::cost::cost_ledger) (response model, else
+//! process's [`cost_ledger`](cost::cost_ledger) (response model, else
 //! requested model), attributed to its agent, conversation and tool, and
 //! gets the cost attributes.
 //!
@@ -99,13 +115,13 @@
 //! memory queries and records are "likely to contain sensitive information
 //! including user/PII data", and the conventions say they "SHOULD NOT" be
 //! captured by default. Here they are taken as
-//! [`SensitiveText`](crate::privacy::SensitiveText) (plain `&str` and
+//! [`SensitiveText`](privacy::SensitiveText) (plain `&str` and
 //! `String` convert into it), which never prints, and recorded only through
 //! a [`ContentCapture`] that is on: given to a helper with
 //! `capture_content`, or for all helpers by
 //! `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`. Captured text
 //! goes through the capture's scrubbers, then is cut to its length limit so
-//! that JSON stays JSON (see [`privacy`](crate::privacy)). Content is
+//! that JSON stays JSON (see [`privacy`]). Content is
 //! recorded as JSON strings (`gen_ai.input.messages`,
 //! `gen_ai.output.messages`, ...) in the conventions' schemas: our
 //! attribute values have no structured form, and the conventions ask for a
@@ -134,19 +150,19 @@
 //!   them, and the builder's state is boxed so that each option moves a
 //!   pointer.
 //!
-//! Agents, workflows, plans and tools register in a sharded map (one short
-//! lock at start and at end), and a priced call takes the cost ledger's
-//! lock once. Measured with callgrind on the agent workload bench
-//! (`benches/agent_workload.rs`: six GenAI spans and four plain ones per
-//! task), the helpers went from about 105,000 instructions per task above
-//! the same spans made with `span_builder` alone to about 22,000, most of
-//! it now the cost ledger, the metric records themselves and the extra
+//! Agents, workflows, plans and tools register in a sharded map (one short lock
+//! at start and at end), and a priced call takes the cost ledger's lock once.
+//! Measured with callgrind on the agent workload bench
+//! (`crates/agent-trace/benches/agent_workload.rs`: six GenAI spans and four
+//! plain ones per task), the helpers went from about 105,000 instructions per
+//! task above the same spans made with `span_builder` alone to about 22,000,
+//! most of it now the cost ledger, the metric records themselves and the extra
 //! attributes (cost, call counts) the helpers add.
 //!
 //! ```
-//! use agent_trace::AgentStepTracer;
-//! use agent_trace::genai::{self, Message, OutputMessage};
-//! use agent_trace::semconv::{finish_reason, provider_name};
+//! use agent_trace_core::AgentStepTracer;
+//! use agent_trace_genai::{self as genai, Message, OutputMessage};
+//! use agent_trace_genai::semconv::{finish_reason, provider_name};
 //!
 //! let tracer = AgentStepTracer::new();
 //! let agent = genai::invoke_agent(&tracer, provider_name::OPENAI, "Math Tutor")
@@ -173,9 +189,15 @@
 //! agent.end(); // agent_trace.inference_calls = 1, agent_trace.tool_calls = 1
 //! ```
 
+#![forbid(unsafe_code)]
+
+pub mod cost;
+pub mod privacy;
+pub mod semconv;
+
 mod content;
 mod conventions;
-pub(crate) mod handles;
+mod handles;
 mod names;
 mod operation;
 mod scope;
@@ -197,8 +219,8 @@ pub use spans::{
     MemorySpan, PlanBuilder, PlanSpan, RetrievalBuilder, RetrievalSpan, ToolSpan, WorkflowSpan,
 };
 
-use crate::semconv::{self, operation_name};
 use operation::{Family, Start};
+use semconv::operation_name;
 
 /// A span builder named `{operation} {target}` (or `{operation}` alone),
 /// with its kind.
@@ -243,8 +265,8 @@ fn inference<'a>(
 /// requested, exactly as sent.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// let mut call = genai::chat(&tracer, "openai", "gpt-4o").max_tokens(256).start();
@@ -266,8 +288,8 @@ pub fn chat<'a>(
 /// [`chat`].
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// let mut call = genai::generate_content(&tracer, "gcp.gemini", "gemini-2.5-flash").streaming().start();
@@ -292,8 +314,8 @@ pub fn generate_content<'a>(
 /// {model}` span, otherwise as [`chat`].
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// genai::text_completion(&tracer, "openai", "gpt-3.5-turbo-instruct").start().end();
@@ -316,8 +338,8 @@ pub fn text_completion<'a>(
 /// `gen_ai.provider.name` and `gen_ai.request.model`.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// let mut call = genai::embeddings(&tracer, "openai", "text-embedding-3-small").dimension_count(512).start();
@@ -344,8 +366,8 @@ pub fn embeddings<'a>(
 /// `gen_ai.tool.name`.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// let mut tool = genai::execute_tool(&tracer, "web_search").call_id("call_mszu").start();
@@ -380,8 +402,8 @@ pub fn execute_tool<'a>(
 /// The conventions require the provider on both.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// let agent = genai::invoke_agent(&tracer, "my_framework", "Travel Planner").start();
@@ -414,8 +436,8 @@ pub fn invoke_agent<'a>(
 /// `gen_ai.agent.name`.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// let mut create = genai::create_agent(&tracer, "openai", "Math Tutor").request_model("gpt-4o").start();
@@ -448,8 +470,8 @@ pub fn create_agent<'a>(
 /// distinct from an agent; the name must be of low cardinality.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// let workflow = genai::invoke_workflow(&tracer, "customer_support_pipeline").start();
@@ -477,8 +499,8 @@ pub fn invoke_workflow<'a>(
 /// child.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai;
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai as genai;
 ///
 /// let tracer = AgentStepTracer::new();
 /// let plan = genai::plan(&tracer, "planner").start();
@@ -514,8 +536,8 @@ fn memory<'a>(tracer: &'a AgentStepTracer, operation: &'static str) -> MemoryBui
 /// records are builder and span methods, the query is content.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai::{self, MemoryRecord};
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai::{self as genai, MemoryRecord};
 ///
 /// let tracer = AgentStepTracer::new();
 /// let mut search = genai::search_memory(&tracer).store_id("user-preferences").start();
@@ -569,8 +591,8 @@ pub fn delete_memory_store(tracer: &AgentStepTracer) -> MemoryBuilder<'_> {
 /// `gen_ai.operation.name = retrieval` and `gen_ai.data_source.id`.
 ///
 /// ```
-/// use agent_trace::AgentStepTracer;
-/// use agent_trace::genai::{self, RetrievedDocument};
+/// use agent_trace_core::AgentStepTracer;
+/// use agent_trace_genai::{self as genai, RetrievedDocument};
 ///
 /// let tracer = AgentStepTracer::new();
 /// let mut retrieval = genai::retrieval(&tracer, "vs_abc123").provider("openai").top_k(5).start();

@@ -4,15 +4,14 @@
 //!
 //! # Why static
 //!
-//! Formatting `chat {model}` for each span cost two allocations (the
-//! `String`, then the `Arc<str>` it becomes) and the formatting machinery,
-//! about 1,500 instructions per span in the agent workload bench
-//! (`benches/agent_workload.rs`, callgrind). Sharing one `Arc<str>` instead
-//! would still cost two atomic reference-count updates per span, on a
-//! counter that the application thread (which clones it) and the export
-//! worker (which drops the finished span) keep taking from each other's
-//! caches. A `&'static str` costs neither: copying or dropping it is
-//! free.
+//! Formatting `chat {model}` for each span cost two allocations (the `String`,
+//! then the `Arc<str>` it becomes) and the formatting machinery, about 1,500
+//! instructions per span in the agent workload bench
+//! (`crates/agent-trace/benches/agent_workload.rs`, callgrind). Sharing one
+//! `Arc<str>` instead would still cost two atomic reference-count updates per
+//! span, on a counter that the application thread (which clones it) and the
+//! export worker (which drops the finished span) keep taking from each other's
+//! caches. A `&'static str` costs neither: copying or dropping it is free.
 //!
 //! So each distinct text is copied once into memory kept for the life of
 //! the process, and every thread keeps its own map from what it asked for

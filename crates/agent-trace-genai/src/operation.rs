@@ -292,8 +292,7 @@ impl Operation {
     }
 
     pub(crate) fn enter(&self) -> Entered {
-        let scope = self.registered.map(|_| Arc::clone(&self.scope));
-        Entered::new(self.span().enter(), scope)
+        Entered::new(self.span().enter())
     }
 
     pub(crate) fn fail(&mut self, error_type: StringValue, description: StringValue) {

@@ -13,9 +13,9 @@
 //! the safe path the easy one: its `Debug` and `Display` print a marker,
 //! it has no `Serialize`, and the only ways to the text are the explicit
 //! [`Sensitive::expose`] and [`Sensitive::into_inner`], which a review can
-//! find. The [`genai`](crate::genai) helpers take content as
+//! find. The [GenAI helpers](crate) take content as
 //! [`SensitiveText`] (a plain `&str` or `String` converts into it), and
-//! record it only through a [`ContentCapture`](crate::genai::ContentCapture)
+//! record it only through a [`ContentCapture`](crate::ContentCapture)
 //! that is on.
 //!
 //! # Scrubbing
@@ -30,17 +30,16 @@
 //! # Truncation
 //!
 //! A span attribute that is too long is cut by the span limits
-//! ([`SpanLimits::max_attribute_value_length`](crate::SpanLimits)) on a
-//! character boundary, which turns a JSON document into invalid JSON that
-//! some backends reject, with the whole batch. Content is therefore cut
-//! here first, to the capture's limit: text on a UTF-8 boundary
-//! ([`truncate_utf8`], the same cut the core makes), JSON by
-//! [`truncate_json`], which drops trailing elements and shortens the string
-//! that crosses the limit but always returns a valid document (or a
-//! `{"truncated":true,...}` marker).
+//! ([`SpanLimits::max_attribute_value_length`](agent_trace_core::SpanLimits))
+//! on a character boundary, which turns a JSON document into invalid JSON that
+//! some backends reject, with the whole batch. Content is therefore cut here
+//! first, to the capture's limit: text on a UTF-8 boundary ([`truncate_utf8`],
+//! the same cut the core makes), JSON by [`truncate_json`], which drops
+//! trailing elements and shortens the string that crosses the limit but always
+//! returns a valid document (or a `{"truncated":true,...}` marker).
 //!
 //! ```
-//! use agent_trace::privacy::{Sensitive, ScrubberChain};
+//! use agent_trace_genai::privacy::{Sensitive, ScrubberChain};
 //!
 //! let prompt = Sensitive::new("my card is 4111 1111 1111 1111".to_owned());
 //! assert_eq!(format!("{prompt:?}"), "Sensitive(<redacted>)");
@@ -70,7 +69,7 @@ pub use scrub::{
 /// hashing look at the value (they reveal nothing when printed).
 ///
 /// ```
-/// use agent_trace::privacy::Sensitive;
+/// use agent_trace_genai::privacy::Sensitive;
 ///
 /// #[derive(Debug)]
 /// struct Request {
@@ -84,8 +83,8 @@ pub use scrub::{
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Sensitive<T>(T);
 
-/// Sensitive text, borrowed or owned: what the [`genai`](crate::genai)
-/// helpers take as content. `&str`, `String` and `Sensitive<&str>` /
+/// Sensitive text, borrowed or owned: what the [GenAI helpers](crate)
+/// take as content. `&str`, `String` and `Sensitive<&str>` /
 /// `Sensitive<String>` convert into it.
 pub type SensitiveText<'a> = Sensitive<Cow<'a, str>>;
 
@@ -174,11 +173,11 @@ impl<'a> From<&'a Sensitive<String>> for SensitiveText<'a> {
 
 /// The longest prefix of `text` of at most `max_bytes` bytes that ends on a
 /// character boundary: the cut the span limits make
-/// ([`SpanLimits::max_attribute_value_length`](crate::SpanLimits)), so
-/// that content cut here is not cut again differently.
+/// ([`SpanLimits::max_attribute_value_length`](agent_trace_core::SpanLimits)),
+/// so that content cut here is not cut again differently.
 ///
 /// ```
-/// use agent_trace::privacy::truncate_utf8;
+/// use agent_trace_genai::privacy::truncate_utf8;
 ///
 /// assert_eq!(truncate_utf8("héllo", 2), "h"); // 'é' is two bytes
 /// assert_eq!(truncate_utf8("héllo", 3), "hé");
@@ -198,11 +197,11 @@ pub fn truncate_utf8(text: &str, max_bytes: usize) -> &str {
 /// Scrubs and cuts content that is JSON when it parses as JSON, text
 /// otherwise: JSON is scrubbed string by string and cut by
 /// [`truncate_json`]; text is scrubbed whole and cut by [`truncate_utf8`].
-/// What the [`genai`](crate::genai) helpers do with tool arguments and
+/// What the [GenAI helpers](crate) do with tool arguments and
 /// results.
 ///
 /// ```
-/// use agent_trace::privacy::{ScrubberChain, prepare_content};
+/// use agent_trace_genai::privacy::{ScrubberChain, prepare_content};
 ///
 /// let chain = ScrubberChain::default();
 /// assert_eq!(prepare_content(r#"{"to":"ana@example.com"}"#, &chain, 1024), r#"{"to":"[REDACTED_EMAIL]"}"#);
@@ -216,11 +215,11 @@ pub fn prepare_content(content: &str, scrubbers: &ScrubberChain, max_bytes: usiz
 }
 
 /// Scrubs text and cuts it on a UTF-8 boundary: what the
-/// [`genai`](crate::genai) helpers do with plain-text content (a memory
+/// [GenAI helpers](crate) do with plain-text content (a memory
 /// query, a retrieval query).
 ///
 /// ```
-/// use agent_trace::privacy::{ScrubberChain, prepare_text};
+/// use agent_trace_genai::privacy::{ScrubberChain, prepare_text};
 ///
 /// assert_eq!(prepare_text("Bearer abcdefgh12345678", &ScrubberChain::default(), 100), "Bearer [REDACTED_TOKEN]");
 /// ```

@@ -4,18 +4,19 @@
 //!
 //! Every live *container* span (`invoke_agent`, `invoke_workflow`, `plan`,
 //! `execute_tool`) registers a [`Scope`] under its span id in a sharded,
-//! process-wide map, and removes it when it ends. A new GenAI span looks up
-//! its parent there: the parent given with `parent(..)`, or else the span
-//! current on the thread. That works from any thread or task, as long as
-//! the parent is a GenAI span (pass `parent(agent.span())`, or make the
-//! GenAI span's context current around the task with
-//! [`FutureExt::with_context`](crate::FutureExt::with_context), or with
-//! `in_current_span` where it is entered).
+//! process-wide map, and removes it when it ends. A new GenAI span looks up its
+//! parent there: the parent given with `parent(..)`, or else the span current
+//! on the thread. That works from any thread or task, as long as the parent is
+//! a GenAI span (pass `parent(agent.span())`, or make the GenAI span's context
+//! current around the task with
+//! [`FutureExt::with_context`](agent_trace_core::FutureExt::with_context), or
+//! with `in_current_span` where it is entered).
 //!
 //! When the parent is not a GenAI span (a plain span, an `#[instrument]`
 //! function, a remote context), the new span falls back to the innermost
-//! GenAI span of the same trace *entered on this thread* with the helpers'
-//! own `enter()` (which also makes it current, as `Span::enter` does).
+//! GenAI span of the same trace *entered on this thread* (with the helpers'
+//! own `enter()`, `span().enter()`, or as a `tracing` span's agent span:
+//! the thread's one stack of entered spans, [`agent_trace_core::find_entered`]).
 //! That fallback does not follow a task to another thread: there, give the
 //! parent explicitly.
 //!
@@ -23,15 +24,16 @@
 //! container span starts and once when it ends, and once per lookup; an LLM
 //! or tool call takes far longer than that.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use agent_trace_core::{AgentStepTracer, ContextGuard, Parent, SpanId, StringValue, TraceId};
+use foldhash::fast::FixedState;
+
+use agent_trace_core::{
+    AgentStepTracer, ContextGuard, Parent, SpanId, StringValue, TraceId, find_entered,
+};
 
 use crate::cost::Currency;
 
@@ -231,42 +233,13 @@ const SHARDS: usize = 16;
 /// on the agent workload bench (four containers per task): register,
 /// unregister and look-ups went from about 1,620 to 1,490 instructions
 /// per task (the allocations gone, a hash added).
-type Shard = Mutex<HashMap<SpanId, Arc<Scope>, BuildHasherDefault<SpanIdHasher>>>;
+/// Span ids here are this process's own, random and not chosen by a
+/// caller, so `foldhash` needs no random seed.
+type Shard = Mutex<HashMap<SpanId, Arc<Scope>, FixedState>>;
 
 /// Live container spans by id.
 static REGISTRY: [Shard; SHARDS] =
-    [const { Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())) }; SHARDS];
-
-/// Hashes a span id: a folded multiply, which spreads the id's bits over
-/// the whole hash (the shard is chosen by its low bits, which are then the
-/// same for every id of a shard). Span ids here are the ids of this
-/// process's own spans, random and not chosen by a caller, so no seed is
-/// needed.
-#[derive(Debug, Default, Clone, Copy)]
-struct SpanIdHasher(u64);
-
-impl Hasher for SpanIdHasher {
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        let m = u128::from(self.0 ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = (m as u64) ^ ((m >> 64) as u64);
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64`s (span ids) are hashed with it; anything else still
-        // hashes, eight bytes at a time.
-        for chunk in bytes.chunks(8) {
-            let mut w = [0; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+    [const { Mutex::new(HashMap::with_hasher(FixedState::with_seed(0))) }; SHARDS];
 
 fn shard(id: SpanId) -> &'static Shard {
     // Span ids are random: their low bits spread evenly.
@@ -300,12 +273,6 @@ fn lookup(id: SpanId) -> Option<Arc<Scope>> {
         .cloned()
 }
 
-thread_local! {
-    /// Scopes entered on this thread with the helpers' `enter()`, innermost
-    /// last.
-    static ENTERED: RefCell<Vec<Arc<Scope>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// The scope a new span with this parent runs in (see the module docs).
 pub(crate) fn resolve(parent: &Parent<'_>) -> Option<Arc<Scope>> {
     let current = AgentStepTracer::current_context;
@@ -325,25 +292,18 @@ pub(crate) fn resolve(parent: &Parent<'_>) -> Option<Arc<Scope>> {
     if let Some(scope) = span_id.and_then(lookup) {
         return Some(scope);
     }
-    ENTERED.with(|entered| {
-        entered
-            .borrow()
-            .iter()
-            .rev()
-            .find(|s| s.trace_id == trace_id)
-            .cloned()
-    })
+    // The innermost GenAI span of the trace entered on this thread.
+    find_entered(trace_id, lookup)
 }
 
 /// A GenAI span entered on this thread: current for new spans (as
-/// [`Span::enter`](crate::Span::enter) makes it), and the scope that GenAI
-/// spans started below a plain span on this thread count in. Leaves both
-/// when dropped; not `Send`, drop it where it was made.
+/// [`Span::enter`](agent_trace_core::Span::enter) makes it), and so the scope
+/// that GenAI spans started below a plain span on this thread count in (they
+/// find it on the thread's stack of entered spans). Leaves it when dropped;
+/// not `Send`, drop it where it was made.
 #[must_use = "the span is current only while the guard is held"]
 pub struct Entered {
-    scope: Option<Arc<Scope>>,
     _context: ContextGuard,
-    _not_send: PhantomData<*const ()>,
 }
 
 impl fmt::Debug for Entered {
@@ -353,30 +313,8 @@ impl fmt::Debug for Entered {
 }
 
 impl Entered {
-    pub(crate) fn new(context: ContextGuard, scope: Option<Arc<Scope>>) -> Self {
-        if let Some(scope) = &scope {
-            ENTERED.with(|entered| entered.borrow_mut().push(Arc::clone(scope)));
-        }
-        Self {
-            scope,
-            _context: context,
-            _not_send: PhantomData,
-        }
-    }
-}
-
-impl Drop for Entered {
-    fn drop(&mut self) {
-        if let Some(scope) = self.scope.take() {
-            ENTERED.with(|entered| {
-                let mut entered = entered.borrow_mut();
-                // Usually the last one; guards dropped out of order are
-                // found further down.
-                if let Some(i) = entered.iter().rposition(|s| Arc::ptr_eq(s, &scope)) {
-                    entered.remove(i);
-                }
-            });
-        }
+    pub(crate) fn new(context: ContextGuard) -> Self {
+        Self { _context: context }
     }
 }
 

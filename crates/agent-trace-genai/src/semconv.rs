@@ -13,7 +13,7 @@
 //! Quotes in the doc comments are from that text. They are constants rather
 //! than a dependency on a generated crate so that the facade pulls in
 //! nothing for them, and so that each carries, in its doc comment, what the
-//! conventions say it means. [`genai`](crate::genai) sets them for you; use
+//! conventions say it means. The [GenAI helpers](crate) set them for you; use
 //! them directly for attributes the helpers do not cover, or to query what
 //! was recorded.
 //!
@@ -87,8 +87,8 @@ pub const GEN_AI_AGENT_NAME: &str = "gen_ai.agent.name";
 
 /// `gen_ai.agent.id`: "The unique identifier of the GenAI agent"
 /// (`asst_5j66UpCpwteGg4YSxUnt7lPY`). The same key as the core's
-/// [`AGENT_ID`](crate::AGENT_ID), under which the reference's `agent_id` is
-/// recorded.
+/// [`AGENT_ID`](agent_trace_core::AGENT_ID), under which the reference's
+/// `agent_id` is recorded.
 pub const GEN_AI_AGENT_ID: &str = agent_trace_core::AGENT_ID;
 
 /// `gen_ai.agent.description`: "Free-form description of the GenAI agent
@@ -105,13 +105,13 @@ pub const GEN_AI_TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
 
 /// `gen_ai.tool.call.arguments` (opt-in): "Parameters passed to the tool
 /// call." May contain sensitive information; recorded only through a
-/// [`ContentCapture`](crate::genai::ContentCapture) the user enabled.
+/// [`ContentCapture`](crate::ContentCapture) the user enabled.
 pub const GEN_AI_TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
 
 /// `gen_ai.tool.call.result` (opt-in): "The result returned by the tool
 /// call (if any and if execution was successful)." May contain sensitive
 /// information; recorded only through a
-/// [`ContentCapture`](crate::genai::ContentCapture) the user enabled.
+/// [`ContentCapture`](crate::ContentCapture) the user enabled.
 pub const GEN_AI_TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
 
 /// `gen_ai.input.messages` (opt-in): "The chat history provided to the
@@ -119,14 +119,14 @@ pub const GEN_AI_TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
 /// messages JSON schema. On spans, where structured values are not
 /// supported, it is a JSON string. "Likely to contain sensitive information
 /// including user/PII data": recorded only through a
-/// [`ContentCapture`](crate::genai::ContentCapture) the user enabled.
+/// [`ContentCapture`](crate::ContentCapture) the user enabled.
 pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
 
 /// `gen_ai.output.messages` (opt-in): "Messages returned by the model where
 /// each message represents a specific model response (choice, candidate)",
 /// following the conventions' output messages JSON schema; a JSON string on
 /// spans. Recorded only through a
-/// [`ContentCapture`](crate::genai::ContentCapture) the user enabled.
+/// [`ContentCapture`](crate::ContentCapture) the user enabled.
 pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
 
 /// `gen_ai.token.type`: "The type of token being counted", a required
@@ -220,7 +220,7 @@ pub const GEN_AI_TOOL_DESCRIPTION: &str = "gen_ai.tool.description";
 /// `gen_ai.system_instructions` (opt-in): "The system message or
 /// instructions provided to the GenAI model separately from the chat
 /// history", as `[{"type":"text","content":..}]`. Recorded only through a
-/// [`ContentCapture`](crate::genai::ContentCapture) that is on.
+/// [`ContentCapture`](crate::ContentCapture) that is on.
 pub const GEN_AI_SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
 
 /// `gen_ai.data_source.id`: "The data source identifier" of a retrieval or
@@ -229,12 +229,12 @@ pub const GEN_AI_DATA_SOURCE_ID: &str = "gen_ai.data_source.id";
 
 /// `gen_ai.retrieval.query.text` (opt-in): "The query text used for
 /// retrieval"; it "may contain sensitive information". Recorded only
-/// through a [`ContentCapture`](crate::genai::ContentCapture) that is on.
+/// through a [`ContentCapture`](crate::ContentCapture) that is on.
 pub const GEN_AI_RETRIEVAL_QUERY_TEXT: &str = "gen_ai.retrieval.query.text";
 
 /// `gen_ai.retrieval.documents` (opt-in): "The documents retrieved", each
 /// with at least an `id` and a `score`. Recorded only through a
-/// [`ContentCapture`](crate::genai::ContentCapture) that is on.
+/// [`ContentCapture`](crate::ContentCapture) that is on.
 pub const GEN_AI_RETRIEVAL_DOCUMENTS: &str = "gen_ai.retrieval.documents";
 
 /// `gen_ai.memory.store.id`: "The unique identifier of the memory store"
@@ -253,12 +253,12 @@ pub const GEN_AI_MEMORY_RECORD_COUNT: &str = "gen_ai.memory.record.count";
 
 /// `gen_ai.memory.query.text` (opt-in): "The search query used to retrieve
 /// memories." Recorded only through a
-/// [`ContentCapture`](crate::genai::ContentCapture) that is on.
+/// [`ContentCapture`](crate::ContentCapture) that is on.
 pub const GEN_AI_MEMORY_QUERY_TEXT: &str = "gen_ai.memory.query.text";
 
 /// `gen_ai.memory.records` (opt-in): "The memory records stored or retrieved
 /// in a memory operation", in the conventions' memory records schema.
-/// Recorded only through a [`ContentCapture`](crate::genai::ContentCapture)
+/// Recorded only through a [`ContentCapture`](crate::ContentCapture)
 /// that is on.
 pub const GEN_AI_MEMORY_RECORDS: &str = "gen_ai.memory.records";
 
@@ -286,7 +286,7 @@ pub const TOOL_CALLS: &str = "agent_trace.tool_calls";
 
 /// The names of the conventions before v1.37.0 that some backends still
 /// read, written next to the latest ones when
-/// [`Conventions`](crate::genai::Conventions) asks for them
+/// [`Conventions`](crate::Conventions) asks for them
 /// (`OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai/dup`).
 pub mod legacy {
     /// `gen_ai.system` (deprecated): replaced by
@@ -582,15 +582,16 @@ pub mod metric {
     pub const WORKFLOW_CALL_COUNT_BUCKETS: &[f64] =
         agent_trace_metrics::GEN_AI_WORKFLOW_CALL_COUNT_BUCKETS;
 
-    /// Every GenAI histogram the helpers record, with the bucket boundaries
-    /// the conventions give for it. Set them on a Prometheus recorder
+    /// Every GenAI histogram the helpers record, with the bucket boundaries the
+    /// conventions give for it. Set them on a Prometheus recorder
     /// (`builder.set_buckets_for_metric(Matcher::Full(name.to_owned()),
     /// buckets)` of `metrics-exporter-prometheus`), which otherwise renders a
-    /// histogram without buckets as a summary. `agent_trace::metrics::prometheus_builder`
-    /// (feature `prometheus`), and so `agent_trace::init()`, sets them all.
+    /// histogram without buckets as a summary.
+    /// `agent_trace_metrics::prometheus_builder` (feature `prometheus`), and so
+    /// `agent_trace::init()`, sets them all.
     ///
     /// ```
-    /// use agent_trace::semconv::metric::{HISTOGRAM_BUCKETS, INVOKE_AGENT_DURATION};
+    /// use agent_trace_genai::semconv::metric::{HISTOGRAM_BUCKETS, INVOKE_AGENT_DURATION};
     ///
     /// let (_, buckets) = HISTOGRAM_BUCKETS
     ///     .iter()

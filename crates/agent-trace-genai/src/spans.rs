@@ -19,11 +19,11 @@ use crate::semconv;
 /// The options every builder has.
 macro_rules! common_builder_methods {
     ($span:ident) => {
-        /// The parent: a [`Span`] (for example another helper's
-        /// `span()`), a [`SpanContext`](crate::SpanContext), a
-        /// [`TraceId`](crate::TraceId) or a [`Parent`]. By default the
-        /// span current on this thread. The parent also decides which
-        /// agent or workflow the call counts for (see the module docs).
+        /// The parent: a [`Span`] (for example another helper's `span()`), a
+        /// [`SpanContext`](agent_trace_core::SpanContext), a
+        /// [`TraceId`](agent_trace_core::TraceId) or a [`Parent`]. By default
+        /// the span current on this thread. The parent also decides which agent
+        /// or workflow the call counts for (see the crate docs).
         #[inline]
         pub fn parent(self, parent: impl Into<Parent<'a>>) -> Self {
             Self(self.0.parent(parent.into()))
@@ -294,7 +294,7 @@ macro_rules! usage_span_methods {
 macro_rules! message_span_methods {
     () => {
         /// `gen_ai.input.messages`, the messages sent, in order, each text
-        /// scrubbed; only when content capture is on (see the module docs).
+        /// scrubbed; only when content capture is on (see the crate docs).
         pub fn record_input_messages(&mut self, messages: &[Message<'_>]) {
             self.0.capture_built(semconv::GEN_AI_INPUT_MESSAGES, |s| {
                 content::input_messages_json(s, messages)
@@ -302,7 +302,7 @@ macro_rules! message_span_methods {
         }
 
         /// `gen_ai.output.messages`, one per choice, each text scrubbed;
-        /// only when content capture is on (see the module docs).
+        /// only when content capture is on (see the crate docs).
         pub fn record_output_messages(&mut self, messages: &[OutputMessage<'_>]) {
             self.0.capture_built(semconv::GEN_AI_OUTPUT_MESSAGES, |s| {
                 content::output_messages_json(s, messages)

@@ -1,7 +1,8 @@
 //! agent-trace: OpenTelemetry-compatible distributed tracing and latency
 //! metrics for AI agents. This is the crate to depend on: it re-exports the
-//! workspace's layers, and adds what belongs at the top (one-call setup, the
-//! `tracing` layer, the GenAI helpers, cost and privacy).
+//! workspace's layers (the span model, propagation, latency metrics,
+//! exporters, and the GenAI helpers with cost and privacy), and adds what
+//! belongs at the top (one-call setup and the `tracing` layer).
 //!
 //! # Quick start
 //!
@@ -35,10 +36,11 @@
 //!   statistics over trailing windows, thresholds, and the Prometheus bridge.
 //! - [`export`]: the batch pipeline and the OTLP, Jaeger, Zipkin, file and
 //!   custom exporters.
-//! - [`semconv`] and [`genai`]: the OpenTelemetry GenAI conventions as
-//!   constants, and typed builders for every GenAI span (model calls,
-//!   embeddings, tools, agents, workflows, planning, memory, retrieval)
-//!   that count calls per agent, price them, and record the GenAI metrics.
+//! - [`semconv`] and [`genai`] (from `agent-trace-genai`): the
+//!   OpenTelemetry GenAI conventions as constants, and typed builders for
+//!   every GenAI span (model calls, embeddings, tools, agents, workflows,
+//!   planning, memory, retrieval) that count calls per agent, price them
+//!   ([`cost`]), and record the GenAI metrics.
 //! - [`privacy`]: [`Sensitive`](privacy::Sensitive) content that never
 //!   prints, scrubbers for e-mail addresses, keys, tokens and card numbers,
 //!   and truncation that keeps JSON valid; content reaches spans only on
@@ -64,9 +66,7 @@ mod layer;
 
 pub use agent_trace_core::*;
 pub use agent_trace_metrics::LatencyMetrics;
-pub use init::{
-    Guard, InitBuilder, InitError, TelemetrySummary, init, latency_metrics, tracer,
-};
+pub use init::{Guard, InitBuilder, InitError, TelemetrySummary, init, latency_metrics, tracer};
 pub use latency::LatencyProcessor;
 #[cfg(feature = "tracing")]
 pub use layer::{AgentTraceLayer, SpanExt};
@@ -90,7 +90,12 @@ pub mod export {
     pub use agent_trace_export::*;
 }
 
-pub mod cost;
-pub mod genai;
-pub mod privacy;
-pub mod semconv;
+/// Typed spans for every operation of the OpenTelemetry GenAI conventions
+/// (model calls, embeddings, tools, agents, workflows, planning, memory,
+/// retrieval), with per-agent call counts, costs and the GenAI metrics; see
+/// [`agent_trace_genai`] for how they work.
+pub mod genai {
+    pub use agent_trace_genai::*;
+}
+
+pub use agent_trace_genai::{cost, privacy, semconv};

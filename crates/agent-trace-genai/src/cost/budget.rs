@@ -76,8 +76,8 @@ impl fmt::Display for BudgetScope {
 /// traffic), and sums the current slot and the 60 before it: a cost stops
 /// counting between one window and one window plus a sixtieth after it was
 /// added, never earlier. Time comes from the ledger's
-/// [`Clock`](crate::metrics::Clock); tests inject a
-/// [`ManualClock`](crate::metrics::ManualClock).
+/// [`Clock`](agent_trace_metrics::Clock); tests inject a
+/// [`ManualClock`](agent_trace_metrics::ManualClock).
 ///
 /// # Why events of their own
 ///
@@ -90,14 +90,14 @@ impl fmt::Display for BudgetScope {
 ///
 /// [`CostLedger::set_budget`]: super::CostLedger::set_budget
 /// [`CostLedger::check_budgets`]: super::CostLedger::check_budgets
-/// [`LatencyMetricsBuilder::on_threshold`]: crate::metrics::LatencyMetricsBuilder::on_threshold
-/// [`ThresholdEvent`]: crate::metrics::ThresholdEvent
-/// [`Violation`]: crate::metrics::Violation
-/// [`Statistic`]: crate::metrics::Statistic
+/// [`LatencyMetricsBuilder::on_threshold`]: agent_trace_metrics::LatencyMetricsBuilder::on_threshold
+/// [`ThresholdEvent`]: agent_trace_metrics::ThresholdEvent
+/// [`Violation`]: agent_trace_metrics::Violation
+/// [`Statistic`]: agent_trace_metrics::Statistic
 ///
 /// ```
-/// use agent_trace::cost::{Budget, Currency};
-/// use agent_trace::metrics::Window;
+/// use agent_trace_genai::cost::{Budget, Currency};
+/// use agent_trace_metrics::Window;
 ///
 /// let hourly = Budget::new(5.0, Currency::USD)?.window("1h".parse::<Window>()?);
 /// assert_eq!(hourly.limit(), 5.0);

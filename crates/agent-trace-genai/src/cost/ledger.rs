@@ -18,9 +18,7 @@ use super::{
     Budget, BudgetEvent, BudgetScope, BudgetViolation, CallAttribution, Cost, Currency, ModelPrice,
     PriceTable, TokenUsage, Unpriced,
 };
-use crate::genai::handles::{
-    Cache, FastState, Local, RecorderId, SameAs, same_text, static_recorder,
-};
+use crate::handles::{Cache, FastState, Local, RecorderId, SameAs, same_text, static_recorder};
 
 /// The name under which calls beyond a dimension's key cap are summed (and
 /// the provider and model of unpriced calls beyond the cap): `"other"`, as
@@ -32,7 +30,7 @@ pub const OVERFLOW_KEY: &str = "other";
 /// and the calls that could not be priced.
 ///
 /// ```
-/// use agent_trace::cost::{CallAttribution, CostLedger, Currency, TokenUsage};
+/// use agent_trace_genai::cost::{CallAttribution, CostLedger, Currency, TokenUsage};
 ///
 /// let ledger = CostLedger::default();
 /// let usage = TokenUsage { input: 1_000_000, output: 0, ..Default::default() };
@@ -262,7 +260,7 @@ impl SameAs<OwnedCostLabels> for CostLabels<'_> {
 
 thread_local! {
     /// The [`COST_TOTAL`] handles this thread keeps, by label set (see the
-    /// `genai::handles` module: registering by name cost more than the rest
+    /// `handles` module: registering by name cost more than the rest
     /// of `price_call`).
     static COST_HANDLES: Local<OwnedCostLabels, Option<metrics::Gauge>> =
         RefCell::new(Cache::new());
@@ -316,7 +314,7 @@ struct KnownPrice {
 impl KnownPrice {
     /// Adds `cost` to this model's [`COST_TOTAL`] series, through the
     /// handle kept here while the recorder is the one it was registered
-    /// with (see the `genai::handles` module), else as
+    /// with (see the `handles` module), else as
     /// [`add_to_cost_total`] does.
     fn add_to_cost_total(&mut self, cost: Cost, provider: &str) {
         match static_recorder() {
@@ -422,7 +420,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use agent_trace::cost::{Budget, BudgetEvent, BudgetScope, CallAttribution, CostLedger, Currency, TokenUsage};
+/// use agent_trace_genai::cost::{Budget, BudgetEvent, BudgetScope, CallAttribution, CostLedger, Currency, TokenUsage};
 ///
 /// let events = Arc::new(Mutex::new(Vec::new()));
 /// let seen = events.clone();
@@ -586,7 +584,7 @@ impl CostLedger {
         }
     }
 
-    /// [`price_call`](Self::price_call) for the `genai` helpers, whose
+    /// [`price_call`](Self::price_call) for the GenAI helpers, whose
     /// provider and model are [`StringValue`]s: the price found for them
     /// is remembered per thread (with the table it came from and the
     /// [`COST_TOTAL`] handle), and found again by the addresses of the
@@ -643,7 +641,7 @@ impl CostLedger {
     /// already made are kept (per currency, if the currency changes).
     ///
     /// ```
-    /// use agent_trace::cost::{CostLedger, Currency, ModelPrice, PriceTable};
+    /// use agent_trace_genai::cost::{CostLedger, Currency, ModelPrice, PriceTable};
     ///
     /// let ledger = CostLedger::default();
     /// // The built-in prices plus a model of our own.
@@ -825,8 +823,8 @@ impl CostLedger {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use agent_trace::cost::{CostLedger, Currency, PriceTable};
-/// use agent_trace::metrics::ManualClock;
+/// use agent_trace_genai::cost::{CostLedger, Currency, PriceTable};
+/// use agent_trace_metrics::ManualClock;
 ///
 /// let ledger = CostLedger::builder()
 ///     .price_table(PriceTable::new(Currency::USD))

@@ -5,9 +5,9 @@
 //! # Quick start
 //!
 //! ```
-//! use agent_trace::cost::{CallAttribution, CostLedger, TokenUsage};
+//! use agent_trace_genai::cost::{CallAttribution, CostLedger, TokenUsage};
 //!
-//! let ledger = CostLedger::default(); // or the global `agent_trace::cost::cost_ledger()`
+//! let ledger = CostLedger::default(); // or the global `agent_trace_genai::cost::cost_ledger()`
 //! let usage = TokenUsage { input: 1_200, cache_read_input: 1_000, output: 300, ..Default::default() };
 //! let who = CallAttribution { agent: Some("researcher"), conversation: Some("conv-1"), tool: None };
 //! let cost = ledger.price_call("openai", "gpt-4o-2024-08-06", &usage, &who)?;
@@ -51,7 +51,7 @@
 //!
 //! # Where costs go
 //!
-//! [`CostLedger::price_call`] (which the [`genai`](crate::genai) helpers
+//! [`CostLedger::price_call`] (which the [GenAI helpers](crate)
 //! call when an LLM span ends, and then set [`COST_ATTRIBUTE`] and
 //! [`CURRENCY_ATTRIBUTE`] on the span):
 //!
@@ -80,14 +80,13 @@
 //!
 //! A [`Budget`] limits the spend, in one currency, of the total or of one
 //! agent, conversation or tool, over all time or over a trailing
-//! [`Window`](crate::metrics::Window). The callback set with
-//! [`CostLedgerBuilder::on_budget`] (or
-//! [`CostLedger::set_budget_callback`]) hears [`BudgetEvent::Crossed`] when
-//! the spend goes above the limit and [`BudgetEvent::Recovered`] when it is
-//! back at or below it (a windowed budget whose expensive calls have left
-//! the window), once per change, as the latency thresholds of
-//! [`LatencyMetrics`](crate::LatencyMetrics) do. See the `budget` docs on
-//! [`Budget`] for when budgets are evaluated.
+//! [`Window`](agent_trace_metrics::Window). The callback set with
+//! [`CostLedgerBuilder::on_budget`] (or [`CostLedger::set_budget_callback`])
+//! hears [`BudgetEvent::Crossed`] when the spend goes above the limit and
+//! [`BudgetEvent::Recovered`] when it is back at or below it (a windowed budget
+//! whose expensive calls have left the window), once per change, as the latency
+//! thresholds of [`LatencyMetrics`](agent_trace_metrics::LatencyMetrics) do.
+//! See the `budget` docs on [`Budget`] for when budgets are evaluated.
 //!
 //! # Prometheus
 //!
@@ -103,7 +102,7 @@
 //! one lock of the ledger for the sums (allocating only for a name seen for
 //! the first time), and an increment of [`COST_TOTAL`] through a handle
 //! the thread keeps per label set (registering the series by name each
-//! time cost more than all the rest; see the `genai::handles` module for
+//! time cost more than all the rest; see the `handles` module for
 //! when a handle is not kept). The sums' maps use a fast hasher with a
 //! random seed. Measured with callgrind on the agent workload bench: about
 //! 2,300 instructions per priced call, under a microsecond; an LLM call
@@ -128,12 +127,12 @@ pub const COST_ATTRIBUTE: &str = "agent_trace.cost";
 /// ISO 4217 code such as `"USD"`.
 pub const CURRENCY_ATTRIBUTE: &str = "agent_trace.cost.currency";
 
-/// The ledger of the process, which the [`genai`](crate::genai) helpers
+/// The ledger of the process, which the [GenAI helpers](crate)
 /// price LLM calls into; it starts with [`PriceTable::builtin`] and no
 /// budgets.
 ///
 /// ```
-/// use agent_trace::cost::{CallAttribution, TokenUsage, cost_ledger};
+/// use agent_trace_genai::cost::{CallAttribution, TokenUsage, cost_ledger};
 ///
 /// let usage = TokenUsage { input: 100, output: 20, ..Default::default() };
 /// let cost = cost_ledger().price_call("anthropic", "claude-sonnet-4-20250514", &usage, &CallAttribution::default())?;
@@ -195,7 +194,7 @@ pub struct CallAttribution<'a> {
 /// An ISO 4217 currency code: three ASCII capital letters, checked once.
 ///
 /// ```
-/// use agent_trace::cost::Currency;
+/// use agent_trace_genai::cost::Currency;
 ///
 /// assert_eq!(Currency::new("EUR")?.as_str(), "EUR");
 /// assert_eq!(Currency::USD.to_string(), "USD");

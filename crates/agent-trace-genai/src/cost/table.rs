@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::{Cost, CostError, Currency, TokenUsage, Unpriced};
-use crate::genai::handles::FastState;
+use crate::handles::FastState;
 
 /// The prices of one provider's models, by model.
 type Models = HashMap<String, ModelPrice, FastState>;
@@ -62,7 +62,7 @@ fn check_price(price: f64) -> Result<f64, CostError> {
 /// bills for it, only above when a discount is not in the table.
 ///
 /// ```
-/// use agent_trace::cost::{ModelPrice, TokenUsage};
+/// use agent_trace_genai::cost::{ModelPrice, TokenUsage};
 ///
 /// // USD per million tokens: gpt-4o's list prices on 2025-07-01.
 /// let price = ModelPrice::new(2.50, 10.00)?.with_cached_input(1.25)?;
@@ -235,7 +235,7 @@ impl ModelPrice {
 /// # Example
 ///
 /// ```
-/// use agent_trace::cost::{Currency, ModelPrice, PriceTable, TokenUsage};
+/// use agent_trace_genai::cost::{Currency, ModelPrice, PriceTable, TokenUsage};
 ///
 /// let table = PriceTable::from_toml(r#"
 ///     currency = "EUR"
@@ -295,7 +295,7 @@ impl PriceTable {
     /// [`CostLedger::set_price_table`](super::CostLedger::set_price_table).
     ///
     /// ```
-    /// use agent_trace::cost::{BUILTIN_PRICES_AS_OF, PriceTable};
+    /// use agent_trace_genai::cost::{BUILTIN_PRICES_AS_OF, PriceTable};
     ///
     /// let table = PriceTable::builtin();
     /// assert_eq!(table.as_of(), Some(BUILTIN_PRICES_AS_OF));

@@ -275,7 +275,7 @@ fn number_end(b: &[u8], start: usize) -> Option<usize> {
 /// reads it: no lone surrogate escapes, at most 128 levels of nesting).
 ///
 /// ```
-/// use agent_trace::privacy::is_json;
+/// use agent_trace_genai::privacy::is_json;
 ///
 /// assert!(is_json(r#"{"city": "Paris", "days": [1, 2]}"#));
 /// assert!(!is_json("{city: Paris}"));
@@ -320,7 +320,7 @@ fn marker(original_bytes: usize, max_bytes: usize) -> String {
 /// where no document fits).
 ///
 /// ```
-/// use agent_trace::privacy::{is_json, truncate_json};
+/// use agent_trace_genai::privacy::{is_json, truncate_json};
 ///
 /// let json = r#"{"query": "weather in Paris", "results": [1, 2, 3, 4, 5, 6]}"#;
 /// assert_eq!(truncate_json(json, 100), json); // fits: unchanged
@@ -536,7 +536,7 @@ fn utf8_len(lead: u8) -> usize {
 /// the document unchanged (borrowed) when no scrubber changed anything.
 ///
 /// ```
-/// use agent_trace::privacy::{ScrubberChain, scrub_json};
+/// use agent_trace_genai::privacy::{ScrubberChain, scrub_json};
 ///
 /// let args = r#"{"to": "ana@example.com", "card": 4111111111111111}"#;
 /// let scrubbed = scrub_json(args, &ScrubberChain::default()).expect("valid JSON");

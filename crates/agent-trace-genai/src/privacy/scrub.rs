@@ -27,7 +27,7 @@ type ScrubFn = dyn Fn(&str) -> String + Send + Sync;
 /// closure.
 ///
 /// ```
-/// use agent_trace::privacy::Scrubber;
+/// use agent_trace_genai::privacy::Scrubber;
 ///
 /// assert_eq!(Scrubber::emails().scrub("write to ana@example.com."), "write to [REDACTED_EMAIL].");
 /// assert_eq!(Scrubber::card_numbers().scrub("card 4111 1111 1111 1111"), "card [REDACTED_CARD]");
@@ -125,7 +125,7 @@ impl Scrubber {
 /// cheap (user closures are shared).
 ///
 /// ```
-/// use agent_trace::privacy::{Scrubber, ScrubberChain};
+/// use agent_trace_genai::privacy::{Scrubber, ScrubberChain};
 ///
 /// let chain = ScrubberChain::default().with(Scrubber::custom(|t| t.replace("Project X", "[project]")));
 /// assert_eq!(
