@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use agent_trace_core::FinishedSpan;
 
-use crate::otlp::to_request;
+use crate::otlp::JsonEncoder;
 use crate::{ExportError, ExportOutcome, Resource, SpanExporter};
 
 enum Sink {
@@ -44,6 +44,8 @@ enum Sink {
 pub struct FileExporter {
     sink: Sink,
     resource: Resource,
+    /// The OTLP JSON of a batch, written straight from the spans.
+    encoder: JsonEncoder,
     /// Rotate when the file would exceed this many bytes.
     max_bytes: Option<u64>,
     /// Rotated files kept (`path.1` is the newest).
@@ -142,9 +144,11 @@ impl FileExporterBuilder {
                 written,
             }
         };
+        let resource = self.resource.unwrap_or_default();
         Ok(FileExporter {
             sink,
-            resource: self.resource.unwrap_or_default(),
+            encoder: JsonEncoder::new(&resource),
+            resource,
             max_bytes: self.max_bytes,
             keep: self.keep.unwrap_or(0),
         })
@@ -231,12 +235,8 @@ impl SpanExporter for FileExporter {
         if batch.is_empty() {
             return Ok(ExportOutcome::ACCEPTED);
         }
-        let mut line = serde_json::to_vec(&to_request(batch, &self.resource)).map_err(|e| {
-            ExportError::Encode {
-                exporter: "file",
-                message: e.to_string(),
-            }
-        })?;
+        let mut line = Vec::new();
+        self.encoder.encode(batch, &mut line);
         line.push(b'\n');
         if let (Some(max), Sink::File { written, .. }) = (self.max_bytes, &self.sink)
             && *written > 0

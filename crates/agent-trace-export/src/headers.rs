@@ -42,8 +42,8 @@ impl Headers {
 
     /// As an HTTP header map, values marked sensitive.
     #[cfg(feature = "http-transport")]
-    pub(crate) fn to_header_map(&self) -> Result<reqwest::header::HeaderMap, ExportError> {
-        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    pub(crate) fn to_header_map(&self) -> Result<hyper::header::HeaderMap, ExportError> {
+        use hyper::header::{HeaderMap, HeaderName, HeaderValue};
         let mut map = HeaderMap::new();
         for (k, v) in &self.0 {
             let name = HeaderName::from_bytes(k.as_bytes())
@@ -66,7 +66,9 @@ impl Headers {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// `s` with its `%XX` escapes decoded; `None` when an escape is malformed
+/// or the result is not UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -16,9 +16,10 @@
 //! Exporters (each behind a feature):
 //!
 //! - [`OtlpExporter`]: OTLP over HTTP/protobuf, HTTP/JSON (`otlp-http`,
-//!   default) or gRPC (`otlp-grpc`), built on the official protobuf types
-//!   of `opentelemetry-proto`; custom headers, gzip, timeouts, TLS
-//!   (`tls`), partial success counted.
+//!   default; both encoded straight from the spans, byte for byte what the
+//!   official `opentelemetry-proto` types give) or gRPC (`otlp-grpc`, with
+//!   those types); custom headers, gzip, timeouts, proxies from the
+//!   environment, TLS (`tls`), partial success counted.
 //! - Jaeger (`jaeger`): [`OtlpExporterBuilder::jaeger`] sends OTLP to a
 //!   Jaeger collector; `JaegerAgentExporter` sends Thrift compact
 //!   `emitBatch` over UDP to a Jaeger v1 agent.
@@ -60,6 +61,9 @@
 //! - `otlp-http` (default), `otlp-grpc`, `zipkin`, `jaeger`, `file`
 //!   (default): the exporters above.
 //! - `tls`: `https://` endpoints through rustls.
+//! - `otlp-proto`: `otlp::to_request`, spans as the official message types
+//!   of `opentelemetry-proto` (which builds `opentelemetry_sdk` too; no
+//!   exporter but gRPC needs it).
 //! - `prometheus`: `install_prometheus_listener` (classic text, or
 //!   OpenMetrics with exemplars when the scraper asks for it).
 

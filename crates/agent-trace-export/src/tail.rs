@@ -92,7 +92,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use agent_trace_core::{
     Clock, Event, FinishedSpan, KeyValue, Link, SpanData, SpanProcessor, StringValue, Timestamp,
@@ -552,10 +552,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Inner {
     fn now(&self) -> u64 {
         match &self.clock {
-            Some(c) => c
-                .now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            Some(c) => c.now_nanos(),
             None => Timestamp::now().as_unix_nanos(),
         }
     }

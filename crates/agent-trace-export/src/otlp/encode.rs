@@ -1,4 +1,6 @@
-//! Our spans as the official OTLP protobuf types (`opentelemetry-proto`).
+//! Our spans as the official OTLP protobuf types (`opentelemetry-proto`):
+//! what gRPC sends, and what the tests check the encoders written straight
+//! from the spans against (feature `otlp-proto`).
 
 use agent_trace_core::{Array, FinishedSpan, KeyValue, SpanData, SpanKind, Status, Value};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -8,12 +10,16 @@ use opentelemetry_proto::tonic::trace::v1 as trace;
 
 use crate::{Resource, SCOPE_NAME, SCOPE_VERSION};
 
-/// `SpanFlags` bits of OTLP: bit 8 says whether the parent is known to be
-/// remote or local, bit 9 that it is remote.
-pub(super) const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
-pub(super) const CONTEXT_IS_REMOTE: u32 = 0x200;
+use super::{CONTEXT_HAS_IS_REMOTE, CONTEXT_IS_REMOTE};
 
-/// One export request for `batch`: one resource, one scope.
+/// One export request for `batch`: one resource, one scope, as the
+/// official message types (feature `otlp-proto`, which builds
+/// `opentelemetry-proto` and with it `opentelemetry_sdk`).
+///
+/// Encoded with prost, it is the body [`ProtobufEncoder`](super::ProtobufEncoder)
+/// writes; serialized with `serde_json`, the text
+/// [`JsonEncoder`](super::JsonEncoder) writes. Both are much cheaper than
+/// building this tree.
 pub fn to_request(batch: &[FinishedSpan], res: &Resource) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![trace::ResourceSpans {

@@ -5,14 +5,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use agent_trace_core::FinishedSpan;
-#[cfg(feature = "otlp-http")]
-use prost::Message as _;
 
+#[cfg(feature = "otlp-grpc")]
 use super::encode::to_request;
 #[cfg(feature = "otlp-grpc")]
 use super::grpc;
 #[cfg(feature = "otlp-http")]
-use super::proto::ProtobufEncoder;
+use super::{JsonEncoder, ProtobufEncoder, response};
 #[cfg(feature = "otlp-http")]
 use crate::http::HttpTransport;
 use crate::{ExportError, ExportOutcome, Headers, Resource, SpanExporter};
@@ -80,13 +79,14 @@ pub struct OtlpExporter {
 enum Transport {
     #[cfg(feature = "otlp-http")]
     Http {
-        http: HttpTransport,
-        json: bool,
-        /// Protobuf straight from the spans (unused for JSON).
-        encoder: ProtobufEncoder,
+        /// Boxed, as the gRPC transport is: both are large, and neither
+        /// should make the other variant pay for its size.
+        http: Box<HttpTransport>,
+        /// Protobuf or JSON, written straight from the spans.
+        encoder: HttpEncoder,
     },
     #[cfg(feature = "otlp-grpc")]
-    Grpc(grpc::GrpcTransport),
+    Grpc(Box<grpc::GrpcTransport>),
 }
 
 impl fmt::Debug for OtlpExporter {
@@ -96,7 +96,9 @@ impl fmt::Debug for OtlpExporter {
             .field("service", &self.resource.service_name());
         match &self.transport {
             #[cfg(feature = "otlp-http")]
-            Transport::Http { http, json, .. } => d.field("http", http).field("json", json),
+            Transport::Http { http, encoder } => d
+                .field("http", http)
+                .field("json", &matches!(encoder, HttpEncoder::Json(_))),
             #[cfg(feature = "otlp-grpc")]
             Transport::Grpc(g) => d.field("grpc", g),
         };
@@ -407,13 +409,16 @@ impl OtlpExporterBuilder {
         let transport = match protocol {
             #[cfg(feature = "otlp-http")]
             OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => Transport::Http {
-                http: HttpTransport::new(config).map_err(in_var)?,
-                json: protocol == OtlpProtocol::HttpJson,
-                encoder: ProtobufEncoder::new(&resource),
+                http: Box::new(HttpTransport::new(config).map_err(in_var)?),
+                encoder: if protocol == OtlpProtocol::HttpJson {
+                    HttpEncoder::Json(JsonEncoder::new(&resource))
+                } else {
+                    HttpEncoder::Protobuf(ProtobufEncoder::new(&resource))
+                },
             },
             #[cfg(feature = "otlp-grpc")]
             OtlpProtocol::Grpc => {
-                Transport::Grpc(grpc::GrpcTransport::new(config).map_err(in_var)?)
+                Transport::Grpc(Box::new(grpc::GrpcTransport::new(config).map_err(in_var)?))
             }
             #[allow(unreachable_patterns, reason = "depends on the features compiled in")]
             other => {
@@ -454,38 +459,28 @@ impl SpanExporter for OtlpExporter {
         }
         match &mut self.transport {
             #[cfg(feature = "otlp-http")]
-            Transport::Http {
-                http,
-                json,
-                encoder,
-            } => {
-                use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-                let response = if *json {
-                    let request = to_request(batch, &self.resource);
-                    let body = serde_json::to_vec(&request).map_err(|e| ExportError::Encode {
-                        exporter: self.name,
-                        message: e.to_string(),
-                    })?;
-                    let r = http.post(body, "application/json")?;
-                    if r.body.is_empty() {
-                        ExportTraceServiceResponse::default()
-                    } else {
-                        serde_json::from_slice(&r.body).unwrap_or_default()
+            Transport::Http { http, encoder } => {
+                // Straight from the spans, no message tree (see the
+                // `proto` module for the saving).
+                let mut body = Vec::new();
+                let rejected = match encoder {
+                    HttpEncoder::Protobuf(e) => {
+                        e.encode(batch, &mut body);
+                        let r = http.post(body, "application/x-protobuf")?;
+                        response::rejected_spans_protobuf(&r.body)
                     }
-                } else {
-                    // Straight from the spans, no message tree (see the
-                    // `proto` module for the saving).
-                    let mut body = Vec::new();
-                    encoder.encode(batch, &mut body);
-                    let r = http.post(body, "application/x-protobuf")?;
-                    ExportTraceServiceResponse::decode(r.body.as_slice()).unwrap_or_default()
+                    HttpEncoder::Json(e) => {
+                        e.encode(batch, &mut body);
+                        let r = http.post(body, "application/json")?;
+                        response::rejected_spans_json(&r.body)
+                    }
                 };
-                Ok(outcome(response.partial_success))
+                Ok(outcome(rejected))
             }
             #[cfg(feature = "otlp-grpc")]
             Transport::Grpc(g) => g
                 .export(to_request(batch, &self.resource))
-                .map(|r| outcome(r.partial_success)),
+                .map(|r| outcome(r.partial_success.map(|p| p.rejected_spans))),
         }
     }
 }
@@ -512,10 +507,17 @@ fn port_hint(protocol: OtlpProtocol, endpoint: &str) -> Option<&'static str> {
     }
 }
 
-fn outcome(
-    p: Option<opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess>,
-) -> ExportOutcome {
-    p.map_or(ExportOutcome::ACCEPTED, |p| {
-        ExportOutcome::partial(u64::try_from(p.rejected_spans).unwrap_or(0))
+/// The outcome of a request the receiver accepted: `rejected` is the
+/// partial success's count of rejected spans, if it sent one.
+fn outcome(rejected: Option<i64>) -> ExportOutcome {
+    rejected.map_or(ExportOutcome::ACCEPTED, |n| {
+        ExportOutcome::partial(u64::try_from(n).unwrap_or(0))
     })
+}
+
+/// How OTLP/HTTP encodes a batch.
+#[cfg(feature = "otlp-http")]
+enum HttpEncoder {
+    Protobuf(ProtobufEncoder),
+    Json(JsonEncoder),
 }

@@ -1,18 +1,31 @@
-//! OTLP: our spans as the official protobuf types (`opentelemetry-proto`),
-//! or as protobuf bytes written straight from the spans
-//! ([`ProtobufEncoder`], what OTLP/HTTP sends), and the exporter that sends
-//! them over gRPC, HTTP/protobuf or HTTP/JSON.
+//! OTLP: our spans as protobuf bytes ([`ProtobufEncoder`], what OTLP/HTTP
+//! sends) or OTLP JSON text ([`JsonEncoder`], what OTLP/HTTP sends with
+//! `http/json` and the file exporter writes), both written straight from
+//! the spans; with the `otlp-proto` feature, as the official message types
+//! of `opentelemetry-proto` too (`to_request`, what gRPC sends); and the
+//! exporter that sends them over gRPC, HTTP/protobuf or HTTP/JSON.
 
+#[cfg(any(feature = "otlp-proto", test))]
 mod encode;
 #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
 mod exporter;
 #[cfg(feature = "otlp-grpc")]
 mod grpc;
+mod json;
 mod proto;
+#[cfg(any(feature = "otlp-http", test))]
+mod response;
 
+#[cfg(any(feature = "otlp-proto", test))]
 pub use encode::to_request;
 #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
 pub use exporter::{
     DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, OtlpExporter, OtlpExporterBuilder, OtlpProtocol,
 };
+pub use json::JsonEncoder;
 pub use proto::ProtobufEncoder;
+
+/// `SpanFlags` bits of OTLP: bit 8 says whether the parent is known to be
+/// remote or local, bit 9 that it is remote.
+pub(super) const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
+pub(super) const CONTEXT_IS_REMOTE: u32 = 0x200;
