@@ -43,7 +43,10 @@ fn main() {
         }
         blocks += 1;
     }
-    let _ = writeln!(out, "/// How many ```rust blocks the README has.\npub const README_BLOCKS: usize = {blocks};");
+    let _ = writeln!(
+        out,
+        "/// How many ```rust blocks the README has.\npub const README_BLOCKS: usize = {blocks};"
+    );
     let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("readme.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
 }

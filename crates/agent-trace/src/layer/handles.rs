@@ -6,7 +6,7 @@ use agent_trace_metrics::LatencyMetrics;
 use agent_trace_metrics::SeriesHandle;
 use tracing::Metadata;
 
-/// How many callsites [`Handles`] keeps a series handle for: a power of two.
+/// How many callsites [`CallsiteHandles`] keeps a series handle for: a power of two.
 /// The spans of callsites beyond it are recorded by name, which is right
 /// and about 10 ns slower.
 pub(super) const HANDLE_SLOTS: usize = 256;
@@ -26,11 +26,11 @@ pub(super) const HANDLE_PROBES: usize = 8;
 /// `OnceLock::set` with a handle made beforehand, so making it (which may
 /// call a `metrics` recorder) never runs while a slot is being
 /// initialised.
-pub(super) struct Handles {
+pub(super) struct CallsiteHandles {
     pub(super) slots: Box<[OnceLock<(usize, SeriesHandle)>]>,
 }
 
-impl Handles {
+impl CallsiteHandles {
     pub(super) fn new() -> Arc<Self> {
         Arc::new(Self {
             slots: (0..HANDLE_SLOTS).map(|_| OnceLock::new()).collect(),

@@ -46,18 +46,13 @@
 //!   its buffer (no allocation per call once warm); starting it leaves the
 //!   pending fields' places behind for the slot's next span, and closing
 //!   moves only the started span out.
-//!
-//! The parts, one job each: `table.rs` the span table (slots, the overflow
-//! map, pending and started agent spans), `entered.rs` the thread's stack
-//! of entered spans, `handles.rs` the series handle of each callsite,
-//! `fields.rs` the fields as attributes; this file is the adapter (the
-//! `Layer` callbacks and [`SpanExt`]).
-//! - `on_exit` finds the context to leave in a thread-local stack of the
-//!   spans entered through the layer (`ENTERED`), with no table look-up at
-//!   all; the same stack stands in for the registry's current span where
-//!   one is needed. Its first 32 entries are cells with no destructor.
+//! - Entering a span puts its context on the thread's one stack of entered
+//!   contexts (`agent_trace_core::enter_span_tagged`), tagged with the
+//!   layer and the `tracing` span id: `on_exit` leaves it by that tag, with
+//!   no table look-up at all, and the same stack stands in for the
+//!   registry's current span where one is needed (`innermost_tagged`).
 //! - A span that keeps its callsite's name records its duration through a
-//!   series handle cached per callsite (`Handles`) rather than by name.
+//!   series handle cached per callsite (`CallsiteHandles`) rather than by name.
 //! - Slot locks unlock with a plain store (`agent_trace_metrics`'
 //!   `SpinLock`), and are held only for the layer's own bookkeeping: no
 //!   sampler, processor or `Debug` impl runs while one is held (see
@@ -67,7 +62,12 @@
 //!   `SpanBuilder`: its attributes are read in place by the sampler and
 //!   drained into the span, with no list collected again and no pass
 //!   folding repeated keys, by a function compiled once in the core crate.
-mod entered;
+//!
+//! The parts, one job each: `table.rs` the span table (slots, the overflow
+//! map, pending and started agent spans), `handles.rs` the series handle of
+//! each callsite, `fields.rs` the fields as attributes; this file is the
+//! adapter (the `Layer` callbacks and [`SpanExt`]).
+
 mod fields;
 mod handles;
 mod table;
@@ -78,8 +78,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use agent_trace_core::{
-    AgentStepTracer, KeyValue, Span, SpanContext, StartMark, Status, StringValue, enter_span,
-    exit_context, is_tracing_suppressed,
+    AgentStepTracer, KeyValue, Span, SpanContext, StartMark, Status, StringValue,
+    enter_span_tagged, exit_tagged, innermost_tagged, is_tracing_suppressed,
 };
 use agent_trace_metrics::LatencyMetrics;
 use tracing::span::{Attributes, Id, Record};
@@ -88,18 +88,17 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use entered::{ENTERED, Entered};
 use fields::Fields;
-use handles::Handles;
+use handles::CallsiteHandles;
 use table::{FieldList, MAX_STARTING, STARTING, SpanTable};
 
 /// Where a layer records span durations, with the series handles of the
-/// callsites seen so far (see [`Handles`]).
+/// callsites seen so far (see [`CallsiteHandles`]).
 #[derive(Clone)]
 enum Latencies {
     None,
-    Global(Arc<Handles>),
-    Own(Arc<LatencyMetrics>, Arc<Handles>),
+    Global(Arc<CallsiteHandles>),
+    Own(Arc<LatencyMetrics>, Arc<CallsiteHandles>),
 }
 
 /// The `tracing_subscriber::Layer` of agent-trace.
@@ -182,14 +181,14 @@ impl AgentTraceLayer {
     pub fn new(tracer: AgentStepTracer) -> Self {
         Self {
             tracer,
-            latencies: Latencies::Global(Handles::new()),
+            latencies: Latencies::Global(CallsiteHandles::new()),
             spans: SpanTable::default(),
         }
     }
 
     /// Records span durations into `metrics` instead of the global one.
     pub fn with_latency_metrics(mut self, metrics: Arc<LatencyMetrics>) -> Self {
-        self.latencies = Latencies::Own(metrics, Handles::new());
+        self.latencies = Latencies::Own(metrics, CallsiteHandles::new());
         self
     }
 
@@ -231,7 +230,7 @@ impl AgentTraceLayer {
 
     /// Where span durations go, if anywhere.
     #[inline]
-    fn latencies(&self) -> Option<(&LatencyMetrics, &Handles)> {
+    fn latencies(&self) -> Option<(&LatencyMetrics, &CallsiteHandles)> {
         match &self.latencies {
             Latencies::None => None,
             Latencies::Global(h) => Some((crate::latency_metrics(), h)),
@@ -250,8 +249,7 @@ impl AgentTraceLayer {
     /// The id of the innermost span entered through this layer on this
     /// thread.
     fn innermost_entered(&self) -> Option<u64> {
-        let key = self.key();
-        ENTERED.with(|stack| stack.find(|e| e.layer == key).map(|e| e.id))
+        innermost_tagged(self.key())
     }
 }
 
@@ -383,26 +381,15 @@ where
 
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
         let id = id.into_u64();
-        // Made current with the slot still locked (two thread-local pushes,
-        // no code of others): the context is not moved out of the closure.
+        // Made current with the slot still locked (a thread-local push, no
+        // code of others): the context is not moved out of the closure.
         self.spans.with_started(id, &self.tracer, |agent| {
-            let span = agent.started();
-            let entered = Entered {
-                layer: self.key(),
-                id,
-                span_id: span.span_id(),
-            };
-            enter_span(span);
-            ENTERED.with(|stack| stack.push(entered));
+            enter_span_tagged(agent.started(), self.key(), id);
         });
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        let (layer, id) = (self.key(), id.into_u64());
-        let entered = ENTERED.with(|stack| stack.remove(|e| e.id == id && e.layer == layer));
-        if let Some(e) = entered {
-            exit_context(e.span_id);
-        }
+        exit_tagged(self.key(), id.into_u64());
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
@@ -565,7 +552,6 @@ mod tests {
 
     use std::sync::atomic::Ordering;
 
-    use super::entered::ENTERED_INLINE;
     use super::table::SLOTS;
     use super::*;
     use crate::FinishedSpan;
@@ -826,7 +812,8 @@ mod tests {
     #[test]
     fn spans_entered_deeper_than_the_inline_stack_exit_in_any_order() {
         let s = setup();
-        let depth = ENTERED_INLINE + 8;
+        // Deeper than the 32 contexts the thread's stack keeps inline.
+        let depth = 40;
         tracing::dispatcher::with_default(&s.dispatch, || {
             // Each opened inside the one before.
             let mut guards: Vec<Option<tracing::span::EnteredSpan>> = (0..depth)
@@ -835,8 +822,8 @@ mod tests {
             tracing::info_span!("deepest").in_scope(|| {});
             // Out of order: one guard below the inline stack's end, one
             // above it; the innermost span stays current.
-            guards[ENTERED_INLINE - 2] = None;
-            guards[ENTERED_INLINE + 2] = None;
+            guards[30] = None;
+            guards[34] = None;
             tracing::info_span!("still_deepest").in_scope(|| {});
             tracing::info!("event_deepest");
             while let Some(guard) = guards.pop() {

@@ -2,9 +2,10 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use foldhash::fast::FixedState;
 
 use agent_trace_core::{
     AgentStepTracer, KeyValue, Parent, Span, SpanContext, SpanKind, StartMark, Status, StringValue,
@@ -49,31 +50,9 @@ pub(super) fn mix(id: u64) -> u64 {
     id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// The hasher of a shard's map: the mixed id rotated, so that the bits
-/// that chose the shard (the top ones, the same for every key of the
-/// shard) are neither the map's bucket bits nor its tag bits.
-#[derive(Default)]
-pub(super) struct IdHasher(pub(super) u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = mix(self.0 ^ u64::from(b));
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, id: u64) {
-        self.0 = mix(id).rotate_left(32);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(super) type Shard = HashMap<u64, AgentSpan, BuildHasherDefault<IdHasher>>;
+/// `tracing`'s span ids are this process's own, not chosen from outside:
+/// `foldhash` needs no random seed.
+pub(super) type Shard = HashMap<u64, KeptSpan, FixedState>;
 
 /// One shard, on a cache line of its own so that two threads' shards do
 /// not false-share.
@@ -86,9 +65,9 @@ pub(super) struct PaddedShard(pub(super) Mutex<Shard>);
 /// what its last span left (notably its attribute list's buffer, for the
 /// next span in the slot).
 #[derive(Default)]
-pub(super) struct Slot {
+pub(super) struct TableSlot {
     pub(super) id: u64,
-    pub(super) agent: AgentSpan,
+    pub(super) agent: KeptSpan,
 }
 
 /// The agent span of each `tracing` span, by span id.
@@ -144,10 +123,10 @@ pub(super) struct Slot {
 /// When every processor of the tracer is one of agent-trace's own and its
 /// sampler is a built-in one (as with `init()`), starting a span runs no
 /// code of others, and it starts in place in one hold
-/// ([`AgentSpan::start_in_place`]; the two holds and the moves of the
+/// ([`KeptSpan::start_in_place`]; the two holds and the moves of the
 /// pending parts cost about 590 instructions an `#[instrument]` call).
 pub(super) struct SpanTable {
-    pub(super) slots: Box<[SpinLock<Slot>]>,
+    pub(super) slots: Box<[SpinLock<TableSlot>]>,
     pub(super) overflow: Box<[PaddedShard]>,
     pub(super) overflowed: AtomicUsize,
 }
@@ -221,7 +200,7 @@ pub(super) fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
 /// and it is held only for the layer's bookkeeping (see [`SpanTable`]): a
 /// waiter spins briefly, then yields its time slice to the holder.
 #[inline]
-pub(super) fn lock_slot(slot: &SpinLock<Slot>) -> SpinGuard<'_, Slot> {
+pub(super) fn lock_slot(slot: &SpinLock<TableSlot>) -> SpinGuard<'_, TableSlot> {
     slot.lock()
 }
 
@@ -236,7 +215,7 @@ pub(super) enum Step<R> {
     /// processor): it has no context yet.
     Starting,
     /// This thread is to start it, with what was taken out of its slot.
-    Start(Pending),
+    Start(PendingStart),
 }
 
 impl SpanTable {
@@ -288,11 +267,11 @@ impl SpanTable {
         &self,
         id: u64,
         attributes: FieldList,
-        fill: impl FnOnce(&mut AgentSpan),
+        fill: impl FnOnce(&mut KeptSpan),
     ) {
-        let mut agent = AgentSpan {
+        let mut agent = KeptSpan {
             attributes,
-            ..AgentSpan::default()
+            ..KeptSpan::default()
         };
         fill(&mut agent);
         let mut shard = self.shard(id);
@@ -303,7 +282,7 @@ impl SpanTable {
     /// Runs `f` on the agent span of `id` with its lock held, if the layer
     /// keeps one (`f` runs no code of others).
     #[inline]
-    pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut AgentSpan) -> R) -> Option<R> {
+    pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut KeptSpan) -> R) -> Option<R> {
         {
             let mut slot = lock_slot(&self.slots[slot_of(id)]);
             if slot.id == id {
@@ -321,7 +300,7 @@ impl SpanTable {
     pub(super) fn with_overflow<R>(
         &self,
         id: u64,
-        f: impl FnOnce(&mut AgentSpan) -> R,
+        f: impl FnOnce(&mut KeptSpan) -> R,
     ) -> Option<R> {
         self.shard(id).get_mut(&id).map(f)
     }
@@ -336,7 +315,7 @@ impl SpanTable {
         &self,
         id: u64,
         tracer: &AgentStepTracer,
-        f: impl FnOnce(&mut AgentSpan) -> R,
+        f: impl FnOnce(&mut KeptSpan) -> R,
     ) -> Option<R> {
         if !tracer.start_runs_user_code() {
             // Only agent-trace's own code runs as the span starts (built-in
@@ -358,7 +337,7 @@ impl SpanTable {
         &self,
         id: u64,
         tracer: &AgentStepTracer,
-        f: impl FnOnce(&mut AgentSpan) -> R,
+        f: impl FnOnce(&mut KeptSpan) -> R,
     ) -> Option<R> {
         let mut f = Some(f);
         loop {
@@ -395,7 +374,7 @@ impl SpanTable {
         &self,
         id: u64,
         started: (Span, FieldList),
-        f: Option<impl FnOnce(&mut AgentSpan) -> R>,
+        f: Option<impl FnOnce(&mut KeptSpan) -> R>,
     ) -> Option<R> {
         let (span, attributes) = started;
         let mut parts = Some((span, attributes));
@@ -517,7 +496,7 @@ impl Claim<'_> {
     /// the overflow map. The span's fields go into the slot's list as
     /// `attributes`.
     #[inline]
-    pub(super) fn fill(self, attributes: FieldList, fill: impl FnOnce(&mut AgentSpan)) {
+    pub(super) fn fill(self, attributes: FieldList, fill: impl FnOnce(&mut KeptSpan)) {
         // Filled: nothing to release (`Drop` is for an unwind only).
         let this = std::mem::ManuallyDrop::new(self);
         if !this.in_slot {
@@ -581,7 +560,7 @@ pub(super) fn status_of(code: Option<bool>, message: Option<&str>) -> Option<Sta
 /// leaves the pending fields where they are (the name taken, the
 /// attributes drained), so nothing is moved or dropped as the span
 /// starts, and the next span of the slot overwrites them.
-pub(super) struct AgentSpan {
+pub(super) struct KeptSpan {
     /// The agent span, once started. (A flag beside a `MaybeUninit<Span>`
     /// saved two failed store-to-load forwardings per close over this
     /// `Option`, whose tag sits in a niche in the middle of the span, at the
@@ -608,7 +587,7 @@ pub(super) struct AgentSpan {
     pub(super) starter: usize,
 }
 
-impl Default for AgentSpan {
+impl Default for KeptSpan {
     fn default() -> Self {
         Self {
             span: None,
@@ -641,7 +620,7 @@ impl Recorded {
 
 /// What a pending span starts with, taken out of its slot so that it
 /// starts with no lock held (see [`SpanTable::with_started`]).
-pub(super) struct Pending {
+pub(super) struct PendingStart {
     pub(super) name: StringValue,
     pub(super) kind: SpanKind,
     pub(super) attributes: FieldList,
@@ -650,7 +629,7 @@ pub(super) struct Pending {
     pub(super) status: Option<Status>,
 }
 
-impl Pending {
+impl PendingStart {
     /// Starts the span: the sampler and the processors' `on_start` run
     /// here, so no lock may be held. Returns it with the drained attribute
     /// list, whose buffer the slot keeps for its next span.
@@ -679,11 +658,11 @@ impl Pending {
     }
 }
 
-impl AgentSpan {
+impl KeptSpan {
     /// What the pending span starts with, taken out (the name and the
     /// attributes leave empty places behind, which keep their buffers).
-    pub(super) fn take_pending(&mut self) -> Pending {
-        Pending {
+    pub(super) fn take_pending(&mut self) -> PendingStart {
+        PendingStart {
             name: std::mem::replace(&mut self.name, StringValue::from_static("")),
             kind: self.kind,
             attributes: std::mem::take(&mut self.attributes),
