@@ -46,7 +46,7 @@ const PACKAGE_ARGS: &[&str] = &[
     "-p",
     "agent-trace",
     "--features",
-    "agent-trace-metrics/prometheus",
+    "agent-trace-metrics/prometheus,agent-trace-export/otlp-proto",
 ];
 
 /// The criterion bench targets.

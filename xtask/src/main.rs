@@ -105,6 +105,7 @@ const FACADE_FEATURES: &[&str] = &[
     "jaeger",
     "file",
     "tls",
+    "otlp-proto",
 ];
 
 /// Every optional feature of `agent-trace-export`.
