@@ -25,8 +25,9 @@
 //!   grew more than 5% (see `perfgate.rs`; `--update` rewrites the
 //!   baseline).
 //! - `cargo xtask loom`: the loom models of the spin lock, the batch
-//!   worker's wake-up flag and the trace store's staging queue (see
-//!   `loom.rs`).
+//!   worker's wake-up flag, the trace store's staging queue, the span
+//!   pool's hand-over, the clock's anchoring and the metrics ticker's
+//!   lease (see `loom.rs`).
 
 mod bench;
 mod e2e;

@@ -192,7 +192,7 @@ pub const GEN_AI_WORKFLOW_CALL_COUNT_BUCKETS: &[f64] = &[
 ];
 
 /// Every GenAI histogram of the `genai` helpers with the bucket boundaries
-/// the conventions give for it; [`prometheus_builder`](crate::prometheus_builder)
+/// the conventions give for it; `prometheus_builder` (feature `prometheus`)
 /// sets them all (a histogram without buckets would render as a summary).
 pub const GEN_AI_HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (GEN_AI_OPERATION_DURATION_SECONDS, GEN_AI_DURATION_BUCKETS),
