@@ -31,25 +31,26 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "../../crates/agent-trace-export/benches/support/agent_spans.rs"]
+mod agent_spans;
+#[path = "../../crates/agent-trace-metrics/benches/support/latencies.rs"]
+mod latencies;
+
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use agent_spans::{BATCH, agent_spans};
 use agent_trace::export::Resource;
 use agent_trace::export::otlp::ProtobufEncoder;
 use agent_trace::metrics::Tier;
-use agent_trace::{
-    AgentStepTracer, AgentTraceLayer, CountingProcessor, FinishedSpan, KeyValue, LatencyMetrics,
-    Sampler, SpanKind, SpanProcessor,
-};
+use agent_trace::{AgentStepTracer, AgentTraceLayer, CountingProcessor, LatencyMetrics, Sampler};
+use latencies::latencies;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Iterations run before the measured ones.
 const WARM_UP: u64 = 4_096;
-
-/// Spans per encoded batch (the batch pipeline's default batch size).
-const BATCH: usize = 512;
 
 /// A workload: its name, the operations one iteration does (the figure is
 /// instructions per operation), what it is, and its runner.
@@ -210,27 +211,9 @@ fn instrument_call(iterations: u64) -> Result<(), String> {
     expect_ended(&counted, WARM_UP + iterations)
 }
 
-/// SplitMix64: the same latencies every run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 fn latency_record_by_handle(iterations: u64) -> Result<(), String> {
-    // 1,024 log-uniform latencies between 1 ms and 10 s, as the criterion
-    // bench cycles through.
-    let mut rng = SplitMix(42);
-    let (lo, hi) = (1e-3f64.ln(), 10f64.ln());
-    let values: Vec<f64> = (0..1024)
-        .map(|_| (lo + (hi - lo) * rng.uniform()).exp())
-        .collect();
+    // The 1,024 latencies the criterion bench cycles through.
+    let values = latencies();
     let metrics = hourly_metrics()?;
     let handle = metrics.series("tool_call", &[]);
     let mut i = 0;
@@ -243,54 +226,6 @@ fn latency_record_by_handle(iterations: u64) -> Result<(), String> {
         return Err(format!("{failed} records failed"));
     }
     Ok(())
-}
-
-/// Keeps the spans it is given.
-#[derive(Debug, Default, Clone)]
-struct Keep(Arc<Mutex<Vec<FinishedSpan>>>);
-
-impl SpanProcessor for Keep {
-    fn on_end(&self, span: FinishedSpan) {
-        self.0.lock().expect("not poisoned").push(span);
-    }
-}
-
-/// 512 spans of agent steps, as `agent-trace-export`'s `otlp_encode` bench
-/// makes them: tasks, LLM calls with GenAI attributes and a first-token
-/// event, tool calls.
-fn agent_spans() -> Vec<FinishedSpan> {
-    let keep = Keep::default();
-    let tracer = AgentStepTracer::builder()
-        .processor(Arc::new(keep.clone()))
-        .without_store()
-        .build();
-    while keep.0.lock().expect("not poisoned").len() < BATCH {
-        let task = tracer.start_trace("invoke_agent researcher");
-        for i in 0..3 {
-            let mut llm = tracer
-                .span_builder("chat gpt-4o")
-                .parent(&task)
-                .kind(SpanKind::Client)
-                .start();
-            llm.set_attribute("gen_ai.operation.name", "chat");
-            llm.set_attribute("gen_ai.provider.name", "openai");
-            llm.set_attribute("gen_ai.request.model", "gpt-4o");
-            llm.set_attribute("gen_ai.usage.input_tokens", 1_200 + i);
-            llm.set_attribute("gen_ai.usage.output_tokens", 350 + i);
-            llm.set_attribute("gen_ai.request.temperature", 0.2);
-            llm.add_event("gen_ai.first_token", [KeyValue::new("chunk", 1)]);
-            drop(llm);
-            let mut tool = tracer
-                .span_builder("execute_tool web_search")
-                .parent(&task)
-                .start();
-            tool.set_attribute("gen_ai.tool.name", "web_search");
-            tool.set_attribute("gen_ai.tool.call.id", "call_7f3a");
-        }
-    }
-    let mut spans = keep.0.lock().expect("not poisoned").clone();
-    spans.truncate(BATCH);
-    spans
 }
 
 fn otlp_encode_per_span(iterations: u64) -> Result<(), String> {

@@ -13,10 +13,9 @@
 //! ```
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use agent_trace_core::{AgentStepTracer, FinishedSpan, KeyValue, SpanKind, SpanProcessor};
+use agent_trace_core::{FinishedSpan, SpanKind};
 use agent_trace_export::Resource;
 use agent_trace_export::otlp::{ProtobufEncoder, to_request};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -29,53 +28,10 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use prost::Message as _;
 
-const BATCH: usize = 512;
+#[path = "support/agent_spans.rs"]
+mod agent_spans;
 
-#[derive(Debug, Default, Clone)]
-struct Keep(Arc<std::sync::Mutex<Vec<FinishedSpan>>>);
-
-impl SpanProcessor for Keep {
-    fn on_end(&self, span: FinishedSpan) {
-        self.0.lock().unwrap().push(span);
-    }
-}
-
-/// 512 spans of agent steps: tasks, LLM calls with GenAI attributes and a
-/// first-token event, tool calls.
-fn ours() -> Vec<FinishedSpan> {
-    let keep = Keep::default();
-    let tracer = AgentStepTracer::builder()
-        .processor(Arc::new(keep.clone()))
-        .without_store()
-        .build();
-    while keep.0.lock().unwrap().len() < BATCH {
-        let task = tracer.start_trace("invoke_agent researcher");
-        for i in 0..3 {
-            let mut llm = tracer
-                .span_builder("chat gpt-4o")
-                .parent(&task)
-                .kind(SpanKind::Client)
-                .start();
-            llm.set_attribute("gen_ai.operation.name", "chat");
-            llm.set_attribute("gen_ai.provider.name", "openai");
-            llm.set_attribute("gen_ai.request.model", "gpt-4o");
-            llm.set_attribute("gen_ai.usage.input_tokens", 1_200 + i);
-            llm.set_attribute("gen_ai.usage.output_tokens", 350 + i);
-            llm.set_attribute("gen_ai.request.temperature", 0.2);
-            llm.add_event("gen_ai.first_token", [KeyValue::new("chunk", 1)]);
-            drop(llm);
-            let mut tool = tracer
-                .span_builder("execute_tool web_search")
-                .parent(&task)
-                .start();
-            tool.set_attribute("gen_ai.tool.name", "web_search");
-            tool.set_attribute("gen_ai.tool.call.id", "call_7f3a");
-        }
-    }
-    let mut spans = keep.0.lock().unwrap().clone();
-    spans.truncate(BATCH);
-    spans
-}
+use agent_spans::{BATCH, agent_spans};
 
 /// The same spans as `opentelemetry_sdk` span data.
 fn theirs(ours: &[FinishedSpan]) -> Vec<SpanData> {
@@ -146,7 +102,7 @@ fn theirs(ours: &[FinishedSpan]) -> Vec<SpanData> {
 }
 
 fn otlp_encode_512(c: &mut Criterion) {
-    let batch = ours();
+    let batch = agent_spans();
     let resource = Resource::new("research-agent").with_version("1.0.0");
     let sdk_batch = theirs(&batch);
     let sdk_resource = opentelemetry_sdk::Resource::builder_empty()

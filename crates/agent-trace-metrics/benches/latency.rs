@@ -68,27 +68,10 @@ use sketches_ddsketch::{Config as DdConfig, DDSketch};
 const START: u64 = 1_700_000_000 * 1_000_000_000;
 const WEEK_SECS: u64 = 7 * 86_400;
 
-/// SplitMix64, as in the tests: deterministic data.
-struct Rng(u64);
+#[path = "support/latencies.rs"]
+mod support;
 
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// 1,024 log-uniform latencies between 1 ms and 10 s, in seconds.
-fn latencies() -> Vec<f64> {
-    let mut rng = Rng(42);
-    let (lo, hi) = (1e-3f64.ln(), 10f64.ln());
-    (0..1024)
-        .map(|_| (lo + (hi - lo) * rng.uniform()).exp())
-        .collect()
-}
+use support::{Rng, latencies};
 
 fn hdr() -> Histogram<u64> {
     // Microseconds from 1 µs to one hour, 2 significant digits (~1%).
