@@ -15,7 +15,9 @@
 //! without `opentelemetry-proto`, whose dependency on `opentelemetry_sdk`
 //! the default build does not pay for.
 
-use agent_trace_core::{Array, FinishedSpan, KeyValue, SpanData, Status, TraceState, Value};
+use agent_trace_core::{
+    Array, FinishedSpan, KeyValue, SpanContext, SpanData, Status, TraceState, Value,
+};
 
 use super::proto::{flags, kind};
 use crate::{Resource, SCOPE_NAME, SCOPE_VERSION};
@@ -105,14 +107,20 @@ impl JsonEncoder {
     }
 }
 
-fn put_span(out: &mut Vec<u8>, s: &SpanData) {
-    let cx = &s.context;
+/// Opens a span or link object with its `traceId`, `spanId` and
+/// `traceState`, the fields the two share.
+fn put_ids(out: &mut Vec<u8>, cx: &SpanContext) {
     out.extend_from_slice(br#"{"traceId":""#);
     put_hex(out, &cx.trace_id.to_bytes());
     out.extend_from_slice(br#"","spanId":""#);
     put_hex(out, &cx.span_id.to_bytes());
     out.extend_from_slice(br#"","traceState":"#);
     put_trace_state(out, &cx.trace_state);
+}
+
+fn put_span(out: &mut Vec<u8>, s: &SpanData) {
+    let cx = &s.context;
+    put_ids(out, cx);
     out.extend_from_slice(br#","parentSpanId":""#);
     if let Some(p) = s.parent_span_id {
         put_hex(out, &p.to_bytes());
@@ -157,12 +165,7 @@ fn put_span(out: &mut Vec<u8>, s: &SpanData) {
             out.push(b',');
         }
         let lc = &l.context;
-        out.extend_from_slice(br#"{"traceId":""#);
-        put_hex(out, &lc.trace_id.to_bytes());
-        out.extend_from_slice(br#"","spanId":""#);
-        put_hex(out, &lc.span_id.to_bytes());
-        out.extend_from_slice(br#"","traceState":"#);
-        put_trace_state(out, &lc.trace_state);
+        put_ids(out, lc);
         out.extend_from_slice(br#","attributes":"#);
         put_attributes(out, &l.attributes);
         out.extend_from_slice(br#","droppedAttributesCount":"#);
