@@ -16,12 +16,15 @@ fn main() {
     let mut blocks = 0;
     let mut lines = text.lines().enumerate();
     while let Some((at, line)) = lines.next() {
-        if line.trim_end() != "```rust" {
+        // A fence may be indented (a block inside a list item): its lines
+        // carry the same indent, taken off here.
+        let indent = line.len() - line.trim_start().len();
+        if line.trim() != "```rust" {
             continue;
         }
         let body: Vec<&str> = lines
             .by_ref()
-            .map(|(_, l)| l)
+            .map(|(_, l)| l.get(indent..).unwrap_or(l.trim_start()))
             .take_while(|l| !l.starts_with("```"))
             .collect();
         let body = body.join("\n");
