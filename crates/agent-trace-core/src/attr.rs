@@ -103,6 +103,24 @@ impl StringValue {
         1 << (len.wrapping_mul(5).wrapping_add(last) & 63)
     }
 
+    /// The text, when it is a static string ([`from_static`](Self::from_static)):
+    /// a name that lives as long as the process, which a cache may key by
+    /// its address.
+    ///
+    /// ```
+    /// use agent_trace_core::StringValue;
+    ///
+    /// assert_eq!(StringValue::from_static("plan").as_static(), Some("plan"));
+    /// assert_eq!(StringValue::copy_from("plan").as_static(), None);
+    /// ```
+    #[inline]
+    pub fn as_static(&self) -> Option<&'static str> {
+        match self.0 {
+            Repr::Static(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The text.
     #[inline]
     pub fn as_str(&self) -> &str {

@@ -19,12 +19,26 @@
 //! Recording by name first looks in a small per-thread cache of the
 //! operations this thread recorded into last ([`CACHED_OPERATIONS`]
 //! entries, keyed by the registry's unique id and the name): a hit
-//! compares a few bytes and takes no lock at all, where the shard map costs
-//! a hash of the name and two atomic read-modify-writes on the shard's
-//! read lock. A miss goes to the map and replaces the oldest entry. An
-//! entry keeps its operation alive until replaced or until the thread
-//! exits (at most [`CACHED_OPERATIONS`] per thread); registry ids are never
-//! reused, so an entry of a dropped registry never matches another.
+//! compares the id, the length and a few bytes and takes no lock at all,
+//! where the shard map costs a hash of the name and two atomic
+//! read-modify-writes on the shard's read lock. A miss goes to the map and
+//! replaces the oldest entry. An entry keeps its operation alive until
+//! replaced or until the thread exits (at most [`CACHED_OPERATIONS`] per
+//! thread); registry ids are never reused, so an entry of a dropped
+//! registry never matches another.
+//!
+//! # Static names
+//!
+//! A name that lives as long as the process (a `tracing` callsite's span
+//! name, a span named by a literal) has its unlabelled series' handle kept
+//! in the registry itself ([`LatencyMetrics::record_static_with_exemplar`]):
+//! an open-addressed table keyed by the string's address and length, whose
+//! slots are filled once and never change, so a hit is an atomic load and
+//! two comparisons, with no lock and no text compared (about 100
+//! instructions fewer than the per-thread cache per `#[instrument]` call,
+//! perf gate workload `instrument_call`). This is the one cache from a
+//! span name to its series handle in the workspace: the `tracing` layer
+//! and the latency processor of `agent-trace` both record through it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -49,6 +63,15 @@ const SHARDS: usize = 16;
 
 /// How many operations each thread remembers for [`LatencyMetrics::record`].
 const CACHED_OPERATIONS: usize = 8;
+
+/// How many static names [`StaticNames`] keeps a handle for: a power of
+/// two. Names beyond it are recorded by name, which is right and about 100
+/// instructions slower.
+const STATIC_SLOTS: usize = 256;
+
+/// How many slots a static name's handle may be looked for in, from the one
+/// its address hashes to.
+const STATIC_PROBES: usize = 8;
 
 /// Where the next [`LatencyMetrics`] id comes from.
 static NEXT_REGISTRY_ID: AtomicU64 = AtomicU64::new(1);
@@ -77,6 +100,26 @@ impl OperationCache {
 
 thread_local! {
     static OPERATIONS: std::cell::RefCell<OperationCache> = std::cell::RefCell::default();
+}
+
+/// The handles of the unlabelled series of names that live as long as the
+/// process (see the module docs).
+///
+/// A slot is filled by `OnceLock::set` with a handle made beforehand, so
+/// making it (which takes the shard lock and may call a `metrics`
+/// recorder) never runs while a slot is being initialised. The handles
+/// hold the registry's shared settings, not the registry: no cycle.
+struct StaticNames {
+    /// `(address, length, handle)` of each name.
+    slots: Box<[OnceLock<(usize, usize, SeriesHandle)>]>,
+}
+
+impl StaticNames {
+    fn new() -> Self {
+        Self {
+            slots: (0..STATIC_SLOTS).map(|_| OnceLock::new()).collect(),
+        }
+    }
 }
 
 /// The label set of the series that takes the values of label sets beyond
@@ -494,6 +537,7 @@ pub struct LatencyMetrics {
     max_series: usize,
     thresholds: Mutex<HashMap<String, ThresholdState>>,
     callback: Option<Callback>,
+    statics: StaticNames,
 }
 
 impl fmt::Debug for LatencyMetrics {
@@ -692,6 +736,84 @@ impl LatencyMetrics {
         trace_id: u128,
     ) -> Result<(), MetricsError> {
         self.record_by_name(operation, labels, latency.into(), trace_id)
+    }
+
+    /// [`record_with_exemplar`](Self::record_with_exemplar) of an
+    /// operation named by a string that lives as long as the process, such
+    /// as a `tracing` callsite's span name: the registry keeps a handle of
+    /// its series by the string's address, so the look-up compares no text
+    /// and takes no lock (see the module docs). A `trace_id` of 0 records
+    /// no exemplar.
+    ///
+    /// ```
+    /// use agent_trace_metrics::LatencyMetrics;
+    ///
+    /// let metrics = LatencyMetrics::new();
+    /// metrics.record_static_with_exemplar("tool_call", 0.3, 0)?;
+    /// metrics.record("tool_call", 0.5)?;
+    /// assert_eq!(metrics.stats("tool_call", None).unwrap().count, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`record`](Self::record).
+    ///
+    /// # Performance
+    ///
+    /// A hit is an atomic load and two comparisons, then the handle's
+    /// record. The table keeps 256 names; the names of a busy region of it
+    /// are recorded by name, as [`record_with_exemplar`] does.
+    ///
+    /// [`record_with_exemplar`]: Self::record_with_exemplar
+    #[inline]
+    pub fn record_static_with_exemplar(
+        &self,
+        operation: &'static str,
+        latency: impl Into<Latency>,
+        trace_id: u128,
+    ) -> Result<(), MetricsError> {
+        match self.static_series(operation) {
+            Some(handle) => handle.record_with_exemplar(latency, trace_id),
+            None => self.record_by_name(operation, &[], latency.into(), trace_id),
+        }
+    }
+
+    /// The handle of `operation`'s unlabelled series in the table of static
+    /// names, made on first use; `None` when the table is full around it.
+    #[inline]
+    fn static_series(&self, operation: &'static str) -> Option<&SeriesHandle> {
+        let key = operation.as_ptr() as usize;
+        // Fibonacci hashing: the top bits of the product spread addresses
+        // that differ only in their low bits.
+        let home = (key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - STATIC_SLOTS.ilog2());
+        for probe in 0..STATIC_PROBES {
+            let slot = &self.statics.slots[(home as usize + probe) % STATIC_SLOTS];
+            let (address, len, handle) = match slot.get() {
+                Some(entry) => entry,
+                None => self.fill_static(slot, operation)?,
+            };
+            if *address == key && *len == operation.len() {
+                return Some(handle);
+            }
+        }
+        None
+    }
+
+    /// Fills an empty slot of the table of static names with `operation`'s
+    /// handle; what the slot holds then.
+    #[cold]
+    #[inline(never)]
+    fn fill_static<'a>(
+        &self,
+        slot: &'a OnceLock<(usize, usize, SeriesHandle)>,
+        operation: &'static str,
+    ) -> Option<&'a (usize, usize, SeriesHandle)> {
+        let handle = self.series(operation, &[]);
+        // A lost race leaves another name's (or the same name's) handle in
+        // the slot: both are fine.
+        let _ = slot.set((operation.as_ptr() as usize, operation.len(), handle));
+        slot.get()
     }
 
     /// The by-name recording path; `trace_id` 0 records no exemplar.
@@ -1482,6 +1604,7 @@ impl LatencyMetricsBuilder {
         };
         Ok(LatencyMetrics {
             id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
+            statics: StaticNames::new(),
             shared: Arc::new(Shared {
                 config: SeriesConfig {
                     mapping,
@@ -1504,6 +1627,50 @@ impl LatencyMetricsBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_static_name_and_its_text_share_one_series() {
+        let m = LatencyMetrics::new();
+        let name: &'static str = "plan";
+        m.record_static_with_exemplar(name, 1.0, 7).unwrap();
+        m.record_static_with_exemplar(name, 2.0, 0).unwrap();
+        m.record(&String::from("plan"), 3.0).unwrap();
+        assert_eq!(m.stats("plan", None).unwrap().count, 3);
+        assert_eq!(m.operations(), ["plan"]);
+        // Kept once, under the string's address.
+        let kept = m.statics.slots.iter().filter(|s| s.get().is_some()).count();
+        assert_eq!(kept, 1);
+        // NaN is refused and counted, as by name.
+        assert!(m.record_static_with_exemplar(name, f64::NAN, 0).is_err());
+        assert_eq!(m.rejected("plan"), 1);
+    }
+
+    #[test]
+    fn static_names_at_one_address_with_other_lengths_are_other_operations() {
+        let m = LatencyMetrics::new();
+        let long: &'static str = "planning";
+        let short: &'static str = &long[..4];
+        assert_eq!(long.as_ptr(), short.as_ptr(), "the case under test");
+        m.record_static_with_exemplar(long, 1.0, 0).unwrap();
+        m.record_static_with_exemplar(short, 2.0, 0).unwrap();
+        m.record_static_with_exemplar(short, 2.0, 0).unwrap();
+        assert_eq!(m.stats("planning", None).unwrap().count, 1);
+        assert_eq!(m.stats("plan", None).unwrap().count, 2);
+    }
+
+    #[test]
+    fn a_static_name_without_a_free_slot_is_recorded_by_name_into_the_same_series() {
+        let m = LatencyMetrics::new();
+        let other = m.series("other", &[]);
+        // Every slot taken by another (made-up) name.
+        for (i, slot) in m.statics.slots.iter().enumerate() {
+            assert!(slot.set((usize::MAX - i, 5, other.clone())).is_ok());
+        }
+        m.record_static_with_exemplar("plan", 1.0, 0).unwrap();
+        m.record_static_with_exemplar("plan", 1.0, 0).unwrap();
+        assert_eq!(m.stats("plan", None).unwrap().count, 2);
+        assert_eq!(m.stats("other", None), None);
+    }
 
     #[test]
     fn defaults_build() {

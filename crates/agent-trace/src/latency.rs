@@ -2,9 +2,7 @@
 //! latency under the span's name.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use agent_trace_core::StringValue;
 use agent_trace_metrics::LatencyMetrics;
 
 use crate::latency_metrics;
@@ -69,83 +67,16 @@ impl agent_trace_core::SpanProcessor for LatencyProcessor {
         };
         // A `Duration` is never NaN or negative, the only rejected values.
         let duration = span.duration();
-        match &self.metrics {
-            Some(m) => {
-                let _ = m.record_with_exemplar(span.name.as_str(), duration, trace_id);
-            }
-            None => record_global_latency(&span.name, duration, trace_id),
-        }
-    }
-}
-
-/// Span names whose [`latency_metrics`] series handle a thread keeps (see
-/// [`record_global_latency`]).
-const LATENCY_HANDLES: usize = 16;
-
-/// A full [`LatencyHandles`] replaces an entry at one miss in this many;
-/// the other misses record by name. Making a handle costs more than a
-/// record by name, so a thread that cycles through more names than it
-/// keeps would pay it at every span if each miss replaced an entry.
-const REPLACE_EVERY: u32 = 8;
-
-/// Series handles of the global [`latency_metrics`], by span name: the
-/// name kept (so that a shared name's address is not reused while it is
-/// here) with the handle, replaced in turn.
-#[derive(Default)]
-struct LatencyHandles {
-    entries: [Option<(StringValue, agent_trace_metrics::SeriesHandle)>; LATENCY_HANDLES],
-    next: usize,
-    /// Misses since the last replacement.
-    misses: u32,
-}
-
-thread_local! {
-    static GLOBAL_LATENCY_HANDLES: std::cell::RefCell<LatencyHandles> =
-        std::cell::RefCell::default();
-}
-
-/// Records a span's duration into the global [`latency_metrics`] through a
-/// series handle this thread keeps for the span's name: found by the
-/// name's address and length (span names are usually static or interned,
-/// as the `genai` helpers' are), else by its text. Recording by name looks
-/// the operation up in the registry's own per-thread cache by text and
-/// then its series; the handle skips both (about 60 instructions a span
-/// in the agent workload bench, callgrind). Only for the global registry,
-/// which lives as long as the process: a handle of a registry that could
-/// be dropped must not outlive it in a cache.
-fn record_global_latency(span_name: &StringValue, duration: Duration, trace_id: u128) {
-    let m = latency_metrics();
-    let recorded = GLOBAL_LATENCY_HANDLES.try_with(|cache| {
-        let Ok(mut cache) = cache.try_borrow_mut() else {
-            return false;
+        let m: &LatencyMetrics = match &self.metrics {
+            Some(m) => m,
+            None => latency_metrics(),
         };
-        let name = span_name.as_str();
-        let found = cache.entries.iter().flatten().find(|(kept, _)| {
-            let kept = kept.as_str();
-            kept.len() == name.len() && (std::ptr::eq(kept.as_ptr(), name.as_ptr()) || kept == name)
-        });
-        let handle = match found {
-            Some((_, handle)) => handle,
-            None => {
-                let at = cache.next;
-                if cache.entries[at].is_some() {
-                    cache.misses += 1;
-                    if cache.misses < REPLACE_EVERY {
-                        return false;
-                    }
-                }
-                cache.misses = 0;
-                cache.next = (at + 1) % LATENCY_HANDLES;
-                let entry = cache.entries[at].insert((span_name.clone(), m.series(name, &[])));
-                &entry.1
-            }
+        // A static name through the handle the registry keeps for it; any
+        // other by name, through the registry's per-thread cache of recent
+        // operations (no lock either way).
+        let _ = match span.name.as_static() {
+            Some(name) => m.record_static_with_exemplar(name, duration, trace_id),
+            None => m.record_with_exemplar(span.name.as_str(), duration, trace_id),
         };
-        let _ = handle.record_with_exemplar(duration, trace_id);
-        true
-    });
-    if recorded != Ok(true) {
-        // A miss that keeps the entries, the thread exiting, or a recorder
-        // that re-entered: by name.
-        let _ = m.record_with_exemplar(span_name.as_str(), duration, trace_id);
     }
 }

@@ -51,8 +51,10 @@
 //!   layer and the `tracing` span id: `on_exit` leaves it by that tag, with
 //!   no table look-up at all, and the same stack stands in for the
 //!   registry's current span where one is needed (`innermost_tagged`).
-//! - A span that keeps its callsite's name records its duration through a
-//!   series handle cached per callsite (`CallsiteHandles`) rather than by name.
+//! - A span that keeps its callsite's name records its duration through
+//!   the series handle the latency registry keeps for that static name
+//!   (`LatencyMetrics::record_static_with_exemplar`: no lock, no text
+//!   compared), the workspace's one cache from a span name to its handle.
 //! - Slot locks unlock with a plain store (`agent_trace_metrics`'
 //!   `SpinLock`), and are held only for the layer's own bookkeeping: no
 //!   sampler, processor or `Debug` impl runs while one is held (see
@@ -64,12 +66,11 @@
 //!   folding repeated keys, by a function compiled once in the core crate.
 //!
 //! The parts, one job each: `table.rs` the span table (slots, the overflow
-//! map, pending and started agent spans), `handles.rs` the series handle of
-//! each callsite, `fields.rs` the fields as attributes; this file is the
+//! map, pending and started agent spans), `fields.rs` the fields as
+//! attributes; this file is the
 //! adapter (the `Layer` callbacks and [`SpanExt`]).
 
 mod fields;
-mod handles;
 mod table;
 
 use std::cell::Cell;
@@ -89,16 +90,14 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use fields::Fields;
-use handles::CallsiteHandles;
 use table::{FieldList, MAX_STARTING, STARTING, SpanTable};
 
-/// Where a layer records span durations, with the series handles of the
-/// callsites seen so far (see [`CallsiteHandles`]).
+/// Where a layer records span durations.
 #[derive(Clone)]
 enum Latencies {
     None,
-    Global(Arc<CallsiteHandles>),
-    Own(Arc<LatencyMetrics>, Arc<CallsiteHandles>),
+    Global,
+    Own(Arc<LatencyMetrics>),
 }
 
 /// The `tracing_subscriber::Layer` of agent-trace.
@@ -167,8 +166,8 @@ impl fmt::Debug for AgentTraceLayer {
                 "latencies",
                 &match self.latencies {
                     Latencies::None => "off",
-                    Latencies::Global(_) => "global",
-                    Latencies::Own(..) => "own",
+                    Latencies::Global => "global",
+                    Latencies::Own(_) => "own",
                 },
             )
             .finish()
@@ -181,14 +180,14 @@ impl AgentTraceLayer {
     pub fn new(tracer: AgentStepTracer) -> Self {
         Self {
             tracer,
-            latencies: Latencies::Global(CallsiteHandles::new()),
+            latencies: Latencies::Global,
             spans: SpanTable::default(),
         }
     }
 
     /// Records span durations into `metrics` instead of the global one.
     pub fn with_latency_metrics(mut self, metrics: Arc<LatencyMetrics>) -> Self {
-        self.latencies = Latencies::Own(metrics, CallsiteHandles::new());
+        self.latencies = Latencies::Own(metrics);
         self
     }
 
@@ -200,18 +199,14 @@ impl AgentTraceLayer {
 
     /// Records the duration of a span that kept its callsite's name, with
     /// its trace id as the exemplar (0, no exemplar, for a span that is not
-    /// sampled: its trace is not exported), through the callsite's cached
-    /// series handle (by name when the handle table is full around it).
+    /// sampled: its trace is not exported), through the handle the
+    /// registry keeps for the callsite's static name.
     #[inline]
     fn record_latency(&self, callsite: &'static Metadata<'static>, d: Duration, trace_id: u128) {
-        let Some((metrics, handles)) = self.latencies() else {
-            return;
-        };
-        // `record` only fails for NaN or negative values, which a
-        // `Duration` cannot be.
-        match handles.get(metrics, callsite) {
-            Some(handle) => drop(handle.record_with_exemplar(d, trace_id)),
-            None => drop(metrics.record_with_exemplar(callsite.name(), d, trace_id)),
+        if let Some(metrics) = self.latencies() {
+            // `record` only fails for NaN or negative values, which a
+            // `Duration` cannot be.
+            let _ = metrics.record_static_with_exemplar(callsite.name(), d, trace_id);
         }
     }
 
@@ -223,18 +218,18 @@ impl AgentTraceLayer {
         // A reference count, or a static string.
         let name = s.name().cloned();
         let took = s.end_measured();
-        if let (Some((metrics, _)), Some(name)) = (self.latencies(), name) {
+        if let (Some(metrics), Some(name)) = (self.latencies(), name) {
             let _ = metrics.record_with_exemplar(&name, took, trace_id);
         }
     }
 
     /// Where span durations go, if anywhere.
     #[inline]
-    fn latencies(&self) -> Option<(&LatencyMetrics, &CallsiteHandles)> {
+    fn latencies(&self) -> Option<&LatencyMetrics> {
         match &self.latencies {
             Latencies::None => None,
-            Latencies::Global(h) => Some((crate::latency_metrics(), h)),
-            Latencies::Own(m, h) => Some((m, h)),
+            Latencies::Global => Some(crate::latency_metrics()),
+            Latencies::Own(m) => Some(m),
         }
     }
 
@@ -642,27 +637,6 @@ mod tests {
         // Renamed after it started (and after its handle would be cached).
         assert_eq!(s.count("tool web_search"), 1);
         assert_eq!(s.count("tool"), 0);
-    }
-
-    #[test]
-    fn a_callsite_without_a_free_handle_slot_records_by_name_into_the_same_series() {
-        let s = setup_with(|layer| {
-            let Latencies::Own(metrics, handles) = &layer.latencies else {
-                unreachable!("set up with its own metrics")
-            };
-            // Every slot taken by another (made-up) callsite.
-            let other = metrics.series("other", &[]);
-            for (i, slot) in handles.slots.iter().enumerate() {
-                assert!(slot.set((usize::MAX - i, other.clone())).is_ok());
-            }
-            layer
-        });
-        tracing::dispatcher::with_default(&s.dispatch, || {
-            plan(1);
-            plan(2);
-        });
-        assert_eq!(s.count("plan"), 2);
-        assert_eq!(s.count("other"), 0);
     }
 
     #[test]
