@@ -21,12 +21,12 @@
 //! a no-op one. So a handle is kept only for a recorder that lives as long
 //! as the process: the one a thread without a local recorder sees (the
 //! global recorder, or the no-op one before a global is set). Which one
-//! that is can only be seen from such a thread, so [`static_recorder`]
-//! asks a short-lived thread of its own ("probes"), once when the answer is
-//! not known yet, and again, with exponential backoff, while the current
-//! recorder is another one (a local recorder, or a global recorder set after
-//! the last probe). A local recorder is never cached for: each record under
-//! it registers by name, as the macros do. Recorders are told apart by
+//! that is can only be seen from such a thread: the metrics crate's clock
+//! thread notes it at each tick ([`agent_trace_metrics::process_recorder`];
+//! no thread is started to learn it). While that thread does not run (no
+//! latency registry on the default clock lives, as when `init()` was never
+//! called), or under a local recorder, nothing is cached: each record
+//! registers by name, as the macros do. Recorders are told apart by
 //! address; a global recorder lives at its address for the whole process,
 //! so no other recorder can be mistaken for it (two recorders of size zero
 //! share an address, but then they hold no state of their own to tell
@@ -39,10 +39,9 @@
 //! drop a held handle's series too, as it does for any application that
 //! holds handles.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
-use std::sync::{Mutex, PoisonError};
 
 /// Label sets one thread keeps handles for, per cache.
 pub(crate) const MAX_ENTRIES: usize = 1024;
@@ -51,67 +50,11 @@ pub(crate) const MAX_ENTRIES: usize = 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RecorderId(usize);
 
-/// The recorder a `metrics!` macro on this thread would use now.
-fn current() -> RecorderId {
-    ::metrics::with_recorder(|r| RecorderId(std::ptr::from_ref(r).cast::<()>() as usize))
-}
-
-/// What the probes found, shared by every thread.
-struct Probes {
-    /// The recorder a thread without a local recorder saw at the last
-    /// probe.
-    seen: Option<RecorderId>,
-    /// Records that found another recorder than `seen`, and the count at
-    /// which the next probe runs (doubling after each).
-    misses: u64,
-    next_probe: u64,
-}
-
-static PROBES: Mutex<Probes> = Mutex::new(Probes {
-    seen: None,
-    misses: 0,
-    next_probe: 0,
-});
-
-thread_local! {
-    /// The last recorder this thread found to live as long as the process.
-    static KNOWN: Cell<Option<RecorderId>> = const { Cell::new(None) };
-}
-
-/// The recorder a new thread sees; `None` if no thread can be started.
-fn probe() -> Option<RecorderId> {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("agent-trace-probe".into())
-            .spawn_scoped(s, current)
-            .ok()?
-            .join()
-            .ok()
-    })
-}
-
 /// The current recorder, when handles registered with it may be kept (see
-/// the module docs); `None` under a local recorder.
+/// the module docs); `None` under a local recorder, or when it cannot be
+/// known.
 pub(crate) fn static_recorder() -> Option<RecorderId> {
-    let id = current();
-    if KNOWN.get() == Some(id) {
-        return Some(id);
-    }
-    let mut probes = PROBES.lock().unwrap_or_else(PoisonError::into_inner);
-    if probes.seen != Some(id) {
-        probes.misses += 1;
-        if probes.misses < probes.next_probe {
-            return None;
-        }
-        probes.next_probe = probes.misses.saturating_mul(2);
-        probes.seen = probe();
-        if probes.seen != Some(id) {
-            return None;
-        }
-    }
-    drop(probes);
-    KNOWN.set(Some(id));
-    Some(id)
+    agent_trace_metrics::process_recorder().map(RecorderId)
 }
 
 /// The hasher of the maps keyed by names the application chooses, on the
@@ -259,10 +202,32 @@ pub(crate) type Local<K, V> = RefCell<Cache<K, V>>;
 mod tests {
     use super::*;
 
+    /// A registry on the default clock, which keeps the clock thread that
+    /// sees the process's recorder running, once that thread has ticked.
+    fn clock_thread() -> agent_trace_metrics::LatencyMetrics {
+        let registry = agent_trace_metrics::LatencyMetrics::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while static_recorder().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clock thread never ticked"
+            );
+            std::thread::yield_now();
+        }
+        registry
+    }
+
     #[test]
-    fn the_recorder_a_new_thread_sees_is_cached_for_and_a_local_one_is_not() {
+    fn the_recorder_of_threads_without_a_local_one_is_cached_for_and_a_local_one_is_not() {
+        let _clock = clock_thread();
         let outside = static_recorder();
-        assert_eq!(outside, probe());
+        // What a thread of its own sees.
+        let seen = std::thread::spawn(|| {
+            ::metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(outside, Some(RecorderId(seen)));
         // A recorder with state of its own (a zero-sized one could share
         // the no-op recorder's address).
         struct WithState {
@@ -342,6 +307,7 @@ mod tests {
 
     #[test]
     fn a_key_is_found_by_identity_or_by_text_and_never_taken_for_another() {
+        let _clock = clock_thread();
         let mut cache: Cache<Texts, u32> = Cache::new();
         let bump = |cache: &mut Cache<Texts, u32>, k: &Texts| {
             cache.with(
@@ -377,6 +343,7 @@ mod tests {
 
     #[test]
     fn entries_are_kept_per_label_set_up_to_the_cap() {
+        let _clock = clock_thread();
         let mut cache: Cache<String, u32> = Cache::new();
         let bump = |cache: &mut Cache<String, u32>, k: &str| {
             cache.with(k, str::to_owned, |v| {

@@ -35,6 +35,16 @@
 //! Reads never start it, so a [`SystemClock`] handed to a registry or a
 //! cost ledger is read precisely and starts nothing. A registry on a custom
 //! clock holds no lease.
+//!
+//! # The recorder it sees
+//!
+//! The ticker thread never sets a local `metrics` recorder, so at each tick
+//! it also notes which recorder a thread without one uses: the global
+//! recorder, or the no-op one before a global is set. Both live as long as
+//! the process, so handles registered with them may be kept;
+//! [`process_recorder`] tells whether the calling thread's current
+//! recorder is that one (the `genai` helpers keep their metric handles
+//! only then). No thread is started to learn it.
 
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
@@ -49,6 +59,10 @@ use crate::sync::{AtomicU64, Builder, Mutex, Thread, park_timeout};
 /// The last tick of the clock thread; 0 while it is not ticking.
 #[cfg(not(loom))]
 static TICKED: AtomicU64 = AtomicU64::new(0);
+
+/// The address of the `metrics` recorder the ticker thread saw at its last
+/// tick (see [`process_recorder`]); 0 while it is not ticking.
+static RECORDER_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The generation of the ticker thread that should be running; 0 when none
 /// should. A thread of an older generation stops at its next wake-up.
@@ -136,10 +150,50 @@ fn tick_while_leased(generation: u64) {
     // memory, and `RUNNING` is only compared.
     while RUNNING.load(Ordering::Relaxed) == generation {
         TICKED.store(Timestamp::now().as_unix_nanos(), Ordering::Relaxed);
+        #[cfg(not(loom))]
+        RECORDER_SEEN.store(current_recorder(), Ordering::Relaxed);
         // Woken early by the last lease's drop.
         park_timeout(TICK);
     }
     TICKED.store(0, Ordering::Relaxed);
+    #[cfg(not(loom))]
+    RECORDER_SEEN.store(0, Ordering::Relaxed);
+}
+
+/// The address of the recorder a `metrics!` macro on this thread would use
+/// now.
+fn current_recorder() -> usize {
+    ::metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
+}
+
+/// The address of the `metrics` recorder this thread's macros use now, if
+/// it is one that lives as long as the process: the recorder that threads
+/// without a local recorder use (the global recorder, or the no-op one
+/// before a global is set). `None` under a local recorder
+/// (`metrics::with_local_recorder`), and whenever it cannot be known: while
+/// no [`LatencyMetrics`](crate::LatencyMetrics) on the default clock lives
+/// (its clock thread is what sees it; see the module docs), and for up to
+/// one tick (10 ms) after a global recorder is set.
+///
+/// Handles registered with a recorder for which this answers `Some` may be
+/// kept and reused for as long as it keeps answering the same address: a
+/// global recorder is never dropped, so no other recorder can take its
+/// address (two recorders of size zero can share one, but then they hold
+/// no state to tell apart).
+///
+/// ```
+/// // A registry on the default clock keeps the clock thread running.
+/// let registry = agent_trace_metrics::LatencyMetrics::new();
+/// let histogram = metrics::histogram!("gen_ai.client.operation.duration");
+/// if let Some(recorder) = agent_trace_metrics::process_recorder() {
+///     // `histogram` may be kept, for as long as `process_recorder()`
+///     // answers `Some(recorder)`.
+/// }
+/// # drop((registry, histogram));
+/// ```
+pub fn process_recorder() -> Option<usize> {
+    let seen = RECORDER_SEEN.load(Ordering::Relaxed);
+    (seen != 0 && seen == current_recorder()).then_some(seen)
 }
 
 /// The last tick, while the clock thread ticks: the whole of a clock read

@@ -215,7 +215,7 @@ mod threshold;
 mod tracer_metrics;
 mod window;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, process_recorder};
 pub use error::MetricsError;
 pub use exemplar::Exemplar;
 pub use history::Tier;
