@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use agent_trace_cli::{
-    AnyValue, LatencyStats, ListQuery, Paint, ReportOptions, Span, Summaries, TraceFile,
+    AnyValue, LatencyStats, ListQuery, Paint, ReportOptions, OtlpSpan, Summaries, TraceFile,
     TraceIdPrefix, WaterfallOptions, build_report, key_attributes, load_trace, render_list,
     render_stats, render_waterfall, waterfall_rows,
 };
@@ -55,7 +55,7 @@ fn exercise_value(value: &AnyValue<'_>) {
 }
 
 /// Everything a command asks of one span.
-fn exercise_span(span: &Span<'_>) {
+fn exercise_span(span: &OtlpSpan<'_>) {
     assert!(span.duration_nanos() <= span.end_time_unix_nano);
     let _ = span.is_error();
     let _ = span.kind.as_str();
@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut spans_seen = 0u64;
     let mut malformed_lines = Vec::new();
-    let mut kept: Vec<Span<'static>> = Vec::new();
+    let mut kept: Vec<OtlpSpan<'static>> = Vec::new();
     let mut summaries = Summaries::default();
     let mut latencies: Option<LatencyStats> = None;
     let stats = file
@@ -159,7 +159,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = render_stats(&operations, accuracy, Paint::plain());
 
     // `show`'s tree: every span exactly once, whatever the parent ids say.
-    let refs: Vec<&Span<'_>> = kept.iter().collect();
+    let refs: Vec<&OtlpSpan<'_>> = kept.iter().collect();
     let rows = waterfall_rows(&refs);
     let mut placed = vec![0u32; refs.len()];
     for row in &rows {

@@ -386,6 +386,7 @@ fn check_sources(root: &Path, problems: &mut Vec<String>) {
         }
     }
     check_unsafe(root, problems);
+    check_public_names(root, problems);
     for file in SPAN_PATH {
         let text = fs::read_to_string(root.join(file)).unwrap_or_default();
         for lock in ["Mutex", "RwLock", ".lock()"] {
@@ -394,6 +395,49 @@ fn check_sources(root: &Path, problems: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Public type names are unique across the workspace's crates, so that a
+/// user who imports two of them (or reads `Span` in a signature) never has
+/// to ask which one: every `pub struct`, `pub enum`, `pub trait`, `pub type`
+/// and `pub union` of a crate's `src` (crate-visible ones, `pub(crate)` and
+/// the like, do not count).
+fn check_public_names(root: &Path, problems: &mut Vec<String>) {
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for (name, _) in LAYERS {
+        let mut files = Vec::new();
+        rust_files(&root.join("crates").join(name).join("src"), &mut files);
+        files.sort();
+        for file in files {
+            let text = fs::read_to_string(&file).unwrap_or_default();
+            for (i, line) in text.lines().enumerate() {
+                let Some(ident) = public_type_name(line) else {
+                    continue;
+                };
+                let here = format!("{}:{}", file.display(), i + 1);
+                if let Some(first) = seen.get(ident) {
+                    problems.push(format!(
+                        "{here}: public type `{ident}` is also declared at {first}: give one \
+                         of them a name of its own"
+                    ));
+                } else {
+                    seen.insert(ident.to_owned(), here);
+                }
+            }
+        }
+    }
+}
+
+/// The name a line declares as a public type, if it does.
+fn public_type_name(line: &str) -> Option<&str> {
+    let rest = line.trim_start().strip_prefix("pub ")?;
+    let rest = ["struct ", "enum ", "trait ", "type ", "union "]
+        .iter()
+        .find_map(|kw| rest.strip_prefix(kw))?;
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
 }
 
 /// For each `cfg(...)` or `cfg_attr(...)` in `text`, its line (1-based) and
@@ -501,6 +545,21 @@ mod tests {
             super::cfg_feature_counts(text),
             vec![(1, 1), (3, 3), (5, 1)]
         );
+    }
+
+    #[test]
+    fn public_type_names_are_read_from_declarations_only() {
+        let name = super::public_type_name;
+        assert_eq!(name("pub struct Span<'a> {"), Some("Span"));
+        assert_eq!(name("    pub enum SpanKind {"), Some("SpanKind"));
+        assert_eq!(name("pub trait FutureExt: Future {"), Some("FutureExt"));
+        assert_eq!(
+            name("pub type Result<T> = std::result::Result<T, Error>;"),
+            Some("Result")
+        );
+        assert_eq!(name("pub(crate) struct Live {"), None);
+        assert_eq!(name("pub fn span() -> Span {"), None);
+        assert_eq!(name("// pub struct Commented;"), None);
     }
 
     #[test]

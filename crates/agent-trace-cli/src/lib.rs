@@ -41,7 +41,7 @@
 //! # Key concepts
 //!
 //! - [`TraceFile::for_each_span`] streams a file one line at a time and
-//!   hands each [`Span`] (borrowing from the line) to a closure; a
+//!   hands each [`OtlpSpan`] (borrowing from the line) to a closure; a
 //!   malformed line is reported ([`Malformed`]: its number and what was
 //!   wrong) and skipped.
 //! - `list` keeps a [`TraceSummary`] per trace ([`Summaries`]), `stats` a
@@ -83,7 +83,9 @@ mod waterfall;
 
 pub use error::Error;
 pub use format::{Paint, format_cost, format_duration, format_seconds, format_timestamp};
-pub use otlp::{AnyValue, Event, KeyValue, Link, Span, SpanKind, Status, StatusCode};
+pub use otlp::{
+    AnyValue, OtlpEvent, OtlpKeyValue, OtlpLink, OtlpSpan, OtlpSpanKind, OtlpStatus, StatusCode,
+};
 pub use reader::{Malformed, Origin, ReadStats, TraceFile, UNKNOWN_SERVICE};
 pub use report::{ReportOptions, ReportSummary, build_report};
 pub use stats::{

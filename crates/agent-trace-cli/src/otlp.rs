@@ -9,7 +9,7 @@
 //! throw it away. These types borrow names, keys and string values from
 //! the line (a `Cow` that owns only when the JSON string had escapes), so
 //! reading a span allocates little more than its attribute vector, and
-//! [`Span::into_owned`] copies the few spans a command keeps.
+//! [`OtlpSpan::into_owned`] copies the few spans a command keeps.
 //!
 //! # What is accepted
 //!
@@ -66,7 +66,7 @@ pub(crate) struct ResourceSpans<'a> {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Resource<'a> {
     #[serde(borrow, default, deserialize_with = "nullable")]
-    pub(crate) attributes: Vec<KeyValue<'a>>,
+    pub(crate) attributes: Vec<OtlpKeyValue<'a>>,
 }
 
 /// The spans of one instrumentation scope.
@@ -82,7 +82,7 @@ pub(crate) struct ScopeSpans<'a> {
     )]
     pub(crate) scope: Scope<'a>,
     #[serde(borrow, default, deserialize_with = "nullable")]
-    pub(crate) spans: Vec<Span<'a>>,
+    pub(crate) spans: Vec<OtlpSpan<'a>>,
 }
 
 /// The instrumentation scope: the library that made the spans.
@@ -95,11 +95,11 @@ pub(crate) struct Scope<'a> {
 
 /// One span, as the file has it.
 ///
-/// Strings borrow from the line read when they can; [`Span::into_owned`]
+/// Strings borrow from the line read when they can; [`OtlpSpan::into_owned`]
 /// detaches a span from it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Span<'a> {
+pub struct OtlpSpan<'a> {
     /// The trace the span belongs to.
     #[serde(alias = "trace_id", deserialize_with = "trace_id")]
     pub trace_id: TraceId,
@@ -115,7 +115,7 @@ pub struct Span<'a> {
     pub name: Cow<'a, str>,
     /// Client, server, internal, ...
     #[serde(default, deserialize_with = "nullable")]
-    pub kind: SpanKind,
+    pub kind: OtlpSpanKind,
     /// Start, in nanoseconds since the Unix epoch.
     #[serde(default, alias = "start_time_unix_nano", deserialize_with = "unsigned")]
     pub start_time_unix_nano: u64,
@@ -124,7 +124,7 @@ pub struct Span<'a> {
     pub end_time_unix_nano: u64,
     /// The span's attributes, in file order.
     #[serde(borrow, default, deserialize_with = "nullable")]
-    pub attributes: Vec<KeyValue<'a>>,
+    pub attributes: Vec<OtlpKeyValue<'a>>,
     /// Attributes the producer dropped (a span limit).
     #[serde(
         default,
@@ -134,7 +134,7 @@ pub struct Span<'a> {
     pub dropped_attributes_count: u32,
     /// The span's events, in file order.
     #[serde(borrow, default, deserialize_with = "nullable")]
-    pub events: Vec<Event<'a>>,
+    pub events: Vec<OtlpEvent<'a>>,
     /// Events the producer dropped.
     #[serde(
         default,
@@ -144,7 +144,7 @@ pub struct Span<'a> {
     pub dropped_events_count: u32,
     /// Links to spans of this or other traces.
     #[serde(borrow, default, deserialize_with = "nullable")]
-    pub links: Vec<Link<'a>>,
+    pub links: Vec<OtlpLink<'a>>,
     /// Links the producer dropped.
     #[serde(
         default,
@@ -154,10 +154,10 @@ pub struct Span<'a> {
     pub dropped_links_count: u32,
     /// The span's status.
     #[serde(borrow, default, deserialize_with = "nullable")]
-    pub status: Status<'a>,
+    pub status: OtlpStatus<'a>,
 }
 
-impl Span<'_> {
+impl OtlpSpan<'_> {
     /// The span's duration in nanoseconds (zero if the end precedes the
     /// start, which a well-behaved producer never writes).
     pub fn duration_nanos(&self) -> u64 {
@@ -176,8 +176,8 @@ impl Span<'_> {
     }
 
     /// The span, owning all its strings.
-    pub fn into_owned(self) -> Span<'static> {
-        Span {
+    pub fn into_owned(self) -> OtlpSpan<'static> {
+        OtlpSpan {
             trace_id: self.trace_id,
             span_id: self.span_id,
             parent_span_id: self.parent_span_id,
@@ -187,11 +187,11 @@ impl Span<'_> {
             end_time_unix_nano: self.end_time_unix_nano,
             attributes: owned_attributes(self.attributes),
             dropped_attributes_count: self.dropped_attributes_count,
-            events: self.events.into_iter().map(Event::into_owned).collect(),
+            events: self.events.into_iter().map(OtlpEvent::into_owned).collect(),
             dropped_events_count: self.dropped_events_count,
-            links: self.links.into_iter().map(Link::into_owned).collect(),
+            links: self.links.into_iter().map(OtlpLink::into_owned).collect(),
             dropped_links_count: self.dropped_links_count,
-            status: Status {
+            status: OtlpStatus {
                 message: owned(self.status.message),
                 code: self.status.code,
             },
@@ -200,7 +200,10 @@ impl Span<'_> {
 }
 
 /// The first value of `key` in `attributes`.
-pub(crate) fn find<'v, 'a>(attributes: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'a>> {
+pub(crate) fn find<'v, 'a>(
+    attributes: &'v [OtlpKeyValue<'a>],
+    key: &str,
+) -> Option<&'v AnyValue<'a>> {
     attributes
         .iter()
         .find(|kv| kv.key == key)
@@ -211,13 +214,13 @@ fn owned(s: Cow<'_, str>) -> Cow<'static, str> {
     Cow::Owned(s.into_owned())
 }
 
-pub(crate) fn owned_attributes(kvs: Vec<KeyValue<'_>>) -> Vec<KeyValue<'static>> {
-    kvs.into_iter().map(KeyValue::into_owned).collect()
+pub(crate) fn owned_attributes(kvs: Vec<OtlpKeyValue<'_>>) -> Vec<OtlpKeyValue<'static>> {
+    kvs.into_iter().map(OtlpKeyValue::into_owned).collect()
 }
 
 /// What a span represents, as OTLP numbers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SpanKind {
+pub enum OtlpSpanKind {
     /// `SPAN_KIND_UNSPECIFIED` (0), or a number this reader does not know.
     #[default]
     Unspecified,
@@ -233,7 +236,7 @@ pub enum SpanKind {
     Consumer,
 }
 
-impl SpanKind {
+impl OtlpSpanKind {
     fn from_number(n: i64) -> Self {
         match n {
             1 => Self::Internal,
@@ -270,7 +273,7 @@ impl SpanKind {
     }
 }
 
-impl<'de> Deserialize<'de> for SpanKind {
+impl<'de> Deserialize<'de> for OtlpSpanKind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(EnumVisitor {
             what: "a span kind",
@@ -363,7 +366,7 @@ impl<T> Visitor<'_> for EnumVisitor<T> {
 /// A span's status: a code and, for errors, a message.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Status<'a> {
+pub struct OtlpStatus<'a> {
     /// The description the producer gave (usually only for errors).
     #[serde(borrow, default, deserialize_with = "string")]
     pub message: Cow<'a, str>,
@@ -375,7 +378,7 @@ pub struct Status<'a> {
 /// Something that happened during a span, at a point in time.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Event<'a> {
+pub struct OtlpEvent<'a> {
     /// When, in nanoseconds since the Unix epoch.
     #[serde(default, alias = "time_unix_nano", deserialize_with = "unsigned")]
     pub time_unix_nano: u64,
@@ -384,13 +387,13 @@ pub struct Event<'a> {
     pub name: Cow<'a, str>,
     /// The event's attributes.
     #[serde(borrow, default, deserialize_with = "nullable")]
-    pub attributes: Vec<KeyValue<'a>>,
+    pub attributes: Vec<OtlpKeyValue<'a>>,
 }
 
-impl Event<'_> {
+impl OtlpEvent<'_> {
     /// The event, owning all its strings.
-    pub fn into_owned(self) -> Event<'static> {
-        Event {
+    pub fn into_owned(self) -> OtlpEvent<'static> {
+        OtlpEvent {
             time_unix_nano: self.time_unix_nano,
             name: owned(self.name),
             attributes: owned_attributes(self.attributes),
@@ -412,7 +415,7 @@ impl Event<'_> {
 /// A link from a span to another span.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Link<'a> {
+pub struct OtlpLink<'a> {
     /// The linked span's trace.
     #[serde(alias = "trace_id", deserialize_with = "trace_id")]
     pub trace_id: TraceId,
@@ -421,13 +424,13 @@ pub struct Link<'a> {
     pub span_id: SpanId,
     /// The link's attributes.
     #[serde(borrow, default, deserialize_with = "nullable")]
-    pub attributes: Vec<KeyValue<'a>>,
+    pub attributes: Vec<OtlpKeyValue<'a>>,
 }
 
-impl Link<'_> {
+impl OtlpLink<'_> {
     /// The link, owning all its strings.
-    pub fn into_owned(self) -> Link<'static> {
-        Link {
+    pub fn into_owned(self) -> OtlpLink<'static> {
+        OtlpLink {
             trace_id: self.trace_id,
             span_id: self.span_id,
             attributes: owned_attributes(self.attributes),
@@ -437,7 +440,7 @@ impl Link<'_> {
 
 /// One attribute: a key and a typed value.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct KeyValue<'a> {
+pub struct OtlpKeyValue<'a> {
     /// The attribute's name.
     #[serde(borrow, default, deserialize_with = "string")]
     pub key: Cow<'a, str>,
@@ -446,10 +449,10 @@ pub struct KeyValue<'a> {
     pub value: AnyValue<'a>,
 }
 
-impl KeyValue<'_> {
+impl OtlpKeyValue<'_> {
     /// The attribute, owning all its strings.
-    pub fn into_owned(self) -> KeyValue<'static> {
-        KeyValue {
+    pub fn into_owned(self) -> OtlpKeyValue<'static> {
+        OtlpKeyValue {
             key: owned(self.key),
             value: self.value.into_owned(),
         }
@@ -473,7 +476,7 @@ pub enum AnyValue<'a> {
     /// A homogeneous or mixed array.
     Array(Vec<AnyValue<'a>>),
     /// A list of key-value pairs.
-    KvList(Vec<KeyValue<'a>>),
+    KvList(Vec<OtlpKeyValue<'a>>),
     /// Bytes, as the file encodes them (base64).
     Bytes(Cow<'a, str>),
 }
@@ -611,7 +614,7 @@ impl<'de: 'a, 'a> Visitor<'de> for AnyValueVisitor<'a> {
                     AnyValue::Array(map.next_value::<Values<AnyValue<'a>>>()?.values)
                 }
                 "kvlistValue" | "kvlist_value" => {
-                    AnyValue::KvList(map.next_value::<Values<KeyValue<'a>>>()?.values)
+                    AnyValue::KvList(map.next_value::<Values<OtlpKeyValue<'a>>>()?.values)
                 }
                 "bytesValue" | "bytes_value" => AnyValue::Bytes(map.next_value::<Str<'de>>()?.0),
                 _ => {
@@ -924,7 +927,7 @@ mod tests {
 
     #[test]
     fn any_values_of_every_type_parse() {
-        let kvs: Vec<KeyValue<'_>> = serde_json::from_str(
+        let kvs: Vec<OtlpKeyValue<'_>> = serde_json::from_str(
             r#"[{"key":"s","value":{"stringValue":"x"}},
                 {"key":"i","value":{"intValue":"-7"}},
                 {"key":"n","value":{"intValue":12}},
@@ -966,26 +969,26 @@ mod tests {
 
     #[test]
     fn strings_without_escapes_borrow() {
-        let kv: KeyValue<'_> =
+        let kv: OtlpKeyValue<'_> =
             serde_json::from_str(r#"{"key":"k","value":{"stringValue":"plain"}}"#).unwrap();
         assert!(matches!(kv.key, Cow::Borrowed(_)));
         assert!(matches!(kv.value, AnyValue::String(Cow::Borrowed("plain"))));
-        let kv: KeyValue<'_> =
+        let kv: OtlpKeyValue<'_> =
             serde_json::from_str(r#"{"key":"k","value":{"stringValue":"a\"b"}}"#).unwrap();
         assert_eq!(kv.value, AnyValue::String(Cow::Owned("a\"b".to_owned())));
     }
 
     #[test]
     fn enums_parse_by_number_or_name() {
-        let kinds: Vec<SpanKind> =
+        let kinds: Vec<OtlpSpanKind> =
             serde_json::from_str(r#"[2, "3", "SPAN_KIND_PRODUCER", 9]"#).unwrap();
         assert_eq!(
             kinds,
             [
-                SpanKind::Server,
-                SpanKind::Client,
-                SpanKind::Producer,
-                SpanKind::Unspecified
+                OtlpSpanKind::Server,
+                OtlpSpanKind::Client,
+                OtlpSpanKind::Producer,
+                OtlpSpanKind::Unspecified
             ]
         );
         let codes: Vec<StatusCode> =

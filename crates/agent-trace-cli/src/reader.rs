@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde_json::error::Category;
 
 use crate::Error;
-use crate::otlp::{AnyValue, ExportRequest, KeyValue, Span, find};
+use crate::otlp::{AnyValue, ExportRequest, OtlpKeyValue, OtlpSpan, find};
 
 /// The service of spans whose resource names none, as the OpenTelemetry
 /// SDKs default it.
@@ -61,7 +61,7 @@ pub struct Origin<'r, 'a> {
     /// The resource's `service.name`, or [`UNKNOWN_SERVICE`].
     pub service: &'r str,
     /// All the resource's attributes.
-    pub resource: &'r [KeyValue<'a>],
+    pub resource: &'r [OtlpKeyValue<'a>],
     /// The instrumentation scope's name (may be empty).
     pub scope: &'r str,
 }
@@ -120,10 +120,10 @@ impl TraceFile {
     ///
     /// One line in memory at a time; span strings borrow from it, so a
     /// span costs little more than its attribute vector unless the caller
-    /// keeps it ([`Span::into_owned`]).
+    /// keeps it ([`OtlpSpan::into_owned`]).
     pub fn for_each_span(
         &self,
-        mut on_span: impl FnMut(&Origin<'_, '_>, Span<'_>),
+        mut on_span: impl FnMut(&Origin<'_, '_>, OtlpSpan<'_>),
         mut on_malformed: impl FnMut(&Malformed),
     ) -> Result<ReadStats, Error> {
         let open_error = |source| Error::Open {
@@ -205,7 +205,7 @@ fn read_document(
     bytes: &[u8],
     first_line: u64,
     stats: &mut ReadStats,
-    on_span: &mut impl FnMut(&Origin<'_, '_>, Span<'_>),
+    on_span: &mut impl FnMut(&Origin<'_, '_>, OtlpSpan<'_>),
     on_malformed: &mut impl FnMut(&Malformed),
 ) {
     let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<ExportRequest<'_>>();
@@ -251,7 +251,10 @@ fn describe(e: &serde_json::Error, multi_line: bool) -> String {
 }
 
 /// Hands each span of `request` to `on_span`; how many there were.
-fn visit(request: ExportRequest<'_>, on_span: &mut impl FnMut(&Origin<'_, '_>, Span<'_>)) -> u64 {
+fn visit(
+    request: ExportRequest<'_>,
+    on_span: &mut impl FnMut(&Origin<'_, '_>, OtlpSpan<'_>),
+) -> u64 {
     let mut count = 0;
     for resource_spans in request.resource_spans {
         let attributes = resource_spans.resource.attributes;

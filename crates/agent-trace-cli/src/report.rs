@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::format::{format_cost, format_duration, format_seconds, format_timestamp};
-use crate::otlp::{KeyValue, Span};
+use crate::otlp::{OtlpKeyValue, OtlpSpan};
 use crate::reader::{Malformed, ReadStats, TraceFile};
 use crate::stats::{DEFAULT_MAX_OPERATIONS, LatencyStats, OperationStats};
 use crate::summary::{SortKey, Summaries, TraceSummary};
@@ -121,7 +121,7 @@ struct EventData {
     attrs: Vec<[String; 3]>,
 }
 
-fn attrs(kvs: &[KeyValue<'_>]) -> Vec<[String; 3]> {
+fn attrs(kvs: &[OtlpKeyValue<'_>]) -> Vec<[String; 3]> {
     kvs.iter()
         .map(|kv| {
             [
@@ -210,7 +210,7 @@ pub fn build_report(
 }
 
 fn trace_data(t: &TraceSummary, spans: Vec<TraceSpan>) -> TraceData {
-    let refs: Vec<&Span<'_>> = spans.iter().map(|s| &s.span).collect();
+    let refs: Vec<&OtlpSpan<'_>> = spans.iter().map(|s| &s.span).collect();
     let rows = waterfall_rows(&refs);
     let t0 = t.start_unix_nanos;
     let total = t.duration_nanos();

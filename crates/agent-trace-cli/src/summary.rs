@@ -22,7 +22,7 @@ use agent_trace_propagation::TraceId;
 
 use crate::Error;
 use crate::format::{Paint, format_cost, format_duration, format_timestamp, pad, sgr};
-use crate::otlp::{AnyValue, Span};
+use crate::otlp::{AnyValue, OtlpSpan};
 use crate::reader::{Malformed, Origin, ReadStats, TraceFile};
 
 /// `gen_ai.usage.input_tokens`: tokens of the model's input (the GenAI
@@ -165,7 +165,7 @@ struct SpanUsage {
 
 impl SpanUsage {
     /// The span's usage, and its currency attribute.
-    fn of<'s>(span: &'s Span<'_>) -> (Self, Option<&'s str>) {
+    fn of<'s>(span: &'s OtlpSpan<'_>) -> (Self, Option<&'s str>) {
         let mut u = SpanUsage {
             input: None,
             output: None,
@@ -270,7 +270,7 @@ pub struct Summaries {
 
 impl Summaries {
     /// Adds one span to its trace's summary.
-    pub fn add(&mut self, origin: &Origin<'_, '_>, span: &Span<'_>) {
+    pub fn add(&mut self, origin: &Origin<'_, '_>, span: &OtlpSpan<'_>) {
         let start = span.start_time_unix_nano;
         let end = span.end_time_unix_nano.max(start);
         let rank = (span.parent_span_id.is_some(), start);
@@ -584,7 +584,7 @@ pub fn write_list(
 mod tests {
     use super::*;
 
-    fn span(json: &str) -> Span<'_> {
+    fn span(json: &str) -> OtlpSpan<'_> {
         serde_json::from_str(json).unwrap()
     }
 

@@ -12,7 +12,7 @@ use agent_trace_propagation::TraceId;
 
 use crate::Error;
 use crate::format::{Paint, format_cost, format_duration, format_timestamp, pad, sgr, truncate};
-use crate::otlp::{KeyValue, Span, StatusCode};
+use crate::otlp::{OtlpKeyValue, OtlpSpan, StatusCode};
 use crate::reader::{Malformed, ReadStats, TraceFile};
 use crate::summary::{COST, COST_CURRENCY, INPUT_TOKENS, OUTPUT_TOKENS};
 
@@ -23,11 +23,11 @@ const AMBIGUOUS_LISTED: usize = 5;
 #[derive(Debug, Clone)]
 pub struct TraceSpan {
     /// The span.
-    pub span: Span<'static>,
+    pub span: OtlpSpan<'static>,
     /// Its resource's `service.name`.
     pub service: Arc<str>,
     /// Its resource's attributes (shared by the spans of one resource).
-    pub resource: Arc<[KeyValue<'static>]>,
+    pub resource: Arc<[OtlpKeyValue<'static>]>,
 }
 
 /// All the spans of one trace, in file order.
@@ -174,21 +174,25 @@ pub fn load_trace(
 /// Shares one copy of a resource among the spans read from it.
 #[derive(Debug, Default)]
 pub(crate) struct ResourceCache {
-    last: Option<(Arc<str>, Arc<[KeyValue<'static>]>)>,
+    last: Option<(Arc<str>, Arc<[OtlpKeyValue<'static>]>)>,
 }
 
 impl ResourceCache {
     pub(crate) fn get(
         &mut self,
         service: &str,
-        resource: &[KeyValue<'_>],
-    ) -> (Arc<str>, Arc<[KeyValue<'static>]>) {
+        resource: &[OtlpKeyValue<'_>],
+    ) -> (Arc<str>, Arc<[OtlpKeyValue<'static>]>) {
         match &self.last {
             Some((s, r)) if &**s == service && **r == *resource => (s.clone(), r.clone()),
             _ => {
-                let entry: (Arc<str>, Arc<[KeyValue<'static>]>) = (
+                let entry: (Arc<str>, Arc<[OtlpKeyValue<'static>]>) = (
                     service.into(),
-                    resource.iter().cloned().map(KeyValue::into_owned).collect(),
+                    resource
+                        .iter()
+                        .cloned()
+                        .map(OtlpKeyValue::into_owned)
+                        .collect(),
                 );
                 self.last = Some(entry.clone());
                 entry
@@ -219,7 +223,7 @@ pub struct Row {
 /// A span whose parent is not among `spans` is a top span ([`Row::orphan`]).
 /// Every span appears exactly once, also when the input is corrupt: spans
 /// caught in a parent cycle are added as top spans.
-pub fn waterfall_rows(spans: &[&Span<'_>]) -> Vec<Row> {
+pub fn waterfall_rows(spans: &[&OtlpSpan<'_>]) -> Vec<Row> {
     let mut by_id = HashMap::with_capacity(spans.len());
     for (i, s) in spans.iter().enumerate() {
         by_id.entry(s.span_id).or_insert(i);
@@ -312,7 +316,7 @@ impl Default for WaterfallOptions {
 /// The attributes a waterfall line shows for a span: the GenAI ones when
 /// present (model, tokens, cost, tool, agent, error type), else the first
 /// three.
-pub fn key_attributes(span: &Span<'_>) -> Vec<String> {
+pub fn key_attributes(span: &OtlpSpan<'_>) -> Vec<String> {
     let text = |key: &str| {
         span.attribute(key)
             .map(|v| truncate(&v.to_string(), 40).into_owned())
@@ -386,7 +390,7 @@ pub fn bar_cells(start: u64, end: u64, t0: u64, total: u64, width: usize) -> (us
 
 /// The terminal waterfall of a trace.
 pub fn render_waterfall(trace: &LoadedTrace, options: WaterfallOptions, paint: Paint) -> String {
-    let spans: Vec<&Span<'static>> = trace.spans.iter().map(|s| &s.span).collect();
+    let spans: Vec<&OtlpSpan<'static>> = trace.spans.iter().map(|s| &s.span).collect();
     let rows = waterfall_rows(&spans);
     let t0 = trace.start_unix_nanos();
     let total = trace.end_unix_nanos().saturating_sub(t0);
@@ -510,7 +514,7 @@ pub fn render_waterfall(trace: &LoadedTrace, options: WaterfallOptions, paint: P
 
 /// The lines under a span: exceptions always, every event and attribute
 /// when verbose.
-fn details(out: &mut String, s: &Span<'_>, row: &Row, t0: u64, verbose: bool, paint: Paint) {
+fn details(out: &mut String, s: &OtlpSpan<'_>, row: &Row, t0: u64, verbose: bool, paint: Paint) {
     let lead = paint.paint(sgr::DIM, &row.continuation).into_owned();
     if verbose {
         for kv in &s.attributes {

@@ -91,7 +91,7 @@ fn spans_written_by_the_file_exporter_read_back_field_by_field() {
         assert_eq!(b.start_time_unix_nano, ours.start_time.as_unix_nanos());
         assert_eq!(b.end_time_unix_nano, ours.end_time.as_unix_nanos());
         assert_eq!(&*back.service, "round-trip-agent");
-        let attrs = |kvs: &[agent_trace_cli::KeyValue<'_>]| {
+        let attrs = |kvs: &[agent_trace_cli::OtlpKeyValue<'_>]| {
             kvs.iter()
                 .map(|kv| format!("{}={}", kv.key, kv.value))
                 .collect::<Vec<_>>()
