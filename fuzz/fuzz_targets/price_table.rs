@@ -1,11 +1,12 @@
-//! Price tables: any text, read as TOML (`PriceTable::from_toml`) and as
+//! Price tables: any text, read as TOML (`PriceTable::from_toml`, feature
+//! `toml` of `agent-trace`, on in this crate's manifest) and as
 //! JSON (`PriceTable::from_json`).
 //!
 //! A price table is a user's file: parsing it must never panic. What is
 //! accepted must hold what the docs promise (a valid currency, prices that
 //! are finite and not negative, each entry found by its name and by its
 //! name with a date suffix, a cost that is never negative or NaN), and, as
-//! "TOML, or the same structure in JSON", a table read from TOML must read
+//! "JSON, or the same structure in TOML", a table read from TOML must read
 //! back the same from JSON. What is refused must say where: a TOML error's
 //! line and column count from 1 and lie within the text.
 #![no_main]

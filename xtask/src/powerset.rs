@@ -2,10 +2,10 @@
 //! features, with clippy and `-D warnings`, so that no combination a user
 //! can pick fails to compile or warns.
 //!
-//! - `cargo xtask powerset` checks every combination (all 2^9 = 512 of the
-//!   nine features, with no default features): the whole guarantee, for a
-//!   person with an hour to spare (about 4-8 s per combination on two
-//!   cores once the dependencies are built).
+//! - `cargo xtask powerset` checks every combination (all 2^11 = 2,048 of
+//!   the eleven features, with no default features): the whole guarantee,
+//!   for a person with a few hours to spare (about 4-8 s per combination on
+//!   two cores once the dependencies are built).
 //! - `cargo xtask powerset --depth 2` checks every combination of at most
 //!   two features, plus all of them together, which is what CI runs.
 //!

@@ -14,8 +14,9 @@
 //!   and retrieval), content capture and the conventions' versions; the
 //!   rest of this page.
 //! - [`semconv`]: the conventions' attribute and metric names as constants.
-//! - [`cost`]: price tables, the [`CostLedger`](cost::CostLedger) that sums
-//!   spend per agent, conversation and tool, and budgets.
+//! - [`cost`]: price tables (JSON; TOML with the feature `toml`, off by
+//!   default), the [`CostLedger`](cost::CostLedger) that sums spend per
+//!   agent, conversation and tool, and budgets.
 //! - [`privacy`]: [`Sensitive`](privacy::Sensitive) content that never
 //!   prints, scrubbers, and truncation that keeps UTF-8 and JSON valid.
 //!

@@ -322,7 +322,7 @@ impl InitBuilder {
     /// use agent_trace::cost::PriceTable;
     ///
     /// let _guard = agent_trace::init()
-    ///     .price_table(PriceTable::load("prices.toml")?)
+    ///     .price_table(PriceTable::load("prices.json")?) // .toml: feature `toml`
     ///     .install()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -56,6 +56,9 @@
 //! - `prometheus`: the Prometheus recorder helpers of [`metrics`], and
 //!   `export::install_prometheus_listener` to serve `/metrics` on an
 //!   address.
+//! - `toml`: price tables in TOML for [`cost`] (`PriceTable::from_toml`,
+//!   `.toml` files for [`PriceTable::load`](cost::PriceTable::load)); JSON
+//!   tables need no feature.
 
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,12 @@
 //! A call's cost is what the price table says, token kind by token kind;
-//! tables load from TOML and JSON, and bad ones are refused with the line,
-//! column and field at fault.
+//! tables load from JSON, and from TOML with the feature `toml` (refused
+//! with an error naming the feature without it), and bad ones are refused
+//! with the line, column and field at fault.
+//!
+//! The TOML tests always run: this package's dev-dependency on
+//! `agent-trace-genai` turns its `toml` feature on for test builds. That
+//! TOML is refused without the feature is the cost crate's own unit test
+//! (`cargo test -p agent-trace-genai`, which `cargo xtask ci` runs alone).
 
 use std::path::PathBuf;
 
@@ -22,16 +28,14 @@ fn assert_close(actual: f64, expected: f64) {
 
 /// A table of one made-up model with every price set, per million tokens.
 fn full_table() -> PriceTable {
-    PriceTable::from_toml(
-        r#"
-        currency = "USD"
-        [models.acme."acme-1"]
-        input = 3.0
-        cached_input = 0.3
-        cache_write = 3.75
-        output = 15.0
-        reasoning = 20.0
-        "#,
+    PriceTable::from_json(
+        r#"{
+        "currency": "USD",
+        "models": { "acme": { "acme-1": {
+            "input": 3.0, "cached_input": 0.3, "cache_write": 3.75,
+            "output": 15.0, "reasoning": 20.0
+        } } }
+        }"#,
     )
     .unwrap()
 }
@@ -61,13 +65,11 @@ fn each_token_is_priced_once_by_its_kind() {
 
 #[test]
 fn kinds_without_a_price_take_the_price_of_their_total() {
-    let table = PriceTable::from_toml(
-        r#"
-        currency = "USD"
-        [models.acme."acme-1"]
-        input = 3.0
-        output = 15.0
-        "#,
+    let table = PriceTable::from_json(
+        r#"{
+        "currency": "USD",
+        "models": { "acme": { "acme-1": { "input": 3.0, "output": 15.0 } } }
+        }"#,
     )
     .unwrap();
     // No discounts: 10,000 x 3 + 3,000 x 15 = 75,000 per million.
@@ -250,19 +252,60 @@ const JSON_TABLE: &str = r#"{
 }"#;
 
 #[test]
+fn a_json_table_reads_every_field() {
+    let from_json = PriceTable::from_json(JSON_TABLE).unwrap();
+    assert_eq!(from_json.currency(), Currency::new("EUR").unwrap());
+    assert_eq!(from_json.as_of(), Some("2026-01-15"));
+    assert_eq!(from_json.source(), Some("our contract"));
+    assert_eq!(from_json.len(), 2);
+    let gemini = from_json.get("gcp.gemini", "gemini-2.5-pro").unwrap();
+    assert_eq!((gemini.output(), gemini.reasoning()), (9.0, 9.5));
+    let gpt = from_json.get("openai", "gpt-4o").unwrap();
+    assert_eq!(
+        (gpt.input(), gpt.cached_input(), gpt.output()),
+        (2.0, 1.0, 8.0)
+    );
+    // Every price as set in code (the source is not settable in code).
+    let expected = PriceTable::new(Currency::new("EUR").unwrap())
+        .with_as_of("2026-01-15")
+        .with_price(
+            "openai",
+            "gpt-4o",
+            ModelPrice::new(2.0, 8.0)
+                .unwrap()
+                .with_cached_input(1.0)
+                .unwrap(),
+        )
+        .with_price(
+            "gcp.gemini",
+            "gemini-2.5-pro",
+            ModelPrice::new(1.0, 9.0)
+                .unwrap()
+                .with_reasoning(9.5)
+                .unwrap(),
+        );
+    for (provider, model, price) in expected.iter() {
+        assert_eq!(
+            from_json.get(provider, model),
+            Some(price),
+            "{provider}/{model}"
+        );
+    }
+    assert_eq!(
+        PriceTable::parse(JSON_TABLE, TableFormat::Json).unwrap(),
+        from_json
+    );
+}
+
+#[test]
 fn toml_and_json_give_the_same_table() {
     let from_toml = PriceTable::from_toml(TOML_TABLE).unwrap();
     let from_json = PriceTable::from_json(JSON_TABLE).unwrap();
     assert_eq!(from_toml, from_json);
-    assert_eq!(from_toml.currency(), Currency::new("EUR").unwrap());
-    assert_eq!(from_toml.as_of(), Some("2026-01-15"));
     assert_eq!(from_toml.source(), Some("our contract"));
-    assert_eq!(from_toml.len(), 2);
-    let gemini = from_toml.get("gcp.gemini", "gemini-2.5-pro").unwrap();
-    assert_eq!((gemini.output(), gemini.reasoning()), (9.0, 9.5));
     assert_eq!(
-        PriceTable::parse(JSON_TABLE, TableFormat::Json).unwrap(),
-        from_json
+        PriceTable::parse(TOML_TABLE, TableFormat::Toml).unwrap(),
+        from_toml
     );
 }
 
@@ -292,13 +335,46 @@ impl Drop for TempDir {
 #[test]
 fn files_load_by_their_extension() {
     let dir = TempDir::new("price-files");
-    let expected = PriceTable::from_toml(TOML_TABLE).unwrap();
-    for (name, text) in [
-        ("prices.toml", TOML_TABLE),
-        ("prices.json", JSON_TABLE),
-        ("PRICES.TOML", TOML_TABLE),
-    ] {
-        let path = dir.file(name, text);
+    let expected = PriceTable::from_json(JSON_TABLE).unwrap();
+    for name in ["prices.json", "PRICES.JSON"] {
+        let path = dir.file(name, JSON_TABLE);
+        assert_eq!(PriceTable::load(&path).unwrap(), expected, "{name}");
+    }
+
+    // A TOML-looking text in a .json file is read as JSON, and refused as
+    // such.
+    let path = dir.file("wrong.json", "currency = \"USD\"\n");
+    assert!(matches!(
+        PriceTable::load(&path),
+        Err(CostError::Parse {
+            format: TableFormat::Json,
+            ..
+        })
+    ));
+
+    let path = dir.file("prices.yaml", "currency: USD");
+    match PriceTable::load(&path) {
+        Err(CostError::UnknownFormat { path: p }) => assert_eq!(p, path),
+        other => panic!("{other:?}"),
+    }
+    let missing = dir.0.join("missing.json");
+    match PriceTable::load(&missing) {
+        Err(e @ CostError::Read { .. }) => {
+            let source = std::error::Error::source(&e).unwrap();
+            let io = source.downcast_ref::<std::io::Error>().unwrap();
+            assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+            assert!(e.to_string().contains("missing.json"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn toml_files_load_as_toml() {
+    let dir = TempDir::new("toml-price-files");
+    let expected = PriceTable::from_json(JSON_TABLE).unwrap();
+    for name in ["prices.toml", "PRICES.TOML"] {
+        let path = dir.file(name, TOML_TABLE);
         assert_eq!(PriceTable::load(&path).unwrap(), expected, "{name}");
     }
 
@@ -312,21 +388,11 @@ fn files_load_by_their_extension() {
         })
     ));
 
-    let path = dir.file("prices.yaml", "currency: USD");
-    match PriceTable::load(&path) {
-        Err(CostError::UnknownFormat { path: p }) => assert_eq!(p, path),
-        other => panic!("{other:?}"),
-    }
     let missing = dir.0.join("missing.toml");
-    match PriceTable::load(&missing) {
-        Err(e @ CostError::Read { .. }) => {
-            let source = std::error::Error::source(&e).unwrap();
-            let io = source.downcast_ref::<std::io::Error>().unwrap();
-            assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
-            assert!(e.to_string().contains("missing.toml"), "{e}");
-        }
-        other => panic!("{other:?}"),
-    }
+    assert!(matches!(
+        PriceTable::load(&missing),
+        Err(CostError::Read { .. })
+    ));
 }
 
 #[derive(Deserialize)]
@@ -388,6 +454,9 @@ fn malformed_tables_are_refused_with_line_and_field() {
     );
     let cases: Cases = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(cases.case.len() >= 10);
+    for format in ["toml", "json"] {
+        assert!(cases.case.iter().any(|c| c.format == format), "{format}");
+    }
     let failures: Vec<String> = cases
         .case
         .iter()
@@ -401,7 +470,21 @@ fn malformed_tables_are_refused_with_line_and_field() {
 }
 
 #[test]
-fn a_parse_error_says_where_and_what() {
+fn a_json_parse_error_says_where_and_what() {
+    let err = PriceTable::from_json(
+        "{\"currency\": \"USD\",\n \"models\": {\"openai\": {\"gpt-4o\": {\n  \"input\": -1, \"output\": 1}}}}",
+    )
+    .unwrap_err();
+    // Column 13: serde_json stands on the last character of `-1`.
+    assert_eq!(
+        err.to_string(),
+        "invalid JSON price table at line 3, column 13, field `models.openai.gpt-4o.input`: \
+         a price must be a finite number, 0 or more; found -1"
+    );
+}
+
+#[test]
+fn a_toml_parse_error_says_where_and_what() {
     let err = PriceTable::from_toml(
         "currency = \"USD\"\n[models.openai.\"gpt-4o\"]\ninput = -1\noutput = 1\n",
     )

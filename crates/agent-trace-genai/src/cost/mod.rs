@@ -293,6 +293,16 @@ pub enum CostError {
         /// The file.
         path: PathBuf,
     },
+    /// A TOML price table (a `.toml` file given to [`PriceTable::load`], or
+    /// [`TableFormat::Toml`] text given to [`PriceTable::parse`]) in a build
+    /// without TOML: reading TOML needs the feature `toml` of `agent-trace`
+    /// (or of `agent-trace-genai`, for a direct dependency), off by default.
+    /// Never returned with the feature on. JSON needs no feature.
+    #[error("{}", toml_not_enabled(.path))]
+    TomlNotEnabled {
+        /// The file, for [`PriceTable::load`]; `None` for text.
+        path: Option<PathBuf>,
+    },
     /// A price table file that cannot be read.
     #[error("cannot read price table {path:?}")]
     Read {
@@ -322,4 +332,17 @@ pub enum CostError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// The message of [`CostError::TomlNotEnabled`]: it names the facade's
+/// feature, the one an application turns on.
+fn toml_not_enabled(path: &Option<PathBuf>) -> String {
+    let table = match path {
+        Some(path) => format!("price table {path:?} is"),
+        None => "the price table is".to_owned(),
+    };
+    format!(
+        "{table} TOML, which needs the feature `toml` of `agent-trace` (off by default): \
+         turn it on, or give the table as JSON"
+    )
 }

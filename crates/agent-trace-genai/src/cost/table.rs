@@ -1,4 +1,5 @@
-//! Price tables: prices per provider and model, read from TOML or JSON.
+//! Price tables: prices per provider and model, read from JSON (or TOML,
+//! feature `toml`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,14 +21,20 @@ type Models = HashMap<String, ModelPrice, FastState>;
 pub const BUILTIN_PRICES_AS_OF: &str = "2025-07-01";
 
 /// The built-in table, as text: the same format as a file given to
-/// [`PriceTable::load`].
-const BUILTIN_PRICES: &str = include_str!("builtin_prices.toml");
+/// [`PriceTable::load`]. JSON, so that it needs no optional parser;
+/// `builtin_prices.toml` is the same table with comments, kept equal by a
+/// test (feature `toml`).
+const BUILTIN_PRICES: &str = include_str!("builtin_prices.json");
 
 /// The format of a price table's text.
+///
+/// Both formats exist in every build; parsing TOML needs the feature
+/// `toml` (else [`CostError::TomlNotEnabled`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TableFormat {
-    /// TOML (files ending in `.toml`).
+    /// TOML (files ending in `.toml`); parsed with the feature `toml`
+    /// only.
     Toml,
     /// JSON (files ending in `.json`).
     Json,
@@ -207,7 +214,30 @@ impl ModelPrice {
 ///
 /// # File format
 ///
-/// TOML, or the same structure in JSON; prices per million tokens:
+/// JSON, or the same structure in TOML (feature `toml`, off by default);
+/// prices per million tokens:
+///
+/// ```json
+/// {
+///   "currency": "USD",
+///   "as_of": "2025-07-01",
+///   "source": "provider pricing pages",
+///   "models": {
+///     "openai": {
+///       "gpt-4o": { "input": 2.50, "output": 10.00, "cached_input": 1.25 }
+///     },
+///     "anthropic": {
+///       "claude-sonnet-4": { "input": 3.00, "output": 15.00, "cached_input": 0.30, "cache_write": 3.75 }
+///     }
+///   }
+/// }
+/// ```
+///
+/// `currency` (an ISO 4217 code) is required, `as_of` (when the prices
+/// were read) and `source` are optional. Under `models`, providers, then
+/// models: `input` and `output` are required; `cached_input` (cache reads)
+/// and `cache_write` default to the input price, `reasoning` to the output
+/// price. In TOML:
 ///
 /// ```toml
 /// currency = "USD"                 # required: ISO 4217 code
@@ -237,12 +267,10 @@ impl ModelPrice {
 /// ```
 /// use agent_trace_genai::cost::{Currency, ModelPrice, PriceTable, TokenUsage};
 ///
-/// let table = PriceTable::from_toml(r#"
-///     currency = "EUR"
-///     [models.acme."acme-large"]
-///     input = 1.0
-///     output = 2.0
-/// "#)?;
+/// let table = PriceTable::from_json(r#"{
+///     "currency": "EUR",
+///     "models": { "acme": { "acme-large": { "input": 1.0, "output": 2.0 } } }
+/// }"#)?;
 /// assert_eq!(table.currency(), Currency::new("EUR")?);
 /// let usage = TokenUsage { input: 2_000_000, output: 1_000_000, ..Default::default() };
 /// let cost = table.price("acme", "acme-large-2025-01-31", &usage)?;
@@ -289,8 +317,10 @@ impl PriceTable {
     /// list prices: no batch, priority or regional rates, no long-context
     /// tiers, no cache storage fees, no negotiated discounts. Override them
     /// with a table of your own: [`PriceTable::load`] a file in the format
-    /// above (the built-in one is `src/cost/builtin_prices.toml` of this
-    /// crate, a starting point to copy), or add entries with
+    /// above (the built-in one is `src/cost/builtin_prices.json` of this
+    /// crate, a starting point to copy; `builtin_prices.toml` beside it is
+    /// the same table in TOML, with the reasons for its rates), or add
+    /// entries with
     /// [`with_price`](Self::with_price), then
     /// [`CostLedger::set_price_table`](super::CostLedger::set_price_table).
     ///
@@ -304,7 +334,7 @@ impl PriceTable {
     pub fn builtin() -> PriceTable {
         static BUILTIN: OnceLock<PriceTable> = OnceLock::new();
         BUILTIN
-            .get_or_init(|| match PriceTable::from_toml(BUILTIN_PRICES) {
+            .get_or_init(|| match PriceTable::from_json(BUILTIN_PRICES) {
                 Ok(table) => table,
                 // The embedded text is a constant, parsed by a test.
                 Err(e) => unreachable!("the built-in price table does not parse: {e}"),
@@ -312,13 +342,15 @@ impl PriceTable {
             .clone()
     }
 
-    /// Reads a table from a file: TOML if its name ends in `.toml`, JSON if
-    /// in `.json` (either case).
+    /// Reads a table from a file: JSON if its name ends in `.json`, TOML if
+    /// in `.toml` (either case; TOML needs the feature `toml`).
     ///
     /// # Errors
     ///
     /// [`CostError::UnknownFormat`] for another extension,
-    /// [`CostError::Read`] when the file cannot be read, and
+    /// [`CostError::TomlNotEnabled`] for a `.toml` file without the feature
+    /// `toml` (before reading it), [`CostError::Read`] when the file cannot
+    /// be read, and
     /// [`CostError::Parse`] (with line, column and field) when its text is
     /// not a valid table.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CostError> {
@@ -336,6 +368,11 @@ impl PriceTable {
                 });
             }
         };
+        if format == TableFormat::Toml && !cfg!(feature = "toml") {
+            return Err(CostError::TomlNotEnabled {
+                path: Some(path.to_owned()),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|source| CostError::Read {
             path: path.to_owned(),
             source,
@@ -343,11 +380,25 @@ impl PriceTable {
         Self::parse(&text, format)
     }
 
-    /// Parses a table from TOML text.
+    /// Parses a table from TOML text (feature `toml`).
+    ///
+    /// ```
+    /// use agent_trace_genai::cost::PriceTable;
+    ///
+    /// let table = PriceTable::from_toml(r#"
+    ///     currency = "EUR"
+    ///     [models.acme."acme-large"]
+    ///     input = 1.0
+    ///     output = 2.0
+    /// "#)?;
+    /// assert_eq!(table.get("acme", "acme-large").map(|p| p.output()), Some(2.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// [`CostError::Parse`], as [`load`](Self::load).
+    #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, CostError> {
         Self::parse(text, TableFormat::Toml)
     }
@@ -365,9 +416,12 @@ impl PriceTable {
     ///
     /// # Errors
     ///
-    /// [`CostError::Parse`], as [`load`](Self::load).
+    /// [`CostError::Parse`], as [`load`](Self::load), and
+    /// [`CostError::TomlNotEnabled`] for [`TableFormat::Toml`] without the
+    /// feature `toml`.
     pub fn parse(text: &str, format: TableFormat) -> Result<Self, CostError> {
         let file: TableFile = match format {
+            #[cfg(feature = "toml")]
             TableFormat::Toml => {
                 let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, e, "."))?;
                 serde_path_to_error::deserialize(de).map_err(|e| {
@@ -375,6 +429,8 @@ impl PriceTable {
                     toml_error(text, e.into_inner(), &field)
                 })?
             }
+            #[cfg(not(feature = "toml"))]
+            TableFormat::Toml => return Err(CostError::TomlNotEnabled { path: None }),
             TableFormat::Json => {
                 let mut de = serde_json::Deserializer::from_str(text);
                 let file = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -526,6 +582,7 @@ fn strip_date_suffix(model: &str) -> Option<&str> {
 }
 
 /// Line and column (both from 1) of byte `offset` in `text`.
+#[cfg(feature = "toml")]
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
@@ -533,6 +590,8 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// A TOML parser's error as a [`CostError::Parse`], positioned in `text`.
+#[cfg(feature = "toml")]
 fn toml_error(text: &str, e: toml::de::Error, field: &str) -> CostError {
     let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
     CostError::Parse {
@@ -664,6 +723,82 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_builtin_table_is_the_json_text() {
+        let table = PriceTable::builtin();
+        assert_eq!(table, PriceTable::from_json(BUILTIN_PRICES).unwrap());
+        assert_eq!(table.len(), 22);
+        let o3 = table.get("openai", "o3").unwrap();
+        assert_eq!(
+            (o3.input(), o3.cached_input(), o3.output()),
+            (2.0, 0.5, 8.0)
+        );
+    }
+
+    /// `builtin_prices.toml` is the commented twin of the JSON table that
+    /// is compiled in: the same currency, dates, source and prices.
+    #[cfg(feature = "toml")]
+    #[test]
+    fn the_builtin_json_and_toml_tables_are_the_same() {
+        let toml = PriceTable::from_toml(include_str!("builtin_prices.toml")).unwrap();
+        let json = PriceTable::from_json(BUILTIN_PRICES).unwrap();
+        // Entry by entry first, so that a difference names its model; each
+        // price bit for bit.
+        for (provider, model, price) in toml.iter() {
+            let other = json
+                .get(provider, model)
+                .unwrap_or_else(|| panic!("{provider}/{model} is not in the JSON table"));
+            for (kind, a, b) in [
+                ("input", price.input(), other.input()),
+                ("output", price.output(), other.output()),
+                ("cached_input", price.cached_input(), other.cached_input()),
+                ("cache_write", price.cache_write(), other.cache_write()),
+                ("reasoning", price.reasoning(), other.reasoning()),
+            ] {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{provider}/{model} {kind}: {a} != {b}"
+                );
+            }
+        }
+        assert_eq!(json.len(), toml.len());
+        assert_eq!(json.len(), 22);
+        assert_eq!(
+            (json.currency(), json.as_of(), json.source()),
+            (toml.currency(), toml.as_of(), toml.source())
+        );
+        assert_eq!(json.as_of(), Some(BUILTIN_PRICES_AS_OF));
+        // And what a price left out defaults to (`None` in both).
+        assert_eq!(json, toml);
+    }
+
+    #[cfg(not(feature = "toml"))]
+    #[test]
+    fn toml_without_the_feature_is_refused_naming_the_facade_feature() {
+        let text = "currency = \"USD\"\n";
+        match PriceTable::parse(text, TableFormat::Toml) {
+            Err(e @ CostError::TomlNotEnabled { path: None }) => assert_eq!(
+                e.to_string(),
+                "the price table is TOML, which needs the feature `toml` of `agent-trace` \
+                 (off by default): turn it on, or give the table as JSON"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Refused before it is read: a missing file says the same.
+        let path = Path::new("no-such-dir/prices.TOML");
+        let err = PriceTable::load(path).unwrap_err();
+        assert!(
+            matches!(&err, CostError::TomlNotEnabled { path: Some(p) } if p == path),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "price table \"no-such-dir/prices.TOML\" is TOML, which needs the feature \
+             `toml` of `agent-trace` (off by default): turn it on, or give the table as JSON"
+        );
+    }
+
+    #[test]
     fn date_suffixes_are_stripped_only_when_they_are_dates() {
         assert_eq!(strip_date_suffix("gpt-4o-2024-08-06"), Some("gpt-4o"));
         assert_eq!(
@@ -683,6 +818,7 @@ mod tests {
         assert_eq!(strip_date_suffix("ü2024-08-06"), None);
     }
 
+    #[cfg(feature = "toml")]
     #[test]
     fn line_and_column_count_from_one() {
         let text = "a = 1\nbb = 2\n";
