@@ -88,6 +88,73 @@ impl StringValue {
         }
     }
 
+    /// An empty string with room for a short text, to be written in place
+    /// by [`set_copy_of`](Self::set_copy_of) with no change of
+    /// representation.
+    ///
+    /// ```
+    /// use agent_trace_core::StringValue;
+    ///
+    /// const EMPTY: StringValue = StringValue::empty_inline();
+    /// let mut v = EMPTY;
+    /// assert_eq!(v, "");
+    /// v.set_copy_of("tool_call");
+    /// assert_eq!(v, "tool_call");
+    /// ```
+    #[inline]
+    pub const fn empty_inline() -> Self {
+        Self(Repr::Inline {
+            len: 0,
+            buf: [0; INLINE],
+        })
+    }
+
+    /// Makes this a copy of `s`, as [`copy_from`](Self::copy_from) would,
+    /// writing a short text straight into this value's own inline buffer.
+    ///
+    /// Where `copy_from` builds the value in a temporary that the caller
+    /// then moves into place, a text written byte range by byte range and
+    /// read back at once with wider loads stalls the processor (a store
+    /// cannot be forwarded to a load it only partly covers): the `tracing`
+    /// layer writes a span's text fields into its list's entries with this,
+    /// several ns a field.
+    ///
+    /// ```
+    /// use agent_trace_core::StringValue;
+    ///
+    /// let mut v = StringValue::from_static("");
+    /// v.set_copy_of("gpt-4o-mini");
+    /// assert_eq!(v, "gpt-4o-mini");
+    /// v.set_copy_of(&"x".repeat(100));
+    /// assert_eq!(v.as_str().len(), 100);
+    /// v.set_copy_of("é");
+    /// assert_eq!(v, "é");
+    /// ```
+    #[inline]
+    pub fn set_copy_of(&mut self, s: &str) {
+        if s.len() > INLINE {
+            self.0 = Repr::Shared(Arc::from(s));
+            return;
+        }
+        if !matches!(self.0, Repr::Inline { .. }) {
+            // A constant: stored in place, no temporary to copy.
+            self.0 = Repr::Inline {
+                len: 0,
+                buf: [0; INLINE],
+            };
+        }
+        if let Repr::Inline { len, buf } = &mut self.0 {
+            // Empty while the bytes change, so `buf[..len]` is valid UTF-8
+            // at every moment (the `Inline` invariant).
+            *len = 0;
+            copy_short(buf, s.as_bytes());
+            // At most `INLINE` (22).
+            #[allow(clippy::cast_possible_truncation)]
+            let n = s.len() as u8;
+            *len = n;
+        }
+    }
+
     /// One bit of a 64-bit filter, chosen by the text (its length and last
     /// byte): equal texts have equal bits, so a key whose bit is not among
     /// a span's keys' bits is none of them, and setting it skips the search
@@ -482,6 +549,39 @@ mod tests {
                 "length {n}: nothing past the end"
             );
             assert_eq!(StringValue::copy_from(&text[..n]).as_str(), &text[..n]);
+        }
+    }
+
+    #[test]
+    fn set_copy_of_reads_back_each_text_from_any_earlier_one() {
+        let long = "x".repeat(40);
+        let texts = [
+            "",
+            "a",
+            "gpt-4o-mini",
+            "ümlaut and ß",
+            "exactly twenty-two b.",
+            long.as_str(),
+            "tool_call",
+        ];
+        for before in texts {
+            for after in texts {
+                for start in [
+                    StringValue::from_static("static"),
+                    StringValue::copy_from(before),
+                    StringValue::empty_inline(),
+                ] {
+                    let mut v = start;
+                    v.set_copy_of(after);
+                    assert_eq!(v.as_str(), after, "{before:?} -> {after:?}");
+                    assert_eq!(v, StringValue::copy_from(after));
+                    assert_eq!(
+                        matches!(v.0, Repr::Inline { .. }),
+                        after.len() <= INLINE,
+                        "{after:?} inline when short"
+                    );
+                }
+            }
         }
     }
 
