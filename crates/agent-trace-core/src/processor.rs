@@ -62,6 +62,14 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Whether this processor records every span's duration as a latency
+    /// (as the facade's `LatencyProcessor` does), so that a `tracing` layer
+    /// feeding the same tracer does not record them a second time. Asked
+    /// once, when the tracer is built. Default: `false`.
+    fn records_span_durations(&self) -> bool {
+        false
+    }
+
     /// Whether this processor only reads finished spans (counts them,
     /// records their durations). The tracer then calls
     /// [`on_end_borrowed`](Self::on_end_borrowed) instead of

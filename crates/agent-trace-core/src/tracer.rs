@@ -30,6 +30,9 @@ pub(crate) struct TracerInner {
     /// Whether starting a span may run code of others: a custom sampler,
     /// or a processor not marked `on_start_is_internal`.
     pub(crate) start_runs_user_code: bool,
+    /// Whether a processor records every span's duration
+    /// ([`SpanProcessor::records_span_durations`]).
+    records_span_durations: bool,
     /// The processors that only read finished spans, in the order added.
     readers: Box<[Arc<dyn SpanProcessor>]>,
     /// The others, in the order added.
@@ -106,6 +109,14 @@ impl AgentStepTracer {
     #[doc(hidden)]
     pub fn start_runs_user_code(&self) -> bool {
         self.inner.start_runs_user_code
+    }
+
+    /// Whether one of this tracer's processors records every span's
+    /// duration as a latency ([`SpanProcessor::records_span_durations`]:
+    /// the tracer `init()` builds, unless `record_latencies(false)`), so
+    /// that `AgentTraceLayer` does not record them again.
+    pub fn records_span_durations(&self) -> bool {
+        self.inner.records_span_durations
     }
 
     /// A tracer with the default sampler (parent-based, always on), default
@@ -343,6 +354,7 @@ impl TracerBuilder {
             inner: Arc::new(TracerInner {
                 start_runs_user_code: !self.sampler.is_builtin()
                     || processors.iter().any(|p| !p.on_start_is_internal()),
+                records_span_durations: processors.iter().any(|p| p.records_span_durations()),
                 fixed_decisions: self.sampler.fixed_decisions(),
                 sampler: self.sampler,
                 limits: self.limits,

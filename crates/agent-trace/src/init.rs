@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use agent_trace_core::{AgentStepTracer, Sampler, TraceError};
+use agent_trace_core::{AgentStepTracer, Sampler, SpanProcessor as _, TraceError};
 use agent_trace_export::{
     BatchConfig, BatchSpanProcessor, BatchStats, Diagnostics, Dropped, ExportError,
     MetricsProcessor, Resource, SpanExporter,
@@ -14,20 +14,36 @@ use agent_trace_export::{
 use agent_trace_metrics::{LatencyMetrics, TracerCounts, TracerMetrics};
 
 use crate::LatencyProcessor;
+use crate::exports::{Exports, TableFull};
 
 static TRACER: OnceLock<AgentStepTracer> = OnceLock::new();
 static METRICS: OnceLock<LatencyMetrics> = OnceLock::new();
+/// Where [`tracer`] made the default global tracer, when it did (so that a
+/// later `init` can say which call came first).
+static FIRST_USE: OnceLock<&'static std::panic::Location<'static>> = OnceLock::new();
 
 /// The process-wide tracer (the reference's global `tracer`): the one
 /// [`init`] configured, or, if nothing did, a default tracer that keeps
 /// recent traces in memory and exports nothing.
 ///
+/// Call [`init`] before the first `tracer()`: the first call fixes the
+/// global tracer, so an `init` after it is refused with
+/// [`InitError::AlreadyInitialized`], whose message names the line of
+/// that first call. A tracer made with [`AgentStepTracer::new`] or
+/// [`AgentStepTracer::builder`] is a private one: `init`'s exporters,
+/// metrics and `tracing` subscriber never see its spans.
+///
 /// ```
 /// let span = agent_trace::tracer().start_trace("agent_task");
 /// assert!(span.is_recording());
 /// ```
+#[track_caller]
 pub fn tracer() -> &'static AgentStepTracer {
-    TRACER.get_or_init(AgentStepTracer::new)
+    let at = std::panic::Location::caller();
+    TRACER.get_or_init(|| {
+        let _ = FIRST_USE.set(at);
+        AgentStepTracer::new()
+    })
 }
 
 /// The process-wide latency metrics (the reference's global
@@ -49,12 +65,12 @@ pub fn latency_metrics() -> &'static LatencyMetrics {
 /// ```
 /// use agent_trace::InitError;
 ///
-/// // Using the global tracer first fixes it: a later `init` is refused.
+/// // Using the global tracer first fixes it: a later `init` is refused,
+/// // naming where the global tracer was first used.
 /// let _ = agent_trace::tracer();
-/// assert!(matches!(
-///     agent_trace::init().install(),
-///     Err(InitError::AlreadyInitialized)
-/// ));
+/// let err = agent_trace::init().install().unwrap_err();
+/// assert!(matches!(err, InitError::AlreadyInitialized));
+/// assert!(err.to_string().contains("first used at "), "{err}");
 /// ```
 ///
 /// Its `Debug` is its message, so that `?` in a `main` that returns a
@@ -65,8 +81,9 @@ pub fn latency_metrics() -> &'static LatencyMetrics {
 #[non_exhaustive]
 pub enum InitError {
     /// The global tracer exists already: [`tracer`] was used, or `init`
-    /// ran, before this call. Call `init` first thing in `main`.
-    #[error("the global tracer is already set; call agent_trace::init() before using tracer()")]
+    /// ran, before this call. Call `init` first thing in `main`. The
+    /// message names the line that first used [`tracer`], if one did.
+    #[error("{}", already_initialized())]
     AlreadyInitialized,
     /// An exporter, the Prometheus listener or the pipeline could not be
     /// set up (the message carries the cause: the variable or setting at
@@ -80,11 +97,55 @@ pub enum InitError {
     /// `shutdown_on_signals` could not register its signal handlers.
     #[error("cannot handle SIGTERM/SIGINT: {0}")]
     Signals(std::io::Error),
-    /// Another global `tracing` subscriber is installed (the tracer is set
-    /// up regardless).
+    /// Another global `tracing` subscriber is installed while
+    /// [`install_tracing_subscriber(true)`](InitBuilder::install_tracing_subscriber)
+    /// asked for one (the tracer is set up regardless).
     #[cfg(feature = "tracing")]
-    #[error("a global tracing subscriber is already installed")]
+    #[error(
+        "a global tracing subscriber is already installed: add agent_trace::AgentTraceLayer to \
+         it instead of install_tracing_subscriber(true)"
+    )]
     SubscriberAlreadySet,
+    /// An exporter cannot be added: `OTEL_SDK_DISABLED` turned
+    /// agent-trace off.
+    #[error("agent-trace is disabled (OTEL_SDK_DISABLED=true): no exporter can be added")]
+    Disabled,
+    /// More pipelines were added over the life of the process than the
+    /// export table holds.
+    #[error(
+        "cannot add another export pipeline: {max} were added over the life of the process, \
+         the most it keeps"
+    )]
+    TooManyPipelines {
+        /// The limit.
+        max: usize,
+    },
+    /// The `tracing` filter given in code or in `AGENT_TRACE_LOG` cannot
+    /// be read (nothing global was changed).
+    #[cfg(feature = "tracing")]
+    #[error(
+        "invalid tracing filter {value:?} from {origin}: {reason} (expected comma-separated \
+         directives, e.g. `info` or `info,my_agent=debug`)"
+    )]
+    Filter {
+        /// Where it came from: `AGENT_TRACE_LOG` or `InitBuilder::tracing_filter`.
+        origin: String,
+        /// The text.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The message of [`InitError::AlreadyInitialized`].
+fn already_initialized() -> String {
+    match FIRST_USE.get() {
+        Some(at) => format!(
+            "the global tracer is already set: agent_trace::tracer() was first used at {at}, \
+             before init(); call agent_trace::init() first thing in main"
+        ),
+        None => "the global tracer is already set: agent_trace::init() ran already".to_owned(),
+    }
 }
 
 impl fmt::Debug for InitError {
@@ -112,7 +173,9 @@ pub struct InitBuilder {
     #[cfg(feature = "prometheus")]
     prometheus: Option<std::net::SocketAddr>,
     #[cfg(feature = "tracing")]
-    subscriber: bool,
+    subscriber: crate::subscriber::Install,
+    #[cfg(feature = "tracing")]
+    filter: Option<String>,
     print_on_shutdown: bool,
     store: bool,
     shutdown_timeout: Duration,
@@ -169,7 +232,9 @@ pub fn init() -> InitBuilder {
         #[cfg(feature = "prometheus")]
         prometheus: None,
         #[cfg(feature = "tracing")]
-        subscriber: false,
+        subscriber: crate::subscriber::Install::IfNone,
+        #[cfg(feature = "tracing")]
+        filter: None,
         print_on_shutdown: false,
         store: true,
         shutdown_timeout: Duration::from_secs(5),
@@ -270,13 +335,62 @@ impl InitBuilder {
         self
     }
 
-    /// Installs a global `tracing` subscriber with
+    /// Whether to install a global `tracing` subscriber with
     /// [`AgentTraceLayer`](crate::AgentTraceLayer), so that
-    /// `#[instrument]` spans become agent spans (default `false`: add the
-    /// layer to your own subscriber instead).
+    /// `#[instrument]` spans become agent spans.
+    ///
+    /// By default `init` installs one when no global subscriber exists yet,
+    /// with a level filter (see [`tracing_filter`](Self::tracing_filter));
+    /// when one exists (a subscriber set up before `init`) it installs none
+    /// and says so once on stderr. `true` makes an existing subscriber an
+    /// error ([`InitError::SubscriberAlreadySet`]); `false` installs none
+    /// and says nothing.
+    ///
+    /// To keep a subscriber of your own (a `fmt` layer for logs, say), turn
+    /// this off and add the layer to yours, after `init` (the layer needs
+    /// the tracer `init` makes; `tracing_subscriber::fmt().init()` after an
+    /// `init` that installed its subscriber panics, as it does whenever a
+    /// global subscriber exists). Each span's latency is then still
+    /// recorded once (see [`AgentTraceLayer::new`](crate::AgentTraceLayer::new)):
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// use tracing_subscriber::util::SubscriberInitExt;
+    ///
+    /// let guard = agent_trace::init().install_tracing_subscriber(false).install()?;
+    /// tracing_subscriber::registry()
+    ///     // .with(tracing_subscriber::fmt::layer()) with its `fmt` feature
+    ///     .with(agent_trace::AgentTraceLayer::new(guard.tracer().clone()))
+    ///     .init();
+    /// # Ok::<(), agent_trace::InitError>(())
+    /// ```
     #[cfg(feature = "tracing")]
     pub fn install_tracing_subscriber(mut self, on: bool) -> Self {
-        self.subscriber = on;
+        self.subscriber = if on {
+            crate::subscriber::Install::Always
+        } else {
+            crate::subscriber::Install::Never
+        };
+        self
+    }
+
+    /// Which `tracing` spans the subscriber `init` installs records, as
+    /// `env_logger`-style directives without regular expressions
+    /// (`"info"`, `"info,my_agent=debug"`, `"off"`). Default: the
+    /// `AGENT_TRACE_LOG` variable, else `RUST_LOG`, else `"info"`, so that
+    /// dependencies' `debug` and `trace` spans are not recorded unless
+    /// asked for. A filter given here or in `AGENT_TRACE_LOG` that cannot
+    /// be read fails [`install`](Self::install) with [`InitError::Filter`].
+    ///
+    /// ```no_run
+    /// let _guard = agent_trace::init()
+    ///     .tracing_filter("info,my_agent=debug,hyper=warn")
+    ///     .install()?;
+    /// # Ok::<(), agent_trace::InitError>(())
+    /// ```
+    #[cfg(feature = "tracing")]
+    pub fn tracing_filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = Some(directives.into());
         self
     }
 
@@ -434,6 +548,11 @@ impl InitBuilder {
             Some(b) => b,
             None => default_batch()?,
         };
+        #[cfg(feature = "tracing")]
+        let filter = match self.subscriber {
+            crate::subscriber::Install::Never => None,
+            _ => Some(crate::subscriber::check_filter(self.filter.as_deref())?),
+        };
 
         if let Some(table) = self.price_table {
             crate::cost::cost_ledger().set_price_table(table);
@@ -456,30 +575,28 @@ impl InitBuilder {
         if !self.store {
             builder = builder.without_store();
         }
-        let mut pipelines = Vec::new();
+        // The pipelines, behind the one processor that lets them change
+        // later (`Guard::configure_export`).
+        let exports = Arc::new(Exports::new());
+        let pipeline = PipelineConfig {
+            batch,
+            metrics: metrics.clone(),
+            diagnostics: self.diagnostics.clone(),
+        };
         for exporter in exporters {
-            let pipeline = Arc::new(
-                BatchSpanProcessor::builder(exporter)
-                    .config(batch)
+            // Fewer than `MAX_PIPELINES` exporters at start: the table has room.
+            let _ = exports.add(pipeline.build(exporter)?, false);
+        }
+        builder = match self.tail_sampling {
+            // One sampler in front of every pipeline.
+            Some(config) => builder.processor(Arc::new(
+                agent_trace_export::TailSamplingProcessor::builder(exports.clone())
+                    .config(config)
                     .metrics(&metrics)
-                    .diagnostics(self.diagnostics.clone())
                     .build()?,
-            );
-            pipelines.push(pipeline.clone());
-            if self.tail_sampling.is_none() {
-                builder = builder.processor(pipeline);
-            }
-        }
-        // With tail sampling, one sampler in front of every pipeline.
-        if let (Some(config), Some((first, rest))) = (self.tail_sampling, pipelines.split_first()) {
-            let mut tail = agent_trace_export::TailSamplingProcessor::builder(first.clone())
-                .config(config)
-                .metrics(&metrics);
-            for p in rest {
-                tail = tail.downstream(p.clone());
-            }
-            builder = builder.processor(Arc::new(tail.build()?));
-        }
+            )),
+            None => builder.processor(exports.clone()),
+        };
         let tracer = builder.build();
         TRACER
             .set(tracer.clone())
@@ -487,7 +604,8 @@ impl InitBuilder {
         let guard = Guard {
             shared: Arc::new(GuardShared {
                 tracer: tracer.clone(),
-                pipelines,
+                exports,
+                pipeline: Some(pipeline),
                 metrics: Some(metrics),
                 print: self.print_on_shutdown,
                 timeout: self.shutdown_timeout,
@@ -499,16 +617,8 @@ impl InitBuilder {
             signals::install(guard.shared.clone()).map_err(InitError::Signals)?;
         }
         #[cfg(feature = "tracing")]
-        if self.subscriber {
-            use tracing_subscriber::layer::SubscriberExt;
-            // Latencies are the latency processor's to record (every span,
-            // `tracing`'s included) or nobody's: the layer's own recording
-            // would count `tracing` spans twice, or record them when
-            // `record_latencies(false)` asked for none.
-            let layer = crate::AgentTraceLayer::new(tracer).without_latency_metrics();
-            let subscriber = tracing_subscriber::registry().with(layer);
-            tracing::subscriber::set_global_default(subscriber)
-                .map_err(|_| InitError::SubscriberAlreadySet)?;
+        if let Some(filter) = filter {
+            crate::subscriber::install(self.subscriber, filter, tracer, self.latencies)?;
         }
         Ok(guard)
     }
@@ -526,7 +636,8 @@ impl InitBuilder {
         Ok(Guard {
             shared: Arc::new(GuardShared {
                 tracer,
-                pipelines: Vec::new(),
+                exports: Arc::new(Exports::new()),
+                pipeline: None,
                 metrics: None,
                 print: false,
                 timeout: self.shutdown_timeout,
@@ -641,10 +752,36 @@ pub struct Guard {
     default_file: Option<std::path::PathBuf>,
 }
 
+/// How `init` builds a pipeline, kept for exporters added later.
+#[derive(Clone)]
+struct PipelineConfig {
+    batch: BatchConfig,
+    metrics: TracerMetrics,
+    diagnostics: Diagnostics,
+}
+
+impl PipelineConfig {
+    /// A batch pipeline for `exporter`.
+    fn build(
+        &self,
+        exporter: Box<dyn SpanExporter>,
+    ) -> Result<Arc<BatchSpanProcessor>, ExportError> {
+        Ok(Arc::new(
+            BatchSpanProcessor::builder(exporter)
+                .config(self.batch)
+                .metrics(&self.metrics)
+                .diagnostics(self.diagnostics.clone())
+                .build()?,
+        ))
+    }
+}
+
 /// What the guard and the signal thread share.
 struct GuardShared {
     tracer: AgentStepTracer,
-    pipelines: Vec<Arc<BatchSpanProcessor>>,
+    exports: Arc<Exports>,
+    /// `None` with `OTEL_SDK_DISABLED` (no exporter can be added).
+    pipeline: Option<PipelineConfig>,
     metrics: Option<TracerMetrics>,
     print: bool,
     timeout: Duration,
@@ -681,7 +818,7 @@ impl fmt::Debug for Guard {
         f.debug_struct("Guard")
             .field("print", &self.shared.print)
             .field("timeout", &self.shared.timeout)
-            .field("pipelines", &self.shared.pipelines.len())
+            .field("pipelines", &self.shared.exports.active_count())
             .finish()
     }
 }
@@ -766,12 +903,85 @@ impl Guard {
 
     /// Each export pipeline's exporter name and where its spans went so
     /// far (delivered, dropped by reason, queued).
+    /// Pipelines replaced by [`configure_export`](Self::configure_export)
+    /// are included, after their shutdown, so that every span stays
+    /// accounted for.
     pub fn export_stats(&self) -> Vec<(&'static str, BatchStats)> {
-        self.shared
-            .pipelines
-            .iter()
-            .map(|p| (p.exporter_name(), p.stats()))
-            .collect()
+        self.shared.exports.stats()
+    }
+
+    /// Adds an exporter, behind a batch pipeline of its own built like
+    /// `init`'s (same batch settings, metrics and diagnostics): spans that
+    /// end from now on reach it too.
+    ///
+    /// # Errors
+    ///
+    /// [`InitError::Export`] when the pipeline cannot be built;
+    /// [`InitError::Disabled`] under `OTEL_SDK_DISABLED`;
+    /// [`InitError::TooManyPipelines`] past the process's limit of
+    /// pipelines added.
+    pub fn add_exporter(&self, exporter: impl SpanExporter + 'static) -> Result<(), InitError> {
+        self.change_export(Box::new(exporter), false)
+    }
+
+    /// Replaces every exporter with `exporter` while spans flow (the
+    /// reference's `configure_export`): spans that end from now on go to
+    /// it; the old pipelines deliver what they hold, waiting at most the
+    /// shutdown timeout, and stop (what they could not deliver is
+    /// reported and counted, as at shutdown). A span that ends during the
+    /// change reaches the old exporter, the new one, or both, never
+    /// neither. Blocks the calling thread while the old pipelines drain.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use agent_trace::export::FnExporter;
+    ///
+    /// let guard = agent_trace::init()
+    ///     .exporter(FnExporter::new("first", |_| Ok::<(), std::io::Error>(())))
+    ///     .install()?;
+    /// guard.tracer().start_trace("before").end();
+    /// guard.configure_export(FnExporter::new("second", |_| Ok::<(), std::io::Error>(())))?;
+    /// guard.tracer().start_trace("after").end();
+    /// guard.flush(Duration::from_secs(5))?;
+    /// let stats = guard.export_stats();
+    /// assert_eq!((stats[0].0, stats[0].1.exported), ("first", 1));
+    /// assert_eq!((stats[1].0, stats[1].1.exported), ("second", 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`add_exporter`](Self::add_exporter); on an error nothing changed.
+    pub fn configure_export(&self, exporter: impl SpanExporter + 'static) -> Result<(), InitError> {
+        self.change_export(Box::new(exporter), true)
+    }
+
+    fn change_export(
+        &self,
+        exporter: Box<dyn SpanExporter>,
+        replace: bool,
+    ) -> Result<(), InitError> {
+        let shared = &self.shared;
+        let Some(config) = &shared.pipeline else {
+            return Err(InitError::Disabled);
+        };
+        let pipeline = config.build(exporter)?;
+        match shared.exports.add(pipeline.clone(), replace) {
+            Ok(retired) => {
+                for old in retired {
+                    // What it could not deliver is reported by its
+                    // diagnostics and counted in its stats.
+                    let _ = old.shutdown(shared.timeout);
+                }
+                Ok(())
+            }
+            Err(TableFull) => {
+                let _ = pipeline.shutdown(shared.timeout);
+                Err(InitError::TooManyPipelines {
+                    max: crate::exports::MAX_PIPELINES,
+                })
+            }
+        }
     }
 
     /// The tracer's own metrics and every pipeline's accounting, readable

@@ -57,6 +57,10 @@ impl agent_trace_core::SpanProcessor for LatencyProcessor {
         true
     }
 
+    fn records_span_durations(&self) -> bool {
+        true
+    }
+
     fn on_end_borrowed(&self, span: &agent_trace_core::SpanData) {
         // An unsampled span's trace is not exported: no exemplar (id 0).
         let cx = &span.context;

@@ -62,10 +62,13 @@
 
 #![forbid(unsafe_code)]
 
+mod exports;
 mod init;
 mod latency;
 #[cfg(feature = "tracing")]
 mod layer;
+#[cfg(feature = "tracing")]
+mod subscriber;
 
 pub use agent_trace_core::*;
 pub use agent_trace_metrics::LatencyMetrics;

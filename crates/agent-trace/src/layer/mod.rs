@@ -175,17 +175,45 @@ impl fmt::Debug for AgentTraceLayer {
 }
 
 impl AgentTraceLayer {
-    /// A layer that records into `tracer` and the global
-    /// [`latency_metrics`](crate::latency_metrics).
+    /// A layer that records into `tracer`, and each span's duration into
+    /// the global [`latency_metrics`](crate::latency_metrics), unless the
+    /// tracer records every span's duration already
+    /// ([`AgentStepTracer::records_span_durations`]: the tracer
+    /// [`init`](crate::init()) builds, whose
+    /// [`LatencyProcessor`](crate::LatencyProcessor) sees `tracing` spans too).
+    /// Either way each span's latency is recorded once, whether `init()`
+    /// installs the subscriber or this layer goes into your own.
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// use agent_trace::{AgentTraceLayer, LatencyProcessor};
+    ///
+    /// let tracer = agent_trace::AgentStepTracer::builder()
+    ///     .processor(std::sync::Arc::new(LatencyProcessor::global()))
+    ///     .build();
+    /// let subscriber = tracing_subscriber::registry().with(AgentTraceLayer::new(tracer));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::info_span!("layer_doc_step").in_scope(|| {});
+    /// });
+    /// let stats = agent_trace::latency_metrics().stats("layer_doc_step", None).unwrap();
+    /// assert_eq!(stats.count, 1); // by the processor, not twice
+    /// ```
     pub fn new(tracer: AgentStepTracer) -> Self {
+        let latencies = if tracer.records_span_durations() {
+            Latencies::None
+        } else {
+            Latencies::Global
+        };
         Self {
             tracer,
-            latencies: Latencies::Global,
+            latencies,
             spans: SpanTable::default(),
         }
     }
 
-    /// Records span durations into `metrics` instead of the global one.
+    /// Records span durations into `metrics` instead of the global one
+    /// (whatever the tracer's processors record: give the layer a registry
+    /// no processor of the tracer records into, or spans count twice).
     pub fn with_latency_metrics(mut self, metrics: Arc<LatencyMetrics>) -> Self {
         self.latencies = Latencies::Own(metrics);
         self
