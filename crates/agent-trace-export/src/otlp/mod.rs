@@ -9,6 +9,8 @@
 mod encode;
 #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
 mod exporter;
+#[cfg(test)]
+mod fixtures;
 #[cfg(feature = "otlp-grpc")]
 mod grpc;
 mod json;

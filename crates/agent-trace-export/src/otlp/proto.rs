@@ -740,132 +740,13 @@ impl ProtobufEncoder {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    use agent_trace_core::{
-        AgentStepTracer, Event, Link, SpanContext, SpanId, SpanProcessor, TraceFlags, TraceId,
-    };
+    use agent_trace_core::{Event, Link};
     use prost::Message as _;
 
     use super::*;
     use crate::otlp::to_request;
 
-    #[derive(Debug, Default, Clone)]
-    struct Keep(Arc<std::sync::Mutex<Vec<FinishedSpan>>>);
-
-    impl SpanProcessor for Keep {
-        fn on_end(&self, span: FinishedSpan) {
-            self.0.lock().expect("not poisoned").push(span);
-        }
-    }
-
-    /// Spans with every kind of field and value our model has, the
-    /// defaults and the edge cases (empty strings, zero, negative and
-    /// large numbers, non-ASCII text, remote parents, trace state).
-    fn spans() -> Vec<FinishedSpan> {
-        let keep = Keep::default();
-        let tracer = AgentStepTracer::builder()
-            .processor(Arc::new(keep.clone()))
-            .without_store()
-            .build();
-        let remote = SpanContext {
-            trace_id: TraceId::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
-                .expect("non-zero"),
-            span_id: SpanId::from_u64(0x1122_3344_5566_7788).expect("non-zero"),
-            trace_flags: TraceFlags::SAMPLED,
-            trace_state: TraceState::from_key_value([("vendor", "a1"), ("other", "x-y")])
-                .expect("valid"),
-            is_remote: true,
-        };
-        {
-            let root = tracer
-                .span_builder("invoke_agent researcher")
-                .parent(&remote)
-                .kind(SpanKind::Server)
-                .attribute("gen_ai.operation.name", "invoke_agent")
-                .attribute("empty", "")
-                .attribute("", "empty key")
-                .attribute("zero", 0_i64)
-                .attribute("negative", -1_i64)
-                .attribute("large", i64::MAX)
-                .attribute("yes", true)
-                .attribute("no", false)
-                .attribute("float", 0.0)
-                .attribute("pi", -3.25)
-                .attribute("unicode", "délai ⏱ ответ")
-                .attribute("long", "x".repeat(300))
-                .attribute("strings", vec!["stop", "", "length"])
-                .attribute(
-                    "ints",
-                    Value::Array(Array::I64(vec![0, -7, 1 << 40].into())),
-                )
-                .attribute("floats", Value::Array(Array::F64(vec![0.5, -0.0].into())))
-                .attribute("bools", Value::Array(Array::Bool(vec![true, false].into())))
-                .attribute("none", Value::Array(Array::String(Vec::new().into())))
-                .link(remote.clone(), [KeyValue::new("link.reason", "retry")])
-                .link(
-                    SpanContext::new(
-                        TraceId::from_u128(9).expect("non-zero"),
-                        SpanId::from_u64(3).expect("non-zero"),
-                        TraceFlags::NONE,
-                    ),
-                    [],
-                )
-                .start();
-            let mut chat = tracer
-                .span_builder("chat gpt-4o")
-                .parent(&root)
-                .kind(SpanKind::Client)
-                .start();
-            chat.set_attribute("gen_ai.usage.input_tokens", 1234_i64);
-            chat.add_event("gen_ai.first_chunk", [KeyValue::new("n", 1_i64)]);
-            chat.add_event("", []);
-            chat.set_status(Status::error("timeout ⏱"));
-            chat.end();
-            let mut ok = tracer.span_builder("").parent(&root).start();
-            ok.set_status(Status::Ok);
-            ok.end();
-            let mut empty_error = tracer
-                .span_builder("producer")
-                .parent(&root)
-                .kind(SpanKind::Producer)
-                .start();
-            empty_error.set_status(Status::error(""));
-            empty_error.end();
-            tracer
-                .span_builder("consumer")
-                .kind(SpanKind::Consumer)
-                .root()
-                .start()
-                .end();
-        }
-        let mut spans = keep.0.lock().expect("not poisoned").clone();
-        // Times at the epoch: fields left out when zero.
-        let mut data = SpanData::clone(&spans[0]);
-        data.start_time = UNIX_EPOCH.into();
-        data.end_time = UNIX_EPOCH.into();
-        data.dropped_attributes_count = 3;
-        data.dropped_events_count = 200;
-        data.dropped_links_count = 1 << 20;
-        data.events.push(Event {
-            name: "at the epoch".into(),
-            timestamp: UNIX_EPOCH.into(),
-            attributes: vec![KeyValue::new("k", "v")],
-            dropped_attributes_count: 5,
-        });
-        data.links.push(Link {
-            context: remote,
-            attributes: Vec::new(),
-            dropped_attributes_count: 130,
-        });
-        spans.push(FinishedSpan::new(data));
-        let mut late = SpanData::clone(&spans[1]);
-        late.start_time = (UNIX_EPOCH + Duration::from_secs(4_000_000_000)).into();
-        late.end_time = late.start_time;
-        spans.push(FinishedSpan::new(late));
-        spans
-    }
+    use super::super::fixtures::spans;
 
     fn ours(batch: &[FinishedSpan], resource: &Resource) -> Vec<u8> {
         let mut out = Vec::new();
@@ -880,7 +761,7 @@ mod tests {
         assert!(
             spans
                 .iter()
-                .any(|s| s.links.len() == 2 && s.attributes.len() == 17),
+                .any(|s| s.links.len() == 2 && s.attributes.len() == 27),
             "the span with every kind of value is there"
         );
         let resource = Resource::new("research-agent")
