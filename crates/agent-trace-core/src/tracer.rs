@@ -65,6 +65,13 @@ impl TracerInner {
 /// traces in an in-memory [`TraceStore`] with bounded retention, so a trace
 /// can be looked at without any exporter.
 ///
+/// A tracer made here ([`new`](Self::new), [`builder`](Self::builder)) is a
+/// private one: it exports, records latencies and counts only through the
+/// processors given to it. The process-wide tracer that the facade's
+/// `agent_trace::init()` configures (exporters, latency metrics, the
+/// tracer's own metrics, the `tracing` subscriber) is
+/// `agent_trace::tracer()`; spans of a private tracer never reach it.
+///
 /// ```
 /// use agent_trace_core::AgentStepTracer;
 ///
@@ -119,8 +126,10 @@ impl AgentStepTracer {
         self.inner.records_span_durations
     }
 
-    /// A tracer with the default sampler (parent-based, always on), default
-    /// span limits and an in-memory trace store with default retention.
+    /// A private tracer with the default sampler (parent-based, always
+    /// on), default span limits and an in-memory trace store with default
+    /// retention, and no exporter (see the type's docs: the global tracer
+    /// `init()` configures is `agent_trace::tracer()`).
     pub fn new() -> Self {
         Self::default()
     }
