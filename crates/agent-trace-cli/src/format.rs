@@ -2,6 +2,20 @@
 
 use std::borrow::Cow;
 
+/// How many names [`name_list`] writes before it only counts the rest.
+const NAMES_LISTED: usize = 3;
+
+/// `a`, `a, b`, `a, b, c`, `a, b, c and 2 more`: paths in a message or a
+/// title, which a shell glob can make long.
+pub(crate) fn name_list(names: impl ExactSizeIterator<Item = String>) -> String {
+    let total = names.len();
+    let mut out = names.take(NAMES_LISTED).collect::<Vec<_>>().join(", ");
+    if total > NAMES_LISTED {
+        out.push_str(&format!(" and {} more", total - NAMES_LISTED));
+    }
+    out
+}
+
 /// `850µs`, `12.3ms`, `500ms`, `1.20s`, `2m05s`: about three significant
 /// figures, the same rules as the core's tree rendering.
 ///

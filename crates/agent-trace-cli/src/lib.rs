@@ -1,4 +1,4 @@
-//! The `agent-trace` command: look at a trace file (a terminal waterfall,
+//! The `agent-trace` command: look at trace files (a terminal waterfall,
 //! latency statistics, a self-contained HTML report) with no server.
 //!
 //! It reads the JSON-lines files that `agent-trace-export`'s `FileExporter`
@@ -7,11 +7,19 @@
 //! the OpenTelemetry Collector's file exporter (see [`otlp`] for what is
 //! accepted).
 //!
+//! Every command takes any number of paths: trace files, and directories,
+//! which stand for the trace files in them (`*.jsonl`, `*.json`,
+//! `*.ndjson` and rotated copies, oldest first: see [`TraceFiles`]). With
+//! no path it reads [`DEFAULT_DIRECTORY`], `./agent-trace/`, where
+//! `init()` writes a new `traces-<time>-<pid>.jsonl` per run. The files
+//! are read as one: a trace whose spans are in two files (a process
+//! restarted mid-trace, two processes of one trace) is one trace.
+//!
 //! ```text
-//! agent-trace list agent-trace/traces-*.jsonl --slowest 10
-//! agent-trace show agent-trace/traces-*.jsonl 4bf92f35
-//! agent-trace stats agent-trace/traces-*.jsonl
-//! agent-trace report agent-trace/traces-*.jsonl -o report.html
+//! agent-trace list --slowest 10                  # every run in ./agent-trace/
+//! agent-trace show 4bf92f35                      # a trace of any of them
+//! agent-trace stats agent-trace/ other-service/  # two directories
+//! agent-trace report agent-trace/traces-1767225600-4242.jsonl -o report.html
 //! ```
 //!
 //! This library is what the command runs; its functions return text and
@@ -42,8 +50,13 @@
 //!
 //! - [`TraceFile::for_each_span`] streams a file one line at a time and
 //!   hands each [`OtlpSpan`] (borrowing from the line) to a closure; a
-//!   malformed line is reported ([`Malformed`]: its number and what was
-//!   wrong) and skipped.
+//!   malformed line is reported ([`Malformed`]: its file, its number and
+//!   what was wrong) and skipped.
+//! - [`TraceFiles`] is the files a command was given (directories
+//!   expanded, `./agent-trace/` by default), streamed one after the other;
+//!   the commands' functions take any [`SpanSource`], one [`TraceFile`] or
+//!   [`TraceFiles`], and key what they keep by trace id, so the file a
+//!   span came from does not matter.
 //! - `list` keeps a [`TraceSummary`] per trace ([`Summaries`]), `stats` a
 //!   sketch per operation ([`LatencyStats`], the `LatencyMetrics` of
 //!   `agent-trace-metrics`); neither keeps spans, so both run in memory
@@ -54,7 +67,9 @@
 //!
 //! # Performance
 //!
-//! `list` and `stats` read a file once, one line at a time. Measured on the
+//! `list` and `stats` read their files once, one line at a time, one file
+//! after the other (so several files cost what one file of their total
+//! size costs). Measured on the
 //! 2-core development machine (release build, `/usr/bin/time -v`, other
 //! builds running) on one million spans:
 //!
@@ -77,6 +92,7 @@ mod error;
 mod format;
 mod reader;
 mod report;
+mod source;
 mod stats;
 mod summary;
 mod waterfall;
@@ -88,6 +104,7 @@ pub use otlp::{
 };
 pub use reader::{Malformed, Origin, ReadStats, TraceFile, UNKNOWN_SERVICE};
 pub use report::{ReportOptions, ReportSummary, build_report};
+pub use source::{DEFAULT_DIRECTORY, SpanSource, TRACE_FILE_EXTENSIONS, TraceFiles};
 pub use stats::{
     DEFAULT_MAX_OPERATIONS, Histogram, LatencyStats, OTHER_OPERATIONS, OperationStats,
     StatsSortKey, operation_stats, render_stats,

@@ -1,4 +1,4 @@
-//! `agent-trace`: look at a trace file in the terminal or as an HTML
+//! `agent-trace`: look at trace files in the terminal or as an HTML
 //! report. Arguments and printing only; the work is in the library.
 
 #![forbid(unsafe_code)]
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use agent_trace_cli::{
     DEFAULT_MAX_OPERATIONS, Error, ListQuery, Malformed, Paint, ReadStats, ReportOptions, SortKey,
-    StatsSortKey, TraceFile, TraceIdPrefix, WaterfallOptions, build_report, load_trace,
+    StatsSortKey, TraceFiles, TraceIdPrefix, WaterfallOptions, build_report, load_trace,
     operation_stats, render_stats, render_waterfall, summarize, write_list,
 };
 use clap::{Parser, Subcommand, ValueEnum};
@@ -24,7 +24,13 @@ const WARNINGS_SHOWN: u64 = 20;
 #[command(
     name = "agent-trace",
     version,
-    after_help = "Exit status: 0 on success; 1 on an error, or when malformed lines were \
+    after_help = "Each command reads the PATHs given: trace files, and directories of them \
+                  (their *.jsonl, *.json and *.ndjson files and rotated copies such as \
+                  FILE.1, oldest first: by the time in names like traces-<time>-<pid>.jsonl, \
+                  which agent_trace::init() writes, else by modification time). With no \
+                  PATH, ./agent-trace/, where agent_trace::init() writes a file per run. \
+                  Spans of one trace in several files make one trace.\n\n\
+                  Exit status: 0 on success; 1 on an error, or when malformed lines were \
                   skipped (the output is printed all the same); 2 on bad arguments."
 )]
 struct Cli {
@@ -48,8 +54,10 @@ enum Command {
     /// One line per trace: id, start, duration, spans, errors, tokens,
     /// cost, service, root span.
     List {
-        /// The trace file (JSON lines, as the file exporter writes).
-        file: PathBuf,
+        /// Trace files (JSON lines, as the file exporter writes), and
+        /// directories of them; none: ./agent-trace/.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
         /// Order: start (earliest first), duration (longest first), spans
         /// (most first), name (root span name). Default start, or duration
         /// with --slowest.
@@ -70,11 +78,14 @@ enum Command {
     },
     /// A trace as a waterfall: its span tree with a time bar, duration,
     /// status and key attributes per span.
+    #[command(override_usage = "agent-trace show [OPTIONS] [PATH]... <TRACE_ID>")]
     Show {
-        /// The trace file.
-        file: PathBuf,
-        /// The trace id, or a prefix of it that only one trace has.
-        trace_id: String,
+        /// Trace files, and directories of them (none: ./agent-trace/),
+        /// then the trace id, or a prefix of it that only one trace has.
+        // One list, split here: clap takes no optional list before a
+        // required positional, and `show FILE ID` is the order people type.
+        #[arg(value_name = "PATH|TRACE_ID", required = true, num_args = 1..)]
+        paths_and_trace_id: Vec<PathBuf>,
         /// Width of the time bars, in characters.
         #[arg(long, default_value_t = 40, value_name = "N")]
         width: usize,
@@ -84,8 +95,9 @@ enum Command {
     },
     /// Latency per operation (span name): count, mean, p50, p95, p99, max.
     Stats {
-        /// The trace file.
-        file: PathBuf,
+        /// Trace files, and directories of them; none: ./agent-trace/.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
         /// Order: name, count, total, mean, p50, p95, p99, max (largest
         /// first but for name).
         #[arg(long, value_name = "KEY", default_value = "name")]
@@ -98,8 +110,9 @@ enum Command {
     /// A self-contained HTML report: trace list, clickable waterfalls with
     /// span details, latency histograms.
     Report {
-        /// The trace file.
-        file: PathBuf,
+        /// Trace files, and directories of them; none: ./agent-trace/.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
         /// Where to write the HTML.
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
@@ -113,44 +126,40 @@ enum Command {
     },
 }
 
-/// Prints malformed-line warnings as they come, up to [`WARNINGS_SHOWN`].
+/// Prints malformed-line warnings as they come, up to [`WARNINGS_SHOWN`],
+/// and notes which files had them.
+#[derive(Default)]
 struct Warnings {
-    file: PathBuf,
     printed: u64,
+    /// The files with malformed lines, in reading order.
+    files: Vec<PathBuf>,
 }
 
 impl Warnings {
-    fn new(file: &std::path::Path) -> Self {
-        Self {
-            file: file.to_owned(),
-            printed: 0,
-        }
-    }
-
     fn warn(&mut self, m: &Malformed) {
         self.printed += 1;
+        // Files are read one after the other: a file seen before is the
+        // last one noted.
+        if self.files.last().map(PathBuf::as_path) != Some(m.path.as_path()) {
+            self.files.push(m.path.clone());
+        }
         if self.printed <= WARNINGS_SHOWN {
-            eprintln!(
-                "agent-trace: warning: {}:{}: {}",
-                self.file.display(),
-                m.line,
-                m.message
-            );
+            eprintln!("agent-trace: warning: {m}");
         } else if self.printed == WARNINGS_SHOWN + 1 {
             eprintln!("agent-trace: warning: further malformed lines are only counted");
         }
     }
-}
 
-/// The error for the malformed lines of a reading, if any.
-fn check(read: ReadStats, file: &std::path::Path) -> Result<(), Error> {
-    if read.malformed == 0 {
-        Ok(())
-    } else {
-        Err(Error::Malformed {
-            count: read.malformed,
-            path: file.to_owned(),
-        })
+    /// The error for the malformed lines of a reading, if any.
+    fn check(self, read: ReadStats) -> Result<(), Error> {
+        if read.malformed == 0 {
+            Ok(())
+        } else {
+            Err(Error::Malformed {
+                count: read.malformed,
+                paths: self.files,
+            })
+        }
     }
 }
 
@@ -182,15 +191,16 @@ fn run(cli: Cli) -> Result<(), Error> {
     });
     match cli.command {
         Command::List {
-            file,
+            paths,
             sort,
             reverse,
             slowest,
             errors,
             name,
         } => {
-            let mut warnings = Warnings::new(&file);
-            let (traces, read) = summarize(&TraceFile::new(&file), |m| warnings.warn(m))?;
+            let files = TraceFiles::from_paths(&paths)?;
+            let mut warnings = Warnings::default();
+            let (traces, read) = summarize(&files, |m| warnings.warn(m))?;
             let total = traces.len();
             let query = ListQuery {
                 sort,
@@ -201,49 +211,50 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             let shown = query.apply(traces);
             emit(|out| write_list(out, &shown, total, paint))?;
-            check(read, &file)
+            warnings.check(read)
         }
         Command::Show {
-            file,
-            trace_id,
+            mut paths_and_trace_id,
             width,
             verbose,
         } => {
-            let prefix = TraceIdPrefix::parse(&trace_id)?;
-            let mut warnings = Warnings::new(&file);
-            let (trace, read) = load_trace(&TraceFile::new(&file), prefix, |m| warnings.warn(m))?;
+            let trace_id = paths_and_trace_id.pop().unwrap_or_default();
+            let paths = paths_and_trace_id;
+            let prefix = TraceIdPrefix::parse(&trace_id.to_string_lossy())?;
+            let files = TraceFiles::from_paths(&paths)?;
+            let mut warnings = Warnings::default();
+            let (trace, read) = load_trace(&files, prefix, |m| warnings.warn(m))?;
             let options = WaterfallOptions {
                 bar_width: width,
                 verbose,
                 ..WaterfallOptions::default()
             };
             print(&render_waterfall(&trace, options, paint))?;
-            check(read, &file)
+            warnings.check(read)
         }
         Command::Stats {
-            file,
+            paths,
             sort,
             max_operations,
         } => {
-            let mut warnings = Warnings::new(&file);
-            let (mut ops, read) = operation_stats(&TraceFile::new(&file), max_operations, |m| {
-                warnings.warn(m);
-            })?;
+            let files = TraceFiles::from_paths(&paths)?;
+            let mut warnings = Warnings::default();
+            let (mut ops, read) = operation_stats(&files, max_operations, |m| warnings.warn(m))?;
             ops.sort_by(|a, b| sort.compare(a, b));
             let accuracy = agent_trace_cli::LatencyStats::default().relative_accuracy();
             print(&render_stats(&ops, accuracy, paint))?;
-            check(read, &file)
+            warnings.check(read)
         }
         Command::Report {
-            file,
+            paths,
             output,
             max_traces,
             title,
         } => {
-            let mut warnings = Warnings::new(&file);
+            let files = TraceFiles::from_paths(&paths)?;
+            let mut warnings = Warnings::default();
             let options = ReportOptions { max_traces, title };
-            let (html, summary, read) =
-                build_report(&TraceFile::new(&file), &options, |m| warnings.warn(m))?;
+            let (html, summary, read) = build_report(&files, &options, |m| warnings.warn(m))?;
             std::fs::write(&output, html).map_err(|source| Error::Write {
                 path: output.clone(),
                 source,
@@ -256,7 +267,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 summary.spans_in_file,
                 summary.operations
             );
-            check(read, &file)
+            warnings.check(read)
         }
     }
 }

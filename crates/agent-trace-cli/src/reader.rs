@@ -29,15 +29,18 @@ pub const UNKNOWN_SERVICE: &str = "unknown_service";
 /// A line the reader skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Malformed {
+    /// The file the line is in.
+    pub path: PathBuf,
     /// The line's number, from 1.
     pub line: u64,
     /// What was wrong with it.
     pub message: String,
 }
 
+/// `FILE:LINE: MESSAGE`, as compilers and `grep -n` write a place.
 impl std::fmt::Display for Malformed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
     }
 }
 
@@ -68,6 +71,9 @@ pub struct Origin<'r, 'a> {
 
 /// A trace file: OTLP JSON lines, as `FileExporter` and the OpenTelemetry
 /// Collector's file exporter write them.
+///
+/// One file; [`TraceFiles`](crate::TraceFiles) reads several, and the
+/// trace files of directories, as one.
 ///
 /// ```
 /// use agent_trace_cli::TraceFile;
@@ -107,12 +113,17 @@ impl TraceFile {
         &self.path
     }
 
+    pub(crate) fn path_buf(&self) -> &PathBuf {
+        &self.path
+    }
+
     /// Calls `on_span` with each span of the file, in file order, and
     /// `on_malformed` with each line skipped.
     ///
     /// # Errors
     ///
-    /// [`Error::Open`] when the file cannot be opened (or is a directory),
+    /// [`Error::Open`] when the file cannot be opened (or is a directory:
+    /// [`TraceFiles`](crate::TraceFiles) reads those),
     /// [`Error::Read`] when reading fails part-way. Malformed lines are not
     /// errors here: they are counted in [`ReadStats::malformed`].
     ///
@@ -172,6 +183,7 @@ impl TraceFile {
                     reader.read_to_end(&mut rest).map_err(read_error)?;
                     stats.lines += count_lines(&rest[before..]);
                     read_document(
+                        &self.path,
                         &rest,
                         first_line,
                         &mut stats,
@@ -183,6 +195,7 @@ impl TraceFile {
                 Err(e) => {
                     stats.malformed += 1;
                     on_malformed(&Malformed {
+                        path: self.path.clone(),
                         line: stats.lines,
                         message: describe(&e, false),
                     });
@@ -200,8 +213,9 @@ fn count_lines(bytes: &[u8]) -> u64 {
 }
 
 /// The values of a document (or several) that starts at `first_line` of
-/// the file.
+/// the file at `path`.
 fn read_document(
+    path: &Path,
     bytes: &[u8],
     first_line: u64,
     stats: &mut ReadStats,
@@ -218,6 +232,7 @@ fn read_document(
             Err(e) => {
                 stats.malformed += 1;
                 on_malformed(&Malformed {
+                    path: path.to_owned(),
                     // An end of input just after a newline (the file's
                     // last, or the one added after the first line) is on
                     // the line after it, past the file's last line.

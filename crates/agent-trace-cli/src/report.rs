@@ -1,4 +1,4 @@
-//! A self-contained HTML report of a trace file.
+//! A self-contained HTML report of trace files.
 //!
 //! One file, nothing fetched: the CSS and the script are inline, the data
 //! is embedded as JSON in a `<script type="application/json">` element
@@ -12,7 +12,7 @@
 //! The first reading streams, as `list` and `stats` do: a summary per trace
 //! and a sketch per operation. The report then keeps the spans of at most
 //! [`ReportOptions::max_traces`] traces (the most recent), which a second
-//! reading collects. So a report of a file of any size takes memory for
+//! reading collects. So a report of files of any size takes memory for
 //! the traces it shows, and its statistics still cover every span.
 
 use std::collections::{HashMap, HashSet};
@@ -22,9 +22,10 @@ use agent_trace_propagation::TraceId;
 use serde::Serialize;
 
 use crate::Error;
-use crate::format::{format_cost, format_duration, format_seconds, format_timestamp};
+use crate::format::{format_cost, format_duration, format_seconds, format_timestamp, name_list};
 use crate::otlp::{OtlpKeyValue, OtlpSpan};
-use crate::reader::{Malformed, ReadStats, TraceFile};
+use crate::reader::{Malformed, ReadStats};
+use crate::source::SpanSource;
 use crate::stats::{DEFAULT_MAX_OPERATIONS, LatencyStats, OperationStats};
 use crate::summary::{SortKey, Summaries, TraceSummary};
 use crate::waterfall::{ResourceCache, TraceSpan, key_attributes, waterfall_rows};
@@ -35,7 +36,8 @@ pub struct ReportOptions {
     /// The most traces whose waterfalls the report holds (the most recent
     /// ones); statistics always cover every span. Default 1,000.
     pub max_traces: usize,
-    /// The page title; default `agent-trace report: FILE NAME`.
+    /// The page title; default `agent-trace report: NAME`, the name of the
+    /// file or directory read (several: `a.jsonl, b.jsonl`).
     pub title: Option<String>,
 }
 
@@ -51,11 +53,11 @@ impl Default for ReportOptions {
 /// What a report was made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportSummary {
-    /// Traces in the file.
+    /// Traces in the files read.
     pub traces_in_file: usize,
     /// Traces whose waterfalls the report holds.
     pub traces_shown: usize,
-    /// Spans in the file.
+    /// Spans in the files read.
     pub spans_in_file: u64,
     /// Operations with latency statistics.
     pub operations: usize,
@@ -133,21 +135,24 @@ fn attrs(kvs: &[OtlpKeyValue<'_>]) -> Vec<[String; 3]> {
         .collect()
 }
 
-/// Reads `file` (twice: see the module docs) and renders the report.
+/// Reads `source` (twice: see the module docs; one
+/// [`TraceFile`](crate::TraceFile) or several [`TraceFiles`](crate::TraceFiles),
+/// a trace spread over several files being one trace) and renders the
+/// report.
 ///
 /// # Errors
 ///
-/// As [`TraceFile::for_each_span`]. Malformed lines go to `on_malformed`
+/// As [`SpanSource::for_each_span`]. Malformed lines go to `on_malformed`
 /// (from the first reading only) and are counted in the returned
 /// [`ReadStats`].
 pub fn build_report(
-    file: &TraceFile,
+    source: &impl SpanSource,
     options: &ReportOptions,
     on_malformed: impl FnMut(&Malformed),
 ) -> Result<(String, ReportSummary, ReadStats), Error> {
     let mut summaries = Summaries::default();
     let mut latencies = LatencyStats::new(DEFAULT_MAX_OPERATIONS);
-    let read = file.for_each_span(
+    let read = source.for_each_span(
         |origin, span| {
             summaries.add(origin, &span);
             latencies.record(&span.name, span.duration_nanos());
@@ -167,7 +172,7 @@ pub fn build_report(
     let wanted: HashSet<TraceId> = traces.iter().map(|t| t.trace_id).collect();
     let mut spans: HashMap<TraceId, Vec<TraceSpan>> = HashMap::new();
     let mut resources = ResourceCache::default();
-    file.for_each_span(
+    source.for_each_span(
         |origin, span| {
             if wanted.contains(&span.trace_id) {
                 let (service, resource) = resources.get(origin.service, origin.resource);
@@ -182,10 +187,12 @@ pub fn build_report(
         |_| {},
     )?;
 
-    let name = file.path().file_name().map_or_else(
-        || file.path().display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = name_list(source.paths().iter().map(|p| {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }));
     let title = options
         .title
         .clone()

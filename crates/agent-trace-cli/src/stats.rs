@@ -21,7 +21,8 @@ use agent_trace_metrics::{LatencyMetrics, ManualClock};
 
 use crate::Error;
 use crate::format::{Paint, format_seconds, pad, sgr};
-use crate::reader::{Malformed, ReadStats, TraceFile};
+use crate::reader::{Malformed, ReadStats};
+use crate::source::SpanSource;
 
 /// The operation that spans of names beyond the cap are counted under.
 pub const OTHER_OPERATIONS: &str = "(other operations)";
@@ -223,18 +224,20 @@ impl LatencyStats {
     }
 }
 
-/// Reads `file` and computes the latency statistics of every operation.
+/// Reads `source` (one [`TraceFile`](crate::TraceFile) or several
+/// [`TraceFiles`](crate::TraceFiles)) and computes the latency statistics
+/// of every operation.
 ///
 /// # Errors
 ///
-/// As [`TraceFile::for_each_span`].
+/// As [`SpanSource::for_each_span`].
 pub fn operation_stats(
-    file: &TraceFile,
+    source: &impl SpanSource,
     max_operations: usize,
     on_malformed: impl FnMut(&Malformed),
 ) -> Result<(Vec<OperationStats>, ReadStats), Error> {
     let mut stats = LatencyStats::new(max_operations);
-    let read = file.for_each_span(
+    let read = source.for_each_span(
         |_, span| stats.record(&span.name, span.duration_nanos()),
         on_malformed,
     )?;

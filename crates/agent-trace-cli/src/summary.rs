@@ -23,7 +23,8 @@ use agent_trace_propagation::TraceId;
 use crate::Error;
 use crate::format::{Paint, format_cost, format_duration, format_timestamp, pad, sgr};
 use crate::otlp::{AnyValue, OtlpSpan};
-use crate::reader::{Malformed, Origin, ReadStats, TraceFile};
+use crate::reader::{Malformed, Origin, ReadStats};
+use crate::source::SpanSource;
 
 /// `gen_ai.usage.input_tokens`: tokens of the model's input (the GenAI
 /// semantic conventions).
@@ -357,18 +358,20 @@ impl Summaries {
     }
 }
 
-/// Reads `file` and sums up each trace.
+/// Reads `source` (one [`TraceFile`](crate::TraceFile) or several
+/// [`TraceFiles`](crate::TraceFiles)) and sums up each trace; a trace whose
+/// spans are in several files is one summary.
 ///
 /// # Errors
 ///
-/// As [`TraceFile::for_each_span`]; malformed lines go to `on_malformed`
+/// As [`SpanSource::for_each_span`]; malformed lines go to `on_malformed`
 /// and are counted in the returned [`ReadStats`].
 pub fn summarize(
-    file: &TraceFile,
+    source: &impl SpanSource,
     on_malformed: impl FnMut(&Malformed),
 ) -> Result<(Vec<TraceSummary>, ReadStats), Error> {
     let mut summaries = Summaries::default();
-    let stats = file.for_each_span(|origin, span| summaries.add(origin, &span), on_malformed)?;
+    let stats = source.for_each_span(|origin, span| summaries.add(origin, &span), on_malformed)?;
     Ok((summaries.into_vec(), stats))
 }
 

@@ -13,7 +13,8 @@ use agent_trace_propagation::TraceId;
 use crate::Error;
 use crate::format::{Paint, format_cost, format_duration, format_timestamp, pad, sgr, truncate};
 use crate::otlp::{OtlpKeyValue, OtlpSpan, StatusCode};
-use crate::reader::{Malformed, ReadStats, TraceFile};
+use crate::reader::{Malformed, ReadStats};
+use crate::source::SpanSource;
 use crate::summary::{COST, COST_CURRENCY, INPUT_TOKENS, OUTPUT_TOKENS};
 
 /// How many matching ids an ambiguous prefix error lists.
@@ -110,7 +111,10 @@ impl std::fmt::Display for TraceIdPrefix {
     }
 }
 
-/// Reads the spans of the one trace whose id starts with `prefix`.
+/// Reads the spans of the one trace whose id starts with `prefix`, from
+/// every file of `source` (one [`TraceFile`](crate::TraceFile) or several
+/// [`TraceFiles`](crate::TraceFiles)): a trace whose spans are in several
+/// files is one trace.
 ///
 /// Keeps only that trace's spans; once a second id matches, it keeps
 /// reading only to say how ambiguous the prefix is.
@@ -118,9 +122,9 @@ impl std::fmt::Display for TraceIdPrefix {
 /// # Errors
 ///
 /// [`Error::UnknownTrace`] when no id matches, [`Error::AmbiguousTrace`]
-/// when several do, and those of [`TraceFile::for_each_span`].
+/// when several do, and those of [`SpanSource::for_each_span`].
 pub fn load_trace(
-    file: &TraceFile,
+    source: &impl SpanSource,
     prefix: TraceIdPrefix,
     on_malformed: impl FnMut(&Malformed),
 ) -> Result<(LoadedTrace, ReadStats), Error> {
@@ -128,7 +132,7 @@ pub fn load_trace(
     let mut others = BTreeSet::new();
     let mut spans = Vec::new();
     let mut resources = ResourceCache::default();
-    let stats = file.for_each_span(
+    let stats = source.for_each_span(
         |origin, span| {
             if !prefix.matches(span.trace_id) {
                 return;
@@ -152,14 +156,14 @@ pub fn load_trace(
     let Some(trace_id) = chosen else {
         return Err(Error::UnknownTrace {
             id: prefix.to_string(),
-            path: file.path().to_owned(),
+            paths: source.paths().to_vec(),
         });
     };
     if !others.is_empty() {
         others.insert(trace_id);
         return Err(Error::AmbiguousTrace {
             prefix: prefix.to_string(),
-            path: file.path().to_owned(),
+            paths: source.paths().to_vec(),
             candidates: others
                 .iter()
                 .take(AMBIGUOUS_LISTED)

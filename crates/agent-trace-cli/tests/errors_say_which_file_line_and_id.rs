@@ -33,6 +33,8 @@ fn a_missing_file_is_an_open_error_naming_it() {
 
 #[test]
 fn a_directory_is_not_a_trace_file() {
+    // `TraceFile` is one file; `TraceFiles` reads the files of a directory
+    // (tests/several_files_and_directories_read_as_one.rs).
     let err = summarize(&TraceFile::new(support::fixtures()), |_| {}).unwrap_err();
     assert!(matches!(err, Error::Open { .. }), "{err:?}");
 }
@@ -214,9 +216,10 @@ fn an_unknown_or_ambiguous_trace_id_is_an_error() {
 
 #[test]
 fn bad_arguments_exit_with_status_two() {
-    let run = support::agent_trace(&["list"]);
+    // `list` needs no path (it reads ./agent-trace/), `show` a trace id.
+    let run = support::agent_trace(&["show"]);
     assert_eq!(run.status, Some(2));
-    assert!(run.stderr.contains("<FILE>"), "{}", run.stderr);
+    assert!(run.stderr.contains("<PATH|TRACE_ID>"), "{}", run.stderr);
     let run = support::agent_trace(&["list", "agent_runs.jsonl", "--sort", "size"]);
     assert_eq!(run.status, Some(2));
     assert!(

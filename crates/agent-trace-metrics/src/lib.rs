@@ -14,8 +14,10 @@
 //!
 //! let p = metrics.percentiles("llm_inference").unwrap();
 //! assert_eq!(p.count, 2);
-//! let last_hour = metrics.stats("llm_inference", "1h".parse::<Window>()?).unwrap();
+//! let last_hour = metrics.stats("llm_inference", "1h")?.unwrap();
 //! assert!((last_hour.mean - 1.075).abs() < 1e-9);
+//! let all_time = metrics.stats("llm_inference", None).unwrap();
+//! assert_eq!(metrics.stats("llm_inference", Window::HOURS_24), Some(all_time));
 //!
 //! metrics.set_threshold("llm_inference", Threshold::new().p95(2.0).p99(5.0))?;
 //! assert!(metrics.check_thresholds("llm_inference").is_empty());
@@ -36,7 +38,11 @@
 //!   15 min x 96 and 3 h x 56, seven days in all. Sketches are mergeable, so
 //!   any [`Window`] is answered by merging the slots it covers.
 //! - [`Quantile`] and [`Window`] are checked once when made; the rest of the
-//!   API takes them, not raw numbers or strings.
+//!   API takes them, not raw numbers. Windowed queries (`stats`,
+//!   `compare_periods`, `quantile_in`, `exemplars`, [`Threshold::window`])
+//!   also take a window's text (`"1h"`, `"24h"`, as the reference does) or
+//!   a [`Duration`](std::time::Duration), and then answer a `Result`: see
+//!   [`IntoWindow`] for the forms and what each returns.
 //! - [`Threshold`]s are evaluated by [`LatencyMetrics::check_thresholds`],
 //!   not on record; an optional callback hears crossings and recoveries.
 //! - Time comes from a [`Clock`], the same trait, [`SystemClock`] and
@@ -245,4 +251,4 @@ pub use prometheus::{
 pub use quantile::Quantile;
 pub use threshold::{Statistic, Threshold, ThresholdEvent, Violation};
 pub use tracer_metrics::{LocalCounter, LocalGauge, TracerCounts, TracerMetrics};
-pub use window::Window;
+pub use window::{IntoWindow, Window};

@@ -54,7 +54,7 @@ use crate::prometheus::{Bridge, Publish, register_publisher};
 use crate::series::{Series, SeriesConfig};
 use crate::sketch::{Mapping, Sketch};
 use crate::threshold::{Statistic, Threshold, ThresholdEvent, ThresholdState, Violation};
-use crate::{MetricsError, Quantile, Window};
+use crate::{IntoWindow, MetricsError, Quantile, Window};
 
 /// How many shards the operation map has: a power of two comfortably above
 /// the core counts this runs on, so that two hot operations rarely share a
@@ -995,17 +995,28 @@ impl LatencyMetrics {
     /// bucket range ([`DURATION_BUCKETS`](crate::DURATION_BUCKETS)) and the
     /// largest, sorted by value. Empty for an unknown operation or when no
     /// value there came with a trace id.
-    pub fn exemplars(&self, operation: &str, window: impl Into<Option<Window>>) -> Vec<Exemplar> {
-        let mut all = Vec::new();
-        if self
-            .merged_with_exemplars(operation, None, window.into(), Some(&mut all))
-            .is_none()
-        {
-            return Vec::new();
-        }
-        let mut set = ExemplarSet::default();
-        set.extend(&all);
-        set.to_list().into_vec()
+    ///
+    /// The window is any [`IntoWindow`] form: given as text (`"1h"`) or a
+    /// [`Duration`], the answer is a `Result`.
+    ///
+    /// # Errors
+    ///
+    /// For a window given as text or a [`Duration`] only:
+    /// [`MetricsError::InvalidWindow`] or [`MetricsError::WindowOutOfRange`]
+    /// when it is not a valid window.
+    pub fn exemplars<W: IntoWindow>(&self, operation: &str, window: W) -> W::Output<Vec<Exemplar>> {
+        window.resolve(|window| {
+            let mut all = Vec::new();
+            if self
+                .merged_with_exemplars(operation, None, window, Some(&mut all))
+                .is_none()
+            {
+                return Vec::new();
+            }
+            let mut set = ExemplarSet::default();
+            set.extend(&all);
+            set.to_list().into_vec()
+        })
     }
 
     /// As [`percentiles`](Self::percentiles), for the series of `labels`
@@ -1025,17 +1036,25 @@ impl LatencyMetrics {
             .quantile(q, &self.shared.config.mapping)
     }
 
-    /// As [`quantile`](Self::quantile), over a trailing window and/or one
-    /// label set (`None` for all series).
-    pub fn quantile_in(
+    /// As [`quantile`](Self::quantile), over a trailing window (`None` for
+    /// all retained history; any [`IntoWindow`] form) and/or one label set
+    /// (`None` for all series).
+    ///
+    /// # Errors
+    ///
+    /// For a window given as text or a [`Duration`] only, as
+    /// [`stats`](Self::stats).
+    pub fn quantile_in<W: IntoWindow>(
         &self,
         operation: &str,
         labels: Option<&[(&str, &str)]>,
-        window: impl Into<Option<Window>>,
+        window: W,
         q: Quantile,
-    ) -> Option<f64> {
-        self.merged(operation, labels, window.into())?
-            .quantile(q, &self.shared.config.mapping)
+    ) -> W::Output<Option<f64>> {
+        window.resolve(|window| {
+            self.merged(operation, labels, window)?
+                .quantile(q, &self.shared.config.mapping)
+        })
     }
 
     /// Exact count, sum, mean, min, max and population standard deviation
@@ -1044,18 +1063,54 @@ impl LatencyMetrics {
     /// `None` for an unknown operation or a window without values, never a
     /// row of zeros. A window includes up to one slot more of the past than
     /// asked (see the crate documentation).
-    pub fn stats(&self, operation: &str, window: impl Into<Option<Window>>) -> Option<Stats> {
-        self.stats_of(operation, None, window.into())
+    ///
+    /// The window is any [`IntoWindow`] form, as the reference's
+    /// `get_stats(op, time_window="1h")`: a [`Window`] or an
+    /// `Option<Window>` answers `Option<Stats>`; text (`"1h"`, `"24h"`) or
+    /// a [`Duration`], which can be wrong, answers
+    /// `Result<Option<Stats>, MetricsError>`.
+    ///
+    /// ```
+    /// use agent_trace_metrics::{LatencyMetrics, Window};
+    ///
+    /// let metrics = LatencyMetrics::new();
+    /// metrics.record("llm_inference", 1.5)?;
+    /// let hourly = metrics.stats("llm_inference", "1h")?.unwrap();
+    /// let daily = metrics.stats("llm_inference", Window::HOURS_24).unwrap();
+    /// assert_eq!(hourly, daily);
+    /// assert!(metrics.stats("llm_inference", None).is_some());
+    /// assert_eq!(
+    ///     metrics.stats("llm_inference", "1 hour").unwrap_err().to_string(),
+    ///     "invalid window \"1 hour\": expected a positive whole number followed by s, m, h or d \
+    ///      (for example 30s, 5m, 1h, 24h, 7d)"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// For a window given as text or a [`Duration`] only:
+    /// [`MetricsError::InvalidWindow`] for text that is not a window (the
+    /// message names the accepted forms), [`MetricsError::WindowOutOfRange`]
+    /// for a zero or too long one. Never an answer over all history
+    /// instead.
+    pub fn stats<W: IntoWindow>(&self, operation: &str, window: W) -> W::Output<Option<Stats>> {
+        window.resolve(|window| self.stats_of(operation, None, window))
     }
 
     /// As [`stats`](Self::stats), for the series of `labels` only.
-    pub fn stats_labelled(
+    ///
+    /// # Errors
+    ///
+    /// For a window given as text or a [`Duration`] only, as
+    /// [`stats`](Self::stats).
+    pub fn stats_labelled<W: IntoWindow>(
         &self,
         operation: &str,
         labels: &[(&str, &str)],
-        window: impl Into<Option<Window>>,
-    ) -> Option<Stats> {
-        self.stats_of(operation, Some(labels), window.into())
+        window: W,
+    ) -> W::Output<Option<Stats>> {
+        window.resolve(|window| self.stats_of(operation, Some(labels), window))
     }
 
     fn stats_of(
@@ -1076,16 +1131,51 @@ impl LatencyMetrics {
     }
 
     /// Compares the trailing window `period1` with the trailing window
-    /// `period2` (reference: `compare_periods(op, "1h", "24h")`); `None` if
-    /// either has no values.
-    pub fn compare_periods(
+    /// `period2` (reference: `compare_periods(op, period1="1h",
+    /// period2="24h")`); `None` if either has no values.
+    ///
+    /// Both periods are given in the same [`IntoWindow`] form: two
+    /// [`Window`]s answer `Option<Comparison>`, two strings
+    /// `Result<Option<Comparison>, MetricsError>`. `None` as a period means
+    /// all retained history.
+    ///
+    /// ```
+    /// use agent_trace_metrics::{LatencyMetrics, Window};
+    ///
+    /// let metrics = LatencyMetrics::new();
+    /// metrics.record("llm_inference", 1.0)?;
+    /// let c = metrics.compare_periods("llm_inference", "1h", "24h")?.unwrap();
+    /// assert_eq!((c.count1, c.count2, c.p50_change), (1, 1, 0.0));
+    /// let typed = metrics.compare_periods("llm_inference", Window::HOUR_1, Window::HOURS_24);
+    /// assert_eq!(typed, Some(c));
+    /// assert!(metrics.compare_periods("llm_inference", "1h", "1 day").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// For periods given as text or [`Duration`]s only, as
+    /// [`stats`](Self::stats), for the first period that is not a valid
+    /// window.
+    pub fn compare_periods<W: IntoWindow>(
         &self,
         operation: &str,
-        period1: Window,
-        period2: Window,
+        period1: W,
+        period2: W,
+    ) -> W::Output<Option<Comparison>> {
+        period1.resolve_pair(period2, |period1, period2| {
+            self.compare_windows(operation, period1, period2)
+        })
+    }
+
+    fn compare_windows(
+        &self,
+        operation: &str,
+        period1: Option<Window>,
+        period2: Option<Window>,
     ) -> Option<Comparison> {
-        let a = self.merged(operation, None, Some(period1))?;
-        let b = self.merged(operation, None, Some(period2))?;
+        let a = self.merged(operation, None, period1)?;
+        let b = self.merged(operation, None, period2)?;
         let pa = self.percentiles_of(&a)?;
         let pb = self.percentiles_of(&b)?;
         Some(Comparison {

@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use crate::{MetricsError, Quantile, Window};
+use crate::{IntoWindow, MetricsError, Quantile, Window};
 
 /// A statistic that a threshold limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,13 +67,13 @@ impl fmt::Display for Statistic {
 /// before it is ever evaluated.
 ///
 /// ```
-/// use agent_trace_metrics::{MetricsError, Quantile, Threshold, Window};
+/// use agent_trace_metrics::{MetricsError, Quantile, Threshold};
 ///
 /// let t = Threshold::new()
 ///     .p95(2.0)
 ///     .p99(5.0)
 ///     .quantile(Quantile::new(0.999)?, 10.0)
-///     .window("1h".parse::<Window>()?);
+///     .window("1h")?;
 /// assert_eq!(t.limits().len(), 3);
 /// t.validate()?;
 ///
@@ -134,10 +134,31 @@ impl Threshold {
         self.limit(Statistic::Max, seconds)
     }
 
-    /// Computes the statistics over this trailing window.
-    pub fn window(mut self, window: Window) -> Self {
-        self.window = Some(window);
-        self
+    /// Computes the statistics over this trailing window (`None`: all
+    /// retained history, the default).
+    ///
+    /// The window is any [`IntoWindow`] form: a [`Window`] gives the
+    /// threshold back, text (`"1h"`) or a [`Duration`](std::time::Duration)
+    /// a `Result` of it, so a wrong window is refused where it is written,
+    /// never checked over all history instead.
+    ///
+    /// ```
+    /// use agent_trace_metrics::{Threshold, Window};
+    ///
+    /// let typed = Threshold::new().p95(2.0).window(Window::HOUR_1);
+    /// let text = Threshold::new().p95(2.0).window("1h")?;
+    /// assert_eq!(typed, text);
+    /// assert_eq!(text.window_value(), Some(Window::HOUR_1));
+    /// assert!(Threshold::new().window("hourly").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// For a window given as text or a `Duration` only:
+    /// [`MetricsError::InvalidWindow`] or [`MetricsError::WindowOutOfRange`].
+    pub fn window<W: IntoWindow>(self, window: W) -> W::Output<Self> {
+        window.resolve(|window| Self { window, ..self })
     }
 
     /// The limits, in the order they were set.
