@@ -241,7 +241,7 @@ fn analyze_data_workflow(analyst: &mut Agent, data: &[f64]) -> anyhow::Result<Tr
     let analysis = llm_analysis(analyst, &validated);
     let pages = generate_report(&analysis);
     task.set_attribute("report.pages", pages);
-    task.set_status("success".parse()?); // the reference's spelling of `Status::Ok`
+    task.set_status("success")?; // the reference's spelling of `Status::Ok`
     Ok(task.trace_id())
 }
 

@@ -7,19 +7,20 @@
 //! - `#[instrument]` async functions (`plan`, `web_search`): the span is
 //!   made at the first poll, under the span current there, and entered
 //!   around every poll, on whatever thread;
-//! - `FutureExt::in_current_span` on every future given to `tokio::spawn`
+//! - `AgentFutureExt::in_current_context` on every future given to `tokio::spawn`
 //!   (the searches, the memory look-up): it captures the span current at
 //!   the spawn and makes it current around every poll of the task, so
 //!   that what starts there (an `#[instrument]` span or a tracer span)
 //!   has the right parent. A spawned task starts with nothing current:
 //!   without it, each search would be a trace of its own;
-//! - `FutureExt::with_context` (the task, each LLM call): the span stays in
+//! - `AgentFutureExt::in_context` (the task, each LLM call): the span stays in
 //!   hand to be annotated afterwards, its context is current around every
 //!   poll of the future;
-//! - `FutureExt::in_span` (inside the memory look-up): the span moves into
+//! - `AgentFutureExt::in_span` (inside the memory look-up): the span moves into
 //!   the future and ends when the future completes;
 //! - `tracing::Instrument` (`synthesize`): a `tracing` span attached to a
-//!   future by hand.
+//!   future by hand. Imported beside `AgentFutureExt`: no method name is
+//!   on both.
 //!
 //! At the end it checks that each task is one trace, one tree.
 //!
@@ -32,10 +33,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use agent_trace::{FutureExt, SpanKind, Status, TraceId, tracer};
+use agent_trace::{AgentFutureExt, SpanKind, Status, TraceId, tracer};
 use tokio::time::sleep;
 use tracing::field::Empty;
-use tracing::instrument;
+use tracing::{Instrument, instrument};
 
 #[path = "support/latency_table.rs"]
 mod latency_table;
@@ -123,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Checks that the spans of each task form one tree, and that no span
 /// escaped into a trace of its own (a spawned future without
-/// `.in_current_span()` would).
+/// `.in_current_context()` would).
 fn check_one_tree_per_task(runs: &[Run]) -> anyhow::Result<()> {
     for run in runs {
         let trace = tracer()
@@ -162,10 +163,10 @@ async fn research_task(run: u64, question: &str) -> anyhow::Result<Run> {
         .start();
     // The task span stays here, to be annotated below; its context is
     // current around every poll of `answer`, on whichever thread.
-    let answer = answer(run, question).with_context(task.context()).await;
+    let answer = answer(run, question).in_context(task.context()).await;
     task.set_attribute("answer.sources", answer.sources);
     task.set_attribute("answer.chars", answer.text.len());
-    task.set_status("success".parse()?);
+    task.set_status("success")?;
     Ok(Run {
         id: task.trace_id(),
         failed_searches: answer.failed_searches,
@@ -185,13 +186,13 @@ async fn answer(run: u64, question: &str) -> Answer {
     let queries = plan(run, question).await;
 
     // Step 2, concurrently: one search per query, each on a task of its
-    // own, and a memory look-up on another; `.in_current_span()` carries
+    // own, and a memory look-up on another; `.in_current_context()` carries
     // the task span into each.
     let searches: Vec<_> = queries
         .into_iter()
-        .map(|query| tokio::spawn(web_search(run, query).in_current_span()))
+        .map(|query| tokio::spawn(web_search(run, query).in_current_context()))
         .collect();
-    let memory = tokio::spawn(memory_lookup(question.to_owned()).in_current_span());
+    let memory = tokio::spawn(memory_lookup(question.to_owned()).in_current_context());
     let mut documents = Vec::new();
     let mut failed_searches = 0;
     for search in searches {
@@ -211,14 +212,9 @@ async fn answer(run: u64, question: &str) -> Answer {
 
     // Step 4: a `tracing` span attached to a future by hand.
     let sources = documents.len() + notes.len();
-    let text = {
-        // Imported here only: `tracing::Instrument::in_current_span` has
-        // the same name as `FutureExt::in_current_span` above.
-        use tracing::Instrument;
-        synthesize(&summary, &critique)
-            .instrument(tracing::info_span!("synthesize", sources))
-            .await
-    };
+    let text = synthesize(&summary, &critique)
+        .instrument(tracing::info_span!("synthesize", sources))
+        .await;
     Answer {
         text,
         sources,
@@ -272,7 +268,7 @@ async fn web_search(run: u64, query: String) -> Result<Vec<String>, SearchTimeou
     Ok(results)
 }
 
-/// A look-up in the agent's memory, spawned with `.in_current_span()`.
+/// A look-up in the agent's memory, spawned with `.in_current_context()`.
 async fn memory_lookup(question: String) -> Vec<String> {
     // Started inside the spawned task: the context captured at the spawn
     // (the task) is its parent.
@@ -300,7 +296,7 @@ async fn chat(purpose: &'static str, run: u64, input: usize) -> String {
         .start();
     let ms = 20 + pseudo_random(run, purpose) % 40;
     sleep(Duration::from_millis(ms))
-        .with_context(call.context())
+        .in_context(call.context())
         .await;
     call.set_attribute("gen_ai.usage.input_tokens", 50 + 4 * input as i64);
     call.set_attribute("gen_ai.usage.output_tokens", ms as i64 * 3);

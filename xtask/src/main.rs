@@ -108,6 +108,7 @@ const FACADE_FEATURES: &[&str] = &[
     "tls",
     "otlp-proto",
     "toml",
+    "anyhow",
 ];
 
 /// Every optional feature of `agent-trace-export`.
@@ -138,6 +139,17 @@ fn ci() -> Result<(), String> {
         "warnings",
     ])?;
     cargo(&["test", "-p", "agent-trace-genai"])?;
+    // `record_exception(&anyhow_error)`, behind the facade's feature
+    // `anyhow` (off in the workspace run above).
+    cargo(&[
+        "test",
+        "-p",
+        "agent-trace",
+        "--features",
+        "anyhow",
+        "--test",
+        "newcomer_first_attempts",
+    ])?;
     // The exporters behind non-default features, against their receivers,
     // and each exporter feature alone (so none leans on another by accident).
     cargo(&[
@@ -163,7 +175,7 @@ fn ci() -> Result<(), String> {
     // exporters alone): no feature leans on another by accident. Pairs are
     // exhaustive while every `cfg` names at most two features, which
     // `tidy` enforces (see powerset.rs); `cargo xtask powerset` runs all
-    // 2,048. (clippy rather than check: warnings fail, without the full
+    // 4,096. (clippy rather than check: warnings fail, without the full
     // rebuild that RUSTFLAGS would cause.)
     powerset::run(Some(2))?;
     // Broken intra-doc links and malformed docs fail the build, as warnings

@@ -2,8 +2,8 @@
 //! features, with clippy and `-D warnings`, so that no combination a user
 //! can pick fails to compile or warns.
 //!
-//! - `cargo xtask powerset` checks every combination (all 2^11 = 2,048 of
-//!   the eleven features, with no default features): the whole guarantee,
+//! - `cargo xtask powerset` checks every combination (all 2^12 = 4,096 of
+//!   the twelve features, with no default features): the whole guarantee,
 //!   for a person with a few hours to spare (about 4-8 s per combination on
 //!   two cores once the dependencies are built).
 //! - `cargo xtask powerset --depth 2` checks every combination of at most

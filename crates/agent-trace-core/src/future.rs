@@ -5,6 +5,15 @@
 //! a context) with it and makes it current around every poll, the way
 //! `tracing::Instrument` does: spans started inside, after any number of
 //! `.await`s and on whatever thread, get the right parent.
+//!
+//! The trait and its methods have names of their own (`AgentFutureExt`,
+//! `in_span`, `in_context`, `in_current_context`), found on none of the
+//! future extension traits an agent is likely to import beside it:
+//! `tracing::Instrument` (`instrument`, `in_current_span`),
+//! `tracing::instrument::WithSubscriber`, `futures::FutureExt` and
+//! `opentelemetry::context::FutureExt` (`with_context`,
+//! `with_current_context`). With any of them in scope, even through a glob
+//! import, each call still names one method.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,7 +28,7 @@ use crate::span::Span;
 /// Attaches spans and contexts to futures.
 ///
 /// ```
-/// use agent_trace_core::{AgentStepTracer, FutureExt};
+/// use agent_trace_core::{AgentFutureExt, AgentStepTracer};
 ///
 /// # async fn call_llm() -> u32 { 42 }
 /// # fn run<F: std::future::Future>(f: F) -> F::Output {
@@ -41,7 +50,7 @@ use crate::span::Span;
 /// );
 /// assert_eq!(answer, 42);
 /// ```
-pub trait FutureExt: Future + Sized {
+pub trait AgentFutureExt: Future + Sized {
     /// Makes `span` current around every poll of this future, and ends the
     /// span when the future completes (or is dropped unfinished).
     fn in_span(self, span: Span) -> InSpan<Self> {
@@ -53,8 +62,8 @@ pub trait FutureExt: Future + Sized {
 
     /// Makes `context` current around every poll: spans started inside
     /// become its children. It does not end anything.
-    fn with_context(self, context: SpanContext) -> WithContext<Self> {
-        WithContext {
+    fn in_context(self, context: SpanContext) -> InContext<Self> {
+        InContext {
             inner: self,
             context: Some(context),
         }
@@ -63,19 +72,19 @@ pub trait FutureExt: Future + Sized {
     /// Captures the span current *now* (when the future is made) and makes it
     /// current around every poll. Use it on a future before
     /// `tokio::spawn`, so the task's spans join the spawning span's trace.
-    fn in_current_span(self) -> WithContext<Self> {
-        WithContext {
+    fn in_current_context(self) -> InContext<Self> {
+        InContext {
             inner: self,
             context: current::current(),
         }
     }
 }
 
-impl<F: Future> FutureExt for F {}
+impl<F: Future> AgentFutureExt for F {}
 
 pin_project! {
     /// A future with a span made current around each poll; see
-    /// [`FutureExt::in_span`].
+    /// [`AgentFutureExt::in_span`].
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct InSpan<F> {
@@ -104,17 +113,18 @@ impl<F: Future> Future for InSpan<F> {
 
 pin_project! {
     /// A future with a context made current around each poll; see
-    /// [`FutureExt::with_context`] and [`FutureExt::in_current_span`].
+    /// [`AgentFutureExt::in_context`] and
+    /// [`AgentFutureExt::in_current_context`].
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct WithContext<F> {
+    pub struct InContext<F> {
         #[pin]
         inner: F,
         context: Option<SpanContext>,
     }
 }
 
-impl<F: Future> Future for WithContext<F> {
+impl<F: Future> Future for InContext<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {

@@ -8,7 +8,7 @@
 //! # Quick start
 //!
 //! ```
-//! use agent_trace_core::{AgentStepTracer, KeyValue};
+//! use agent_trace_core::{AgentStepTracer, attributes};
 //!
 //! let tracer = AgentStepTracer::new();
 //! let trace = tracer.trace_builder("agent_task").agent_id("agent-001").start().entered();
@@ -16,8 +16,9 @@
 //!     let mut span = tracer.start_span("llm_call"); // child of the entered trace
 //!     span.set_attribute("model", "gpt-4");
 //!     span.set_attribute("tokens", 150);
-//!     span.add_event("first_token", [KeyValue::new("latency_ms", 180)]);
-//!     span.set_status("success".parse()?);
+//!     span.add_event("first_token", [("latency_ms", 180)]);
+//!     span.add_event("decided", attributes!["tool" => "web_search", "confidence" => 0.93]);
+//!     span.set_status("success")?;
 //! }
 //! let trace_id = trace.trace_id();
 //! trace.end();
@@ -36,6 +37,13 @@
 //!   never exported, and still propagates its context.
 //! - [`SpanLimits`] bound what a span holds; what they refuse is counted on
 //!   the span.
+//! - Attributes are typed [`Value`]s, converted from strings (borrowed ones
+//!   are copied), integers of any width, floats, booleans, arrays of those,
+//!   an `Option` (`None` sets nothing) or any `Display` type
+//!   ([`display_value`]); lists of them ([`IntoAttributes`]) are arrays of
+//!   `(key, value)` pairs, [`KeyValue`]s, or [`attributes!`] for mixed
+//!   types. A status is a [`Status`] or a name (`"success"`, `"error"`),
+//!   and any error ([`Exception`]) can be recorded.
 //! - Processors receive each finished span as an owned [`FinishedSpan`].
 //!   [`TraceStore`] is one: recent traces in memory, bounded by count, size
 //!   and age, rendered as a tree with [`Trace::render`].
@@ -59,6 +67,7 @@ mod attr;
 mod clock;
 mod current;
 mod error;
+mod exception;
 mod future;
 mod ids;
 mod pool;
@@ -72,7 +81,13 @@ mod suppress;
 mod tracer;
 
 pub use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-pub use attr::{Array, Key, KeyValue, StringValue, Value};
+pub use attr::{
+    Array, ArrayElement, IntoAttributeValue, IntoAttributes, Key, KeyValue, StringValue, Value,
+    display_value,
+};
+// What `attributes!` expands to; not part of the API.
+#[doc(hidden)]
+pub use attr::{collect_attributes, optional_attribute};
 pub use clock::{Clock, ManualClock, StartMark, SystemClock, Timestamp};
 pub use current::{
     ContextGuard, enter_context, enter_span, enter_span_tagged, exit_context, exit_tagged,
@@ -81,7 +96,8 @@ pub use current::{
 pub use error::TraceError;
 #[doc(hidden)]
 pub use error::readable as readable_duration;
-pub use future::{FutureExt, InSpan, WithContext};
+pub use exception::Exception;
+pub use future::{AgentFutureExt, InContext, InSpan};
 pub use pool::span_pool_bytes_bound;
 pub use processor::{CountingProcessor, SpanProcessor};
 pub use sampler::{
@@ -89,7 +105,7 @@ pub use sampler::{
 };
 pub use span::{AGENT_ID, EnteredSpan, Parent, Span, SpanBuilder};
 pub use span_data::{
-    Attributes, Event, FinishedSpan, Link, SpanData, SpanKind, SpanLimits, Status,
+    Attributes, Event, FinishedSpan, IntoStatus, Link, SpanData, SpanKind, SpanLimits, Status,
 };
 pub use store::{SpanNode, StoreStats, Trace, TraceStore, TraceStoreConfig};
 pub use suppress::{

@@ -37,7 +37,7 @@ use crate::span_data::{FinishedSpan, SpanData};
 ///
 /// let errors = std::sync::Arc::new(Errors::default());
 /// let tracer = AgentStepTracer::builder().processor(errors.clone()).build();
-/// tracer.start_trace("fails").set_status("error".parse()?);
+/// tracer.start_trace("fails").set_status("error")?;
 /// assert_eq!(errors.0.load(Ordering::Relaxed), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -109,7 +109,7 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
     ///
     /// let failures = Arc::new(Failures::default());
     /// let tracer = AgentStepTracer::builder().processor(failures.clone()).build();
-    /// tracer.start_trace("step").set_status("error".parse()?);
+    /// tracer.start_trace("step").set_status("error")?;
     /// drop(tracer.start_trace("fine"));
     /// assert_eq!(failures.0.load(Ordering::Relaxed), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())

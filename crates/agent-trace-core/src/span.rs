@@ -1,7 +1,6 @@
 //! The live span: a guard that records while it is held and ends when it is
 //! dropped or ended explicitly.
 
-use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +10,14 @@ use agent_trace_propagation::{
     TraceFlags, TraceId, TraceState,
 };
 
-use crate::attr::{Key, KeyValue, StringValue, Value};
+use crate::attr::{IntoAttributeValue, IntoAttributes, Key, KeyValue, StringValue, Value};
 use crate::clock::{StartMark, Tick, Timestamp};
 use crate::current::{self, ContextGuard};
+use crate::exception::Exception;
 use crate::ids;
 use crate::sampler::{self, SamplingDecision, SamplingParams};
 use crate::span_data::{
-    Attributes, Event, FinishedSpan, Link, SpanData, SpanKind, Status, UniqueSpan,
+    Attributes, Event, FinishedSpan, IntoStatus, Link, SpanData, SpanKind, Status, UniqueSpan,
 };
 use crate::tracer::{AgentStepTracer, TracerInner};
 
@@ -40,7 +40,7 @@ pub const AGENT_ID: &str = "gen_ai.agent.id";
 /// let mut span = tracer.span_builder("llm_call").parent(&trace).start();
 /// span.set_attribute("model", "gpt-4");
 /// span.set_attribute("tokens", 150);
-/// span.set_status("success".parse()?);
+/// span.set_status("success")?;
 /// span.end();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -173,8 +173,69 @@ impl Span {
     /// A new key beyond the span's attribute limit is dropped and counted in
     /// [`SpanData::dropped_attributes_count`]; a string longer than the value
     /// length limit is cut on a character boundary.
+    ///
+    /// # Keys
+    ///
+    /// A `&str` (a literal or borrowed from a `String` about to be dropped),
+    /// a `String`, a [`StringValue`] or a `Cow<str>`. A `&str` is copied:
+    /// inline, with no allocation, up to 22 bytes (most keys), into a shared
+    /// allocation beyond. A longer literal key set on a hot path is
+    /// [`Key::from_static`](StringValue::from_static), or a `const` [`Key`],
+    /// which costs nothing:
+    ///
+    /// ```
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// # let mut span = tracer.start_span("llm_call");
+    /// use agent_trace_core::Key;
+    ///
+    /// const INPUT_TOKENS: Key = Key::from_static("gen_ai.usage.input_tokens");
+    /// span.set_attribute(INPUT_TOKENS, 500);
+    /// let request_id = String::from("req-123");
+    /// span.set_attribute("request.id", request_id.as_str()); // copied
+    /// drop(request_id);
+    /// ```
+    ///
+    /// # Values
+    ///
+    /// Anything that converts into a [`Value`] ([`IntoAttributeValue`]):
+    ///
+    /// - strings: `&str`, `&String`, `String`, `Cow<str>`, [`StringValue`],
+    ///   `Arc<str>`, copied or taken as for keys:
+    ///   `span.set_attribute("model", model.as_str())`;
+    /// - integers of every width, `i8` to `i128`, `u8` to `u128`, `isize`,
+    ///   `usize`, recorded as `i64`, a value beyond its range saturating:
+    ///   `span.set_attribute("output.length", result.len())`;
+    /// - `f32` and `f64`: `span.set_attribute("temperature", 0.7)`;
+    /// - `bool`: `span.set_attribute("stream", true)`;
+    /// - arrays, slices and `Vec`s of one of those
+    ///   ([`ArrayElement`](crate::ArrayElement)):
+    ///   `span.set_attribute("stop", ["\n", "END"])`,
+    ///   `span.set_attribute("scores", &scores[..])`;
+    /// - `Option` of any of them, where `None` sets nothing (and leaves an
+    ///   earlier value of the key in place):
+    ///   `span.set_attribute("user.id", user_id)`;
+    /// - any `Display` type through [`display_value`](crate::display_value):
+    ///   `span.set_attribute("file.path", display_value(&path.display()))`.
+    ///
+    /// ```
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// # let mut span = tracer.start_span("llm_call");
+    /// use agent_trace_core::display_value;
+    ///
+    /// let result = String::from("AI is ...");
+    /// let user_id: Option<&str> = None;
+    /// span.set_attribute("model", "gpt-4");
+    /// span.set_attribute("tokens", 150);
+    /// span.set_attribute("output.length", result.len());
+    /// span.set_attribute("temperature", 0.7);
+    /// span.set_attribute("stream", false);
+    /// span.set_attribute("stop", ["\n", "END"]);
+    /// span.set_attribute("scores", vec![0.9, 0.4]);
+    /// span.set_attribute("user.id", user_id); // sets nothing
+    /// span.set_attribute("server.address", display_value(&std::net::Ipv4Addr::LOCALHOST));
+    /// ```
     #[inline(always)]
-    pub fn set_attribute<K: Into<Key>, V: Into<Value>>(&mut self, key: K, value: V) {
+    pub fn set_attribute<K: Into<Key>, V: IntoAttributeValue>(&mut self, key: K, value: V) {
         // Only the check is forced inline: on a span that does not record
         // (sampled out) the call costs a comparison, where the whole
         // function, too large to inline, cost a call and the argument drops.
@@ -184,16 +245,28 @@ impl Span {
     }
 
     #[inline]
-    fn set_attribute_recording<K: Into<Key>, V: Into<Value>>(&mut self, key: K, value: V) {
-        if let Some(live) = self.recording() {
-            live.push_attribute(key.into(), value.into());
+    fn set_attribute_recording<K: Into<Key>, V: IntoAttributeValue>(&mut self, key: K, value: V) {
+        if let Some(live) = self.recording()
+            && let Some(value) = value.into_attribute_value()
+        {
+            live.push_attribute(key.into(), value);
         }
     }
 
-    /// Sets several attributes.
-    pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+    /// Sets several attributes: any list [`add_event`](Self::add_event)
+    /// takes ([`IntoAttributes`]).
+    ///
+    /// ```
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// # let mut span = tracer.start_span("llm_call");
+    /// use agent_trace_core::attributes;
+    ///
+    /// span.set_attributes([("input.tokens", 500), ("output.tokens", 150)]);
+    /// span.set_attributes(attributes!["model.name" => "gpt-4", "temperature" => 0.7]);
+    /// ```
+    pub fn set_attributes(&mut self, attributes: impl IntoAttributes) {
         if let Some(live) = self.recording() {
-            for kv in attributes {
+            for kv in attributes.into_attributes() {
                 live.push_attribute(kv.key, kv.value);
             }
         }
@@ -201,17 +274,33 @@ impl Span {
 
     /// Adds a timestamped event with attributes.
     ///
+    /// The attributes are a list ([`IntoAttributes`]):
+    ///
+    /// - `[]` for none: `span.add_event("analysis_complete", [])`;
+    /// - `(key, value)` pairs, in an array when the values have one type:
+    ///   `span.add_event("thinking_started", [("context_size", 4096)])`;
+    /// - [`KeyValue`]s:
+    ///   `[KeyValue::new("decision", kind), KeyValue::new("confidence", 0.93)]`;
+    /// - values of different types through [`attributes!`](crate::attributes):
+    ///   `attributes!["decision" => kind, "confidence" => 0.93]`;
+    /// - a `Vec`, a slice, an `Option`, a `HashMap` or `BTreeMap`, or a
+    ///   standard iterator over pairs or `KeyValue`s.
+    ///
     /// ```
     /// # let tracer = agent_trace_core::AgentStepTracer::new();
     /// # let mut span = tracer.start_span("agent_decision");
-    /// use agent_trace_core::KeyValue;
-    /// span.add_event("thinking_started", [KeyValue::new("context_size", 4096)]);
+    /// use agent_trace_core::{KeyValue, attributes};
+    ///
+    /// let kind = String::from("search");
+    /// span.add_event("thinking_started", [("context_size", 4096)]);
+    /// span.add_event(
+    ///     "thinking_completed",
+    ///     attributes!["decision" => kind.as_str(), "confidence" => 0.93],
+    /// );
+    /// span.add_event("first_token", [KeyValue::new("latency_ms", 180)]);
+    /// span.add_event("analysis_complete", []);
     /// ```
-    pub fn add_event(
-        &mut self,
-        name: impl Into<StringValue>,
-        attributes: impl IntoIterator<Item = KeyValue>,
-    ) {
+    pub fn add_event(&mut self, name: impl Into<StringValue>, attributes: impl IntoAttributes) {
         if let Some(live) = self.live.as_mut() {
             let start = live.start;
             let (data, tracer) = (&mut **live.data, &*live.tracer);
@@ -222,8 +311,10 @@ impl Span {
                 limits.max_events_per_span,
                 &mut data.dropped_events_count,
                 || {
-                    let (attributes, dropped) =
-                        limits.bound_list(attributes, limits.max_attributes_per_event);
+                    let (attributes, dropped) = limits.bound_list(
+                        attributes.into_attributes(),
+                        limits.max_attributes_per_event,
+                    );
                     Event {
                         name: name.into(),
                         timestamp,
@@ -243,7 +334,40 @@ impl Span {
 
     /// Sets the outcome. Setting [`Status::Unset`] is ignored, as in
     /// OpenTelemetry; `Ok` and `Error` replace what was there.
-    pub fn set_status(&mut self, status: Status) {
+    ///
+    /// It takes a [`Status`], and returns `()`, or the reference's words
+    /// ([`IntoStatus`]): `"success"` (or `"ok"`), `"error"`, `"unset"`, or
+    /// `("error", description)`. A name may be misspelt, so for a name it
+    /// returns a `Result`: an unknown name is [`TraceError::UnknownStatus`]
+    /// (listing the accepted names), and the status stays as it was.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// # let mut span = tracer.start_span("llm_inference");
+    /// use agent_trace_core::Status;
+    ///
+    /// span.set_status("success")?;
+    /// let e = std::io::Error::other("rate limited");
+    /// span.set_status(("error", e.to_string()))?;
+    /// span.set_status(Status::error("rate limited"));
+    /// assert!(span.set_status("succes").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// For a status given by name, [`TraceError::UnknownStatus`] when the
+    /// name is not one of `success`, `ok`, `error` and `unset`.
+    ///
+    /// [`TraceError::UnknownStatus`]: crate::TraceError::UnknownStatus
+    #[inline]
+    pub fn set_status<S: IntoStatus>(&mut self, status: S) -> S::Output {
+        status.apply(|status| self.set_typed_status(status))
+    }
+
+    fn set_typed_status(&mut self, status: Status) {
         if status == Status::Unset {
             return;
         }
@@ -260,16 +384,32 @@ impl Span {
     /// `exception.message` is the error's `Display` followed by its sources,
     /// separated by `": "`, so the cause chain is not lost.
     ///
+    /// It takes any error by reference ([`Exception`]): a value of an
+    /// [`Error`](std::error::Error) type, a `&dyn Error` (with or without
+    /// `Send` and `Sync`), a `Box<dyn Error>` or `Box<dyn Error + Send +
+    /// Sync>` (as `?` makes them), and, with the feature `anyhow`, an
+    /// `anyhow::Error`. `exception.type` is the error's type name where the
+    /// type is known (`std::io::error::Error`); a boxed or `anyhow` error's
+    /// concrete type is erased, so it is the static type (see
+    /// [`Exception`]).
+    ///
     /// ```
     /// # let tracer = agent_trace_core::AgentStepTracer::new();
     /// # let mut span = tracer.start_span("tool_call");
     /// let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "search timed out");
     /// span.record_exception(&err);
+    /// let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
+    /// span.record_exception(&boxed);
     /// ```
-    pub fn record_exception<E: Error + ?Sized>(&mut self, error: &E) {
+    pub fn record_exception<E, const FORM: u8>(&mut self, error: &E)
+    where
+        E: Exception<FORM> + ?Sized,
+    {
         if !self.is_recording() {
             return;
         }
+        let exception_type = error.exception_type();
+        let error = error.as_error();
         let mut message = error.to_string();
         let mut source = error.source();
         while let Some(cause) = source {
@@ -279,10 +419,13 @@ impl Span {
         }
         let message: StringValue = message.into();
         self.add_event(
-            "exception",
+            StringValue::from_static("exception"),
             [
-                KeyValue::new("exception.type", std::any::type_name::<E>()),
-                KeyValue::new("exception.message", message.clone()),
+                KeyValue::new(
+                    Key::from_static("exception.type"),
+                    StringValue::from_static(exception_type),
+                ),
+                KeyValue::new(Key::from_static("exception.message"), message.clone()),
             ],
         );
         if let Some((data, _)) = self.recording_data()
@@ -294,14 +437,11 @@ impl Span {
         }
     }
 
-    /// Adds a link to another span.
-    pub fn add_link(
-        &mut self,
-        context: SpanContext,
-        attributes: impl IntoIterator<Item = KeyValue>,
-    ) {
+    /// Adds a link to another span, with a list of attributes as
+    /// [`add_event`](Self::add_event) takes it (`[]` for none).
+    pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoAttributes) {
         if let Some((data, tracer)) = self.recording_data() {
-            push_link(data, tracer, context, attributes);
+            push_link(data, tracer, context, attributes.into_attributes());
         }
     }
 
@@ -1243,9 +1383,13 @@ impl<'a> SpanBuilder<'a> {
     }
 
     /// An attribute known at start; samplers see it. A repeated key replaces
-    /// the earlier value.
+    /// the earlier value. Keys and values are those of
+    /// [`Span::set_attribute`]; a `None` sets nothing.
     #[inline]
-    pub fn attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
+    pub fn attribute(mut self, key: impl Into<Key>, value: impl IntoAttributeValue) -> Self {
+        let Some(value) = value.into_attribute_value() else {
+            return self;
+        };
         let kv = KeyValue::new(key, value);
         let attributes = self.attributes.get_or_insert_with(Vec::new);
         if let Some(existing) = attributes.iter_mut().find(|e| e.key == kv.key) {
@@ -1256,14 +1400,17 @@ impl<'a> SpanBuilder<'a> {
         self
     }
 
-    /// Several attributes known at start.
-    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+    /// Several attributes known at start: a list as
+    /// [`Span::add_event`] takes it ([`IntoAttributes`]).
+    pub fn attributes(mut self, attributes: impl IntoAttributes) -> Self {
+        let attributes = attributes.into_attributes();
         // In place: moving the builder per attribute copies it each time.
         match &mut self.attributes {
             None => {
-                // A `Vec` given whole is kept as is (collecting a
-                // `vec::IntoIter` reuses its buffer); repeated keys, rare,
-                // are folded afterwards, the last value winning.
+                // A `Vec` of `KeyValue`s given whole is kept as is
+                // (collecting a `vec::IntoIter`, mapped by the identity
+                // conversion, reuses its buffer); repeated keys, rare, are
+                // folded afterwards, the last value winning.
                 let mut list: Vec<KeyValue> = attributes.into_iter().collect();
                 fold_repeated_keys(&mut list);
                 self.attributes = Some(list);
@@ -1285,19 +1432,16 @@ impl<'a> SpanBuilder<'a> {
     /// `gen_ai.agent.id` (the reference's `agent_id=`).
     #[inline]
     pub fn agent_id(self, agent_id: impl Into<Value>) -> Self {
-        self.attribute(AGENT_ID, agent_id)
+        self.attribute(Key::from_static(AGENT_ID), agent_id)
     }
 
-    /// A link to another span.
-    pub fn link(
-        mut self,
-        context: SpanContext,
-        attributes: impl IntoIterator<Item = KeyValue>,
-    ) -> Self {
+    /// A link to another span, with a list of attributes as
+    /// [`Span::add_event`] takes it (`[]` for none).
+    pub fn link(mut self, context: SpanContext, attributes: impl IntoAttributes) -> Self {
         let extra = self.extra.get_or_insert_default();
         extra.links.get_or_insert_with(Vec::new).push(Link {
             context,
-            attributes: attributes.into_iter().collect(),
+            attributes: attributes.into_attributes().collect(),
             dropped_attributes_count: 0,
         });
         self

@@ -132,7 +132,7 @@ impl FromStr for Status {
         if s.eq_ignore_ascii_case("ok") || s.eq_ignore_ascii_case("success") {
             Ok(Status::Ok)
         } else if s.eq_ignore_ascii_case("error") {
-            Ok(Status::error(""))
+            Ok(Status::error(StringValue::from_static("")))
         } else if s.eq_ignore_ascii_case("unset") {
             Ok(Status::Unset)
         } else {
@@ -149,6 +149,116 @@ impl fmt::Display for Status {
             Status::Error { description } if description.is_empty() => f.write_str("error"),
             Status::Error { description } => write!(f, "error: {description}"),
         }
+    }
+}
+
+/// What [`Span::set_status`](crate::Span::set_status) takes: a [`Status`],
+/// or the reference's words for one.
+///
+/// - A [`Status`] cannot be wrong: `set_status` returns `()`.
+/// - A name, `&str` or `String` (`"success"` or `"ok"`, `"error"`,
+///   `"unset"`, ASCII case ignored), or a name and a description,
+///   `("error", message)` (the description is kept for an error only, as
+///   in OpenTelemetry): a name may be misspelt, so `set_status` returns a
+///   `Result`, [`TraceError::UnknownStatus`] naming the accepted words, and
+///   leaves the status as it was. The `Result` must be used: `?` it, or
+///   `.expect()` a name written in the code.
+///
+/// The output type says which: a typed status stays a plain statement, a
+/// name cannot be ignored by accident, and a misspelt name is never
+/// silently a default.
+///
+/// ```
+/// use agent_trace_core::{AgentStepTracer, Status};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tracer = AgentStepTracer::new();
+/// let mut span = tracer.start_span("tool_execution");
+/// span.set_status("success")?;
+/// span.set_status(("error", "rate limited"))?;
+/// span.set_status(Status::Ok);
+/// let err = span.set_status("succes").unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"unknown span status "succes" (expected unset, ok, success or error)"#
+/// );
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A number or any other type is not a status:
+///
+/// ```compile_fail
+/// # let tracer = agent_trace_core::AgentStepTracer::new();
+/// # let mut span = tracer.start_span("tool_execution");
+/// // An HTTP code is not a span status: OpenTelemetry maps 5xx to an
+/// // error and leaves the rest unset, which the caller decides.
+/// span.set_status(500);
+/// ```
+///
+/// ```compile_fail
+/// use agent_trace_core::Status;
+/// // A boolean does not say which of three statuses it means.
+/// let status: Status = true.into();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a span status",
+    label = "expected a `Status`, a status name or a `(name, description)` pair",
+    note = "a status is `Status::Ok`, `Status::error(description)`, `Status::Unset`, or one of \
+            the names \"success\"/\"ok\", \"error\" and \"unset\", alone or as \
+            `(\"error\", description)`; a name needs no `.parse()` first (or, parsed, \
+            `.parse::<Status>()?`)"
+)]
+pub trait IntoStatus {
+    /// What `set_status` returns: `()` for a [`Status`], `Result<(),
+    /// TraceError>` for a name.
+    type Output;
+
+    /// Resolves the status and, when there is one, hands it to `set`.
+    fn apply(self, set: impl FnOnce(Status)) -> Self::Output;
+}
+
+impl IntoStatus for Status {
+    type Output = ();
+
+    #[inline]
+    fn apply(self, set: impl FnOnce(Status)) {
+        set(self);
+    }
+}
+
+impl IntoStatus for &str {
+    type Output = Result<(), TraceError>;
+
+    fn apply(self, set: impl FnOnce(Status)) -> Result<(), TraceError> {
+        set(self.parse()?);
+        Ok(())
+    }
+}
+
+impl IntoStatus for String {
+    type Output = Result<(), TraceError>;
+
+    fn apply(self, set: impl FnOnce(Status)) -> Result<(), TraceError> {
+        self.as_str().apply(set)
+    }
+}
+
+impl IntoStatus for &String {
+    type Output = Result<(), TraceError>;
+
+    fn apply(self, set: impl FnOnce(Status)) -> Result<(), TraceError> {
+        self.as_str().apply(set)
+    }
+}
+
+/// A name and a description, as [`Status::from_name`] reads them.
+impl<N: AsRef<str>, M: Into<StringValue>> IntoStatus for (N, M) {
+    type Output = Result<(), TraceError>;
+
+    fn apply(self, set: impl FnOnce(Status)) -> Result<(), TraceError> {
+        set(Status::from_name(self.0.as_ref(), self.1)?);
+        Ok(())
     }
 }
 

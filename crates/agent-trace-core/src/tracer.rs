@@ -210,8 +210,11 @@ impl AgentStepTracer {
                 let mut span = self.trace_builder(name).kind(SpanKind::Server).start();
                 if !matches!(err, PropagationError::MissingHeader { .. }) {
                     span.add_event(
-                        "invalid_trace_context",
-                        [crate::KeyValue::new("error.message", err.to_string())],
+                        StringValue::from_static("invalid_trace_context"),
+                        [crate::KeyValue::new(
+                            crate::Key::from_static("error.message"),
+                            err.to_string(),
+                        )],
                     );
                 }
                 span

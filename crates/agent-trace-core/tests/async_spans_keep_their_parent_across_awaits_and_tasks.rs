@@ -1,5 +1,5 @@
 //! The current span follows a future across `.await`s that resume on another
-//! thread and into spawned tasks, through `FutureExt`.
+//! thread and into spawned tasks, through `AgentFutureExt`.
 
 mod support;
 
@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use agent_trace_core::{AgentStepTracer, FutureExt};
+use agent_trace_core::{AgentFutureExt, AgentStepTracer};
 use support::collecting_tracer;
 
 /// Returns `Pending` once, then `Ready`: an await point we control.
@@ -85,7 +85,7 @@ async fn spawned_tasks_join_the_spawning_span_only_when_wrapped() {
                 drop(t.start_span(if i % 2 == 0 { "wrapped" } else { "unused" }));
             };
             // Wrapping captures the current span now, on this thread.
-            handles.push(tokio::spawn(task.in_current_span()));
+            handles.push(tokio::spawn(task.in_current_context()));
         }
         let t = tracer.clone();
         handles.push(tokio::spawn(async move {

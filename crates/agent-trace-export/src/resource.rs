@@ -1,6 +1,6 @@
 //! What every exported span says about where it comes from.
 
-use agent_trace_core::{KeyValue, Value};
+use agent_trace_core::{Key, KeyValue, StringValue, Value};
 
 use crate::ExportError;
 use crate::headers::parse_key_value_list;
@@ -97,11 +97,21 @@ impl Resource {
     pub fn new(service_name: impl Into<String>) -> Self {
         let service_name = service_name.into();
         Self {
+            // Static keys and values: constants, so nothing to copy.
             attributes: vec![
-                KeyValue::new("service.name", service_name.clone()),
-                KeyValue::new("telemetry.sdk.name", "agent-trace"),
-                KeyValue::new("telemetry.sdk.language", "rust"),
-                KeyValue::new("telemetry.sdk.version", SCOPE_VERSION),
+                KeyValue::new(Key::from_static("service.name"), service_name.clone()),
+                KeyValue::new(
+                    Key::from_static("telemetry.sdk.name"),
+                    StringValue::from_static("agent-trace"),
+                ),
+                KeyValue::new(
+                    Key::from_static("telemetry.sdk.language"),
+                    StringValue::from_static("rust"),
+                ),
+                KeyValue::new(
+                    Key::from_static("telemetry.sdk.version"),
+                    StringValue::from_static(SCOPE_VERSION),
+                ),
             ],
             service_name,
         }
@@ -109,7 +119,10 @@ impl Resource {
 
     /// Adds `service.version`.
     pub fn with_version(self, version: impl Into<String>) -> Self {
-        self.with_attribute(KeyValue::new("service.version", version.into()))
+        self.with_attribute(KeyValue::new(
+            Key::from_static("service.version"),
+            version.into(),
+        ))
     }
 
     /// Adds (or replaces) an attribute.

@@ -925,7 +925,7 @@ impl Inner {
 /// let tracer = AgentStepTracer::builder().processor(tail.clone()).build();
 ///
 /// let task = tracer.start_trace("agent_task");
-/// tracer.span_builder("tool_call").parent(&task).start().set_status("error".parse()?);
+/// tracer.span_builder("tool_call").parent(&task).start().set_status("error")?;
 /// task.end(); // the root: the trace is decided, kept for its error
 /// tracer.start_trace("agent_task").end(); // ordinary, and the ratio is 0
 ///

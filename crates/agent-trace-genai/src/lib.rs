@@ -204,7 +204,7 @@ mod operation;
 mod scope;
 mod spans;
 
-use agent_trace_core::{AgentStepTracer, SpanKind, StringValue};
+use agent_trace_core::{AgentStepTracer, Key, SpanKind, StringValue};
 
 pub use content::{
     CAPTURE_MESSAGE_CONTENT_ENV, ContentCapture, DEFAULT_MAX_CONTENT_BYTES, MemoryRecord, Message,
@@ -389,7 +389,7 @@ pub fn execute_tool<'a>(
         SpanKind::Internal,
     );
     start.name = Some(tool_name.clone());
-    ExecuteToolBuilder(start.attribute(semconv::GEN_AI_TOOL_NAME, tool_name))
+    ExecuteToolBuilder(start.attribute(Key::from_static(semconv::GEN_AI_TOOL_NAME), tool_name))
 }
 
 /// Starts describing an agent invocation: an `invoke_agent {agent}` span
@@ -427,7 +427,7 @@ pub fn invoke_agent<'a>(
     InvokeAgentBuilder(
         start
             .provider(provider.into())
-            .attribute(semconv::GEN_AI_AGENT_NAME, agent_name),
+            .attribute(Key::from_static(semconv::GEN_AI_AGENT_NAME), agent_name),
     )
 }
 
@@ -460,7 +460,7 @@ pub fn create_agent<'a>(
     CreateAgentBuilder(
         start
             .provider(provider.into())
-            .attribute(semconv::GEN_AI_AGENT_NAME, agent_name),
+            .attribute(Key::from_static(semconv::GEN_AI_AGENT_NAME), agent_name),
     )
 }
 
@@ -491,7 +491,10 @@ pub fn invoke_workflow<'a>(
         SpanKind::Internal,
     );
     start.name = Some(workflow_name.clone());
-    InvokeWorkflowBuilder(start.attribute(semconv::GEN_AI_WORKFLOW_NAME, workflow_name))
+    InvokeWorkflowBuilder(start.attribute(
+        Key::from_static(semconv::GEN_AI_WORKFLOW_NAME),
+        workflow_name,
+    ))
 }
 
 /// Starts describing an agent's planning or task decomposition: a `plan
@@ -519,7 +522,7 @@ pub fn plan<'a>(
         Some(&agent_name),
         SpanKind::Internal,
     );
-    PlanBuilder(start.attribute(semconv::GEN_AI_AGENT_NAME, agent_name))
+    PlanBuilder(start.attribute(Key::from_static(semconv::GEN_AI_AGENT_NAME), agent_name))
 }
 
 fn memory<'a>(tracer: &'a AgentStepTracer, operation: &'static str) -> MemoryBuilder<'a> {
@@ -612,5 +615,8 @@ pub fn retrieval<'a>(
         Some(&data_source_id),
         SpanKind::Client,
     );
-    RetrievalBuilder(start.attribute(semconv::GEN_AI_DATA_SOURCE_ID, data_source_id))
+    RetrievalBuilder(start.attribute(
+        Key::from_static(semconv::GEN_AI_DATA_SOURCE_ID),
+        data_source_id,
+    ))
 }

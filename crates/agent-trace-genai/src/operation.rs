@@ -3,13 +3,12 @@
 //! subtree, the price, the metrics).
 
 use std::cell::RefCell;
-use std::error::Error;
 use std::sync::Arc;
 use std::time::Instant;
 
 use ::metrics::Label;
 use agent_trace_core::{
-    Key, KeyValue, Parent, Span, SpanBuilder, SpanId, Status, StringValue, Value,
+    Exception, Key, KeyValue, Parent, Span, SpanBuilder, SpanId, Status, StringValue, Value,
 };
 
 use super::content::ContentCapture;
@@ -110,7 +109,10 @@ impl<'a> Start<'a> {
     #[inline]
     pub(crate) fn new(span: SpanBuilder<'a>, family: Family, operation: &'static str) -> Box<Self> {
         let mut attributes = Vec::with_capacity(START_ATTRIBUTES);
-        attributes.push(KeyValue::new(semconv::GEN_AI_OPERATION_NAME, operation));
+        attributes.push(KeyValue::new(
+            Key::from_static(semconv::GEN_AI_OPERATION_NAME),
+            StringValue::from_static(operation),
+        ));
         Box::new(Self {
             span,
             attributes,
@@ -152,19 +154,19 @@ impl<'a> Start<'a> {
     #[inline]
     pub(crate) fn provider(mut self: Box<Self>, provider: StringValue) -> Box<Self> {
         self.provider = Some(provider.clone());
-        self.attribute(semconv::GEN_AI_PROVIDER_NAME, provider)
+        self.attribute(Key::from_static(semconv::GEN_AI_PROVIDER_NAME), provider)
     }
 
     #[inline]
     pub(crate) fn request_model(mut self: Box<Self>, model: StringValue) -> Box<Self> {
         self.request_model = Some(model.clone());
-        self.attribute(semconv::GEN_AI_REQUEST_MODEL, model)
+        self.attribute(Key::from_static(semconv::GEN_AI_REQUEST_MODEL), model)
     }
 
     #[inline]
     pub(crate) fn conversation_id(mut self: Box<Self>, id: StringValue) -> Box<Self> {
         self.conversation_id = Some(id.clone());
-        self.attribute(semconv::GEN_AI_CONVERSATION_ID, id)
+        self.attribute(Key::from_static(semconv::GEN_AI_CONVERSATION_ID), id)
     }
 
     pub(crate) fn start(self: Box<Self>) -> Operation {
@@ -178,10 +180,16 @@ impl<'a> Start<'a> {
         if conventions.emits_legacy()
             && let Some(provider) = &self.provider
         {
-            attributes.push(KeyValue::new(legacy::GEN_AI_SYSTEM, provider.clone()));
+            attributes.push(KeyValue::new(
+                Key::from_static(legacy::GEN_AI_SYSTEM),
+                provider.clone(),
+            ));
         }
         if self.streaming {
-            attributes.push(KeyValue::new(semconv::GEN_AI_REQUEST_STREAM, true));
+            attributes.push(KeyValue::new(
+                Key::from_static(semconv::GEN_AI_REQUEST_STREAM),
+                true,
+            ));
         }
         let span = self.span.parent(self.parent.clone()).attributes(attributes);
         // Resolved before the span starts, while the parent is what is
@@ -288,7 +296,9 @@ impl Operation {
     }
 
     pub(crate) fn set(&mut self, key: &'static str, value: impl Into<Value>) {
-        self.span_mut().set_attribute(key, value);
+        // Static, not copied: most convention keys are longer than the 22
+        // bytes a copy keeps inline (`gen_ai.usage.input_tokens`).
+        self.span_mut().set_attribute(Key::from_static(key), value);
     }
 
     pub(crate) fn enter(&self) -> Entered {
@@ -301,7 +311,10 @@ impl Operation {
         self.error_type = Some(error_type);
     }
 
-    pub(crate) fn record_error<E: Error + ?Sized>(&mut self, error_type: StringValue, error: &E) {
+    pub(crate) fn record_error<E, const FORM: u8>(&mut self, error_type: StringValue, error: &E)
+    where
+        E: Exception<FORM> + ?Sized,
+    {
         self.span_mut().record_exception(error);
         self.set(semconv::ERROR_TYPE, error_type.clone());
         self.error_type = Some(error_type);

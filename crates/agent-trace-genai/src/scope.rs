@@ -9,8 +9,8 @@
 //! on the thread. That works from any thread or task, as long as the parent is
 //! a GenAI span (pass `parent(agent.span())`, or make the GenAI span's context
 //! current around the task with
-//! [`FutureExt::with_context`](agent_trace_core::FutureExt::with_context), or
-//! with `in_current_span` where it is entered).
+//! [`AgentFutureExt::in_context`](agent_trace_core::AgentFutureExt::in_context),
+//! or with `in_current_context` where it is entered).
 //!
 //! When the parent is not a GenAI span (a plain span, an `#[instrument]`
 //! function, a remote context), the new span falls back to the innermost

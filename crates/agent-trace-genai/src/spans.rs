@@ -3,9 +3,7 @@
 //! the methods its operation has in the conventions, so recording token
 //! usage on a tool, or a memory query on a chat call, does not compile.
 
-use std::error::Error;
-
-use agent_trace_core::{Key, Parent, Span, SpanKind, StringValue, Value};
+use agent_trace_core::{Exception, Key, Parent, Span, SpanKind, StringValue, Value};
 
 use super::content::{
     self, ContentCapture, MemoryRecord, Message, OutputMessage, RetrievedDocument,
@@ -75,8 +73,8 @@ macro_rules! server_builder_method {
         pub fn server(self, address: impl Into<StringValue>, port: u16) -> Self {
             Self(
                 self.0
-                    .attribute(semconv::SERVER_ADDRESS, address.into())
-                    .attribute(semconv::SERVER_PORT, i64::from(port)),
+                    .attribute(Key::from_static(semconv::SERVER_ADDRESS), address.into())
+                    .attribute(Key::from_static(semconv::SERVER_PORT), i64::from(port)),
             )
         }
     };
@@ -103,11 +101,16 @@ macro_rules! common_span_methods {
         /// Fails the operation with an error value: an `exception` event
         /// with its type and message (and causes), an error status, and
         /// `error.type` as in [`fail`](Self::fail).
-        pub fn record_error<E: Error + ?Sized>(
+        ///
+        /// The error is any that [`Span::record_exception`] takes: a value
+        /// of an `Error` type, a `&dyn Error`, a `Box<dyn Error>`...
+        pub fn record_error<E, const FORM: u8>(
             &mut self,
             error_type: impl Into<StringValue>,
             error: &E,
-        ) {
+        ) where
+            E: Exception<FORM> + ?Sized,
+        {
             self.0.record_error(error_type.into(), error);
         }
 
@@ -152,43 +155,46 @@ macro_rules! request_builder_methods {
         /// `gen_ai.request.temperature`.
         #[inline]
         pub fn temperature(self, temperature: f64) -> Self {
-            Self(
-                self.0
-                    .attribute(semconv::GEN_AI_REQUEST_TEMPERATURE, temperature),
-            )
+            Self(self.0.attribute(
+                Key::from_static(semconv::GEN_AI_REQUEST_TEMPERATURE),
+                temperature,
+            ))
         }
 
         /// `gen_ai.request.max_tokens`.
         #[inline]
         pub fn max_tokens(self, max_tokens: u32) -> Self {
-            Self(
-                self.0
-                    .attribute(semconv::GEN_AI_REQUEST_MAX_TOKENS, max_tokens),
-            )
+            Self(self.0.attribute(
+                Key::from_static(semconv::GEN_AI_REQUEST_MAX_TOKENS),
+                max_tokens,
+            ))
         }
 
         /// `gen_ai.request.top_p`.
         #[inline]
         pub fn top_p(self, top_p: f64) -> Self {
-            Self(self.0.attribute(semconv::GEN_AI_REQUEST_TOP_P, top_p))
+            Self(
+                self.0
+                    .attribute(Key::from_static(semconv::GEN_AI_REQUEST_TOP_P), top_p),
+            )
         }
 
         /// `gen_ai.request.frequency_penalty`.
         #[inline]
         pub fn frequency_penalty(self, penalty: f64) -> Self {
-            Self(
-                self.0
-                    .attribute(semconv::GEN_AI_REQUEST_FREQUENCY_PENALTY, penalty),
-            )
+            Self(self.0.attribute(
+                Key::from_static(semconv::GEN_AI_REQUEST_FREQUENCY_PENALTY),
+                penalty,
+            ))
         }
 
         /// `gen_ai.request.presence_penalty`.
         #[inline]
         pub fn presence_penalty(self, penalty: f64) -> Self {
-            Self(
-                self.0
-                    .attribute(semconv::GEN_AI_REQUEST_PRESENCE_PENALTY, penalty),
-            )
+            Self(self.0.attribute(
+                Key::from_static(semconv::GEN_AI_REQUEST_PRESENCE_PENALTY),
+                penalty,
+            ))
         }
 
         /// `gen_ai.request.stop_sequences`.
@@ -199,16 +205,19 @@ macro_rules! request_builder_methods {
             S: Into<StringValue>,
         {
             let sequences: Vec<StringValue> = sequences.into_iter().map(Into::into).collect();
-            Self(
-                self.0
-                    .attribute(semconv::GEN_AI_REQUEST_STOP_SEQUENCES, sequences),
-            )
+            Self(self.0.attribute(
+                Key::from_static(semconv::GEN_AI_REQUEST_STOP_SEQUENCES),
+                sequences,
+            ))
         }
 
         /// `gen_ai.request.seed`.
         #[inline]
         pub fn seed(self, seed: i64) -> Self {
-            Self(self.0.attribute(semconv::GEN_AI_REQUEST_SEED, seed))
+            Self(
+                self.0
+                    .attribute(Key::from_static(semconv::GEN_AI_REQUEST_SEED), seed),
+            )
         }
 
         /// `gen_ai.request.choice.count`, set only when not 1, as the
@@ -218,20 +227,20 @@ macro_rules! request_builder_methods {
             if count == 1 {
                 return self;
             }
-            Self(
-                self.0
-                    .attribute(semconv::GEN_AI_REQUEST_CHOICE_COUNT, count),
-            )
+            Self(self.0.attribute(
+                Key::from_static(semconv::GEN_AI_REQUEST_CHOICE_COUNT),
+                count,
+            ))
         }
 
         /// `gen_ai.output.type`, the output requested (see
         /// [`semconv::output_type`]).
         #[inline]
         pub fn output_type(self, output_type: impl Into<StringValue>) -> Self {
-            Self(
-                self.0
-                    .attribute(semconv::GEN_AI_OUTPUT_TYPE, output_type.into()),
-            )
+            Self(self.0.attribute(
+                Key::from_static(semconv::GEN_AI_OUTPUT_TYPE),
+                output_type.into(),
+            ))
         }
 
         /// `gen_ai.conversation.id`: the session or thread this call belongs
@@ -405,10 +414,10 @@ impl<'a> EmbeddingsBuilder<'a> {
     /// `gen_ai.embeddings.dimension.count`: the dimensions asked for.
     #[inline]
     pub fn dimension_count(self, dimensions: u32) -> Self {
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_EMBEDDINGS_DIMENSION_COUNT, dimensions),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_EMBEDDINGS_DIMENSION_COUNT),
+            dimensions,
+        ))
     }
 
     /// `gen_ai.request.encoding_formats` (`float`, `base64`...).
@@ -419,10 +428,10 @@ impl<'a> EmbeddingsBuilder<'a> {
         S: Into<StringValue>,
     {
         let formats: Vec<StringValue> = formats.into_iter().map(Into::into).collect();
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_REQUEST_ENCODING_FORMATS, formats),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_REQUEST_ENCODING_FORMATS),
+            formats,
+        ))
     }
 }
 
@@ -458,7 +467,10 @@ impl<'a> ExecuteToolBuilder<'a> {
     /// `gen_ai.tool.call.id`: the id of the tool call the model issued.
     #[inline]
     pub fn call_id(self, id: impl Into<StringValue>) -> Self {
-        Self(self.0.attribute(semconv::GEN_AI_TOOL_CALL_ID, id.into()))
+        Self(
+            self.0
+                .attribute(Key::from_static(semconv::GEN_AI_TOOL_CALL_ID), id.into()),
+        )
     }
 
     /// `gen_ai.tool.type` (see [`semconv::tool_type`]); also a label of the
@@ -467,16 +479,19 @@ impl<'a> ExecuteToolBuilder<'a> {
     pub fn tool_type(mut self, tool_type: impl Into<StringValue>) -> Self {
         let tool_type = tool_type.into();
         self.0.tool_type = Some(tool_type.clone());
-        Self(self.0.attribute(semconv::GEN_AI_TOOL_TYPE, tool_type))
+        Self(
+            self.0
+                .attribute(Key::from_static(semconv::GEN_AI_TOOL_TYPE), tool_type),
+        )
     }
 
     /// `gen_ai.tool.description`.
     #[inline]
     pub fn description(self, description: impl Into<StringValue>) -> Self {
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_TOOL_DESCRIPTION, description.into()),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_TOOL_DESCRIPTION),
+            description.into(),
+        ))
     }
 }
 
@@ -531,25 +546,28 @@ impl<'a> InvokeAgentBuilder<'a> {
     /// `gen_ai.agent.id`: the agent's unique identifier.
     #[inline]
     pub fn agent_id(self, id: impl Into<StringValue>) -> Self {
-        Self(self.0.attribute(semconv::GEN_AI_AGENT_ID, id.into()))
+        Self(
+            self.0
+                .attribute(Key::from_static(semconv::GEN_AI_AGENT_ID), id.into()),
+        )
     }
 
     /// `gen_ai.agent.description`.
     #[inline]
     pub fn description(self, description: impl Into<StringValue>) -> Self {
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_AGENT_DESCRIPTION, description.into()),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_AGENT_DESCRIPTION),
+            description.into(),
+        ))
     }
 
     /// `gen_ai.agent.version`.
     #[inline]
     pub fn version(self, version: impl Into<StringValue>) -> Self {
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_AGENT_VERSION, version.into()),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_AGENT_VERSION),
+            version.into(),
+        ))
     }
 
     /// `gen_ai.request.model`: the model the agent uses, when it has one;
@@ -570,7 +588,10 @@ impl<'a> InvokeAgentBuilder<'a> {
     /// `gen_ai.data_source.id`: the agent's grounding data source.
     #[inline]
     pub fn data_source_id(self, id: impl Into<StringValue>) -> Self {
-        Self(self.0.attribute(semconv::GEN_AI_DATA_SOURCE_ID, id.into()))
+        Self(
+            self.0
+                .attribute(Key::from_static(semconv::GEN_AI_DATA_SOURCE_ID), id.into()),
+        )
     }
 }
 
@@ -603,19 +624,19 @@ impl<'a> CreateAgentBuilder<'a> {
     /// `gen_ai.agent.description`.
     #[inline]
     pub fn description(self, description: impl Into<StringValue>) -> Self {
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_AGENT_DESCRIPTION, description.into()),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_AGENT_DESCRIPTION),
+            description.into(),
+        ))
     }
 
     /// `gen_ai.agent.version`.
     #[inline]
     pub fn version(self, version: impl Into<StringValue>) -> Self {
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_AGENT_VERSION, version.into()),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_AGENT_VERSION),
+            version.into(),
+        ))
     }
 
     /// `gen_ai.request.model`: the model the agent is created with.
@@ -675,7 +696,10 @@ impl<'a> PlanBuilder<'a> {
     /// `gen_ai.agent.id` of the planning agent.
     #[inline]
     pub fn agent_id(self, id: impl Into<StringValue>) -> Self {
-        Self(self.0.attribute(semconv::GEN_AI_AGENT_ID, id.into()))
+        Self(
+            self.0
+                .attribute(Key::from_static(semconv::GEN_AI_AGENT_ID), id.into()),
+        )
     }
 }
 
@@ -718,7 +742,10 @@ impl<'a> MemoryBuilder<'a> {
     /// `gen_ai.memory.store.id`: the store operated on.
     #[inline]
     pub fn store_id(self, id: impl Into<StringValue>) -> Self {
-        Self(self.0.attribute(semconv::GEN_AI_MEMORY_STORE_ID, id.into()))
+        Self(
+            self.0
+                .attribute(Key::from_static(semconv::GEN_AI_MEMORY_STORE_ID), id.into()),
+        )
     }
 
     /// `gen_ai.memory.record.id`: the record operated on, when the operation
@@ -726,10 +753,10 @@ impl<'a> MemoryBuilder<'a> {
     /// record of the store".)
     #[inline]
     pub fn record_id(self, id: impl Into<StringValue>) -> Self {
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_MEMORY_RECORD_ID, id.into()),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_MEMORY_RECORD_ID),
+            id.into(),
+        ))
     }
 
     /// Marks a memory system in this process: kind internal (the default,
@@ -797,10 +824,10 @@ impl<'a> RetrievalBuilder<'a> {
     /// `gen_ai.request.top_k`: how many results were asked for.
     #[inline]
     pub fn top_k(self, top_k: u32) -> Self {
-        Self(
-            self.0
-                .attribute(semconv::GEN_AI_REQUEST_TOP_K, f64::from(top_k)),
-        )
+        Self(self.0.attribute(
+            Key::from_static(semconv::GEN_AI_REQUEST_TOP_K),
+            f64::from(top_k),
+        ))
     }
 }
 

@@ -308,7 +308,7 @@ impl InitBuilder {
     ///     .tail_sampling(TailSamplingConfig::default().with_ratio(TraceIdRatio::new(0.0)?))
     ///     .install()?;
     /// let mut failed = guard.tracer().start_trace("agent_task");
-    /// failed.set_status("error".parse()?);
+    /// failed.set_status("error")?;
     /// failed.end();
     /// guard.tracer().start_trace("agent_task").end(); // ordinary: not kept
     /// guard.flush(Duration::from_secs(5))?;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use agent_trace::cost::{self, Currency, ModelPrice, PriceTable};
 use agent_trace::genai;
-use agent_trace::{FinishedSpan, FutureExt, Value};
+use agent_trace::{AgentFutureExt, FinishedSpan, Value};
 
 mod support;
 
@@ -178,7 +178,7 @@ fn tasks_count_for_the_agent_made_current_around_them() {
                 // No explicit parent: the agent is current around each poll.
                 genai::chat(&tracer, "openai", "gpt-4o").start().end();
             };
-            tasks.push(tokio::spawn(task.with_context(context.clone())));
+            tasks.push(tokio::spawn(task.in_context(context.clone())));
         }
         for task in tasks {
             task.await.expect("task finished");

@@ -231,7 +231,9 @@ fn a_rust_log_for_another_logger_falls_back_to_info_and_says_so() {
     );
     assert_eq!(
         stderr
-            .matches(&format!("agent-trace: RUST_LOG={rust_log:?} is not a filter"))
+            .matches(&format!(
+                "agent-trace: RUST_LOG={rust_log:?} is not a filter"
+            ))
             .count(),
         1,
         "{stderr}"

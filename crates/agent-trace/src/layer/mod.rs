@@ -324,7 +324,7 @@ where
         let status = fields.recorded();
         let name = match name {
             Some(n) => StringValue::from(n),
-            None => StringValue::from(callsite.name()),
+            None => StringValue::from_static(callsite.name()),
         };
         claim.fill(attributes, |agent| {
             debug_assert!(agent.span.is_none(), "a slot is filled once emptied");
@@ -458,7 +458,10 @@ impl AgentTraceLayer {
 /// `ERROR` event also as the span's error status and an `exception` event.
 fn add_event(s: &mut Span, event: &Event<'_>, message: Option<String>, mut attributes: FieldList) {
     let level = *event.metadata().level();
-    attributes.push(KeyValue::new("level", level.as_str()));
+    attributes.push(KeyValue::new(
+        StringValue::from_static("level"),
+        StringValue::from_static(level.as_str()),
+    ));
     let name = message
         .clone()
         .unwrap_or_else(|| event.metadata().name().to_owned());
@@ -472,10 +475,13 @@ fn add_event(s: &mut Span, event: &Event<'_>, message: Option<String>, mut attri
             .unwrap_or_else(|| name.clone());
         s.set_status(Status::error(text.clone()));
         s.add_event(
-            "exception",
+            StringValue::from_static("exception"),
             [
-                KeyValue::new("exception.message", text),
-                KeyValue::new("exception.type", "error"),
+                KeyValue::new(StringValue::from_static("exception.message"), text),
+                KeyValue::new(
+                    StringValue::from_static("exception.type"),
+                    StringValue::from_static("error"),
+                ),
             ],
         );
         if name != "exception" {
