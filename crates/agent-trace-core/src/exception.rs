@@ -103,41 +103,28 @@ macro_rules! erased {
 // The unsized forms, which the implementation for every (sized) `Error`
 // type does not cover.
 
-impl<'a> Exception<0> for dyn Error + 'a {
-    #[inline]
-    fn exception_type(&self) -> &'static str {
-        ERASED
-    }
+/// The unsized `dyn Error` forms: their concrete type is not known.
+macro_rules! unsized_erased {
+    ($($ty:ty),* $(,)?) => {$(
+        impl<'a> Exception<0> for $ty {
+            #[inline]
+            fn exception_type(&self) -> &'static str {
+                ERASED
+            }
 
-    #[inline]
-    fn as_error(&self) -> &(dyn Error + '_) {
-        self
-    }
+            #[inline]
+            fn as_error(&self) -> &(dyn Error + '_) {
+                self
+            }
+        }
+    )*};
 }
 
-impl<'a> Exception<0> for dyn Error + Send + 'a {
-    #[inline]
-    fn exception_type(&self) -> &'static str {
-        ERASED
-    }
-
-    #[inline]
-    fn as_error(&self) -> &(dyn Error + '_) {
-        self
-    }
-}
-
-impl<'a> Exception<0> for dyn Error + Send + Sync + 'a {
-    #[inline]
-    fn exception_type(&self) -> &'static str {
-        ERASED
-    }
-
-    #[inline]
-    fn as_error(&self) -> &(dyn Error + '_) {
-        self
-    }
-}
+unsized_erased!(
+    dyn Error + 'a,
+    dyn Error + Send + 'a,
+    dyn Error + Send + Sync + 'a,
+);
 
 erased! {
     1: Box<dyn Error + 'a>,

@@ -104,6 +104,21 @@ impl Exports {
             .collect()
     }
 
+    /// Runs `f` on every active pipeline; the first error.
+    fn each_active(
+        &self,
+        f: impl Fn(&BatchSpanProcessor) -> Result<(), TraceError>,
+    ) -> Result<(), TraceError> {
+        let mut first = Ok(());
+        for e in self.active() {
+            let r = f(&e.pipeline);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+
     /// How many pipelines take spans now.
     pub(crate) fn active_count(&self) -> usize {
         self.active().count()
@@ -137,25 +152,11 @@ impl SpanProcessor for Exports {
     }
 
     fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
-        let mut first = Ok(());
-        for e in self.active() {
-            let r = e.pipeline.force_flush(timeout);
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
+        self.each_active(|p| p.force_flush(timeout))
     }
 
     fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
-        let mut first = Ok(());
         // Retired pipelines were shut down when retired.
-        for e in self.active() {
-            let r = e.pipeline.shutdown(timeout);
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
+        self.each_active(|p| p.shutdown(timeout))
     }
 }
