@@ -4,10 +4,11 @@
 //! The tree order ([`waterfall_rows`]) is computed here once and used by
 //! both the terminal and the HTML report, so the two always agree.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use agent_trace_core::SpanTree;
 use agent_trace_propagation::TraceId;
 
 use crate::Error;
@@ -228,71 +229,23 @@ pub struct Row {
 /// Every span appears exactly once, also when the input is corrupt: spans
 /// caught in a parent cycle are added as top spans.
 pub fn waterfall_rows(spans: &[&OtlpSpan<'_>]) -> Vec<Row> {
-    let mut by_id = HashMap::with_capacity(spans.len());
-    for (i, s) in spans.iter().enumerate() {
-        by_id.entry(s.span_id).or_insert(i);
-    }
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
-    let mut tops = Vec::new();
-    for (i, s) in spans.iter().enumerate() {
-        match s.parent_span_id.and_then(|p| by_id.get(&p)) {
-            Some(&p) if p != i => children[p].push(i),
-            _ => tops.push(i),
-        }
-    }
-    let order = |v: &mut Vec<usize>| {
-        v.sort_by(|&a, &b| {
-            let (a, b) = (&spans[a], &spans[b]);
-            (a.start_time_unix_nano, &a.name, a.span_id).cmp(&(
-                b.start_time_unix_nano,
-                &b.name,
-                b.span_id,
-            ))
-        });
-    };
-    order(&mut tops);
-    for c in &mut children {
-        order(c);
-    }
-    let mut placed = vec![false; spans.len()];
-    let mut rows = Vec::with_capacity(spans.len());
-    // Iterative, so that a deep chain cannot overflow the stack.
-    let mut stack: Vec<(usize, usize, String, String)> = Vec::new();
-    for top in tops.into_iter().chain(0..spans.len()) {
-        if placed[top] {
-            continue;
-        }
-        stack.push((top, 0, String::new(), String::new()));
-        while let Some((i, depth, branch, cont)) = stack.pop() {
-            if placed[i] {
-                continue;
-            }
-            placed[i] = true;
-            let kids: Vec<usize> = children[i]
-                .iter()
-                .copied()
-                .filter(|&c| !placed[c])
-                .collect();
-            let continuation = format!("{cont}{}", if kids.is_empty() { "   " } else { "│  " });
-            for (k, &c) in kids.iter().enumerate().rev() {
-                let last = k + 1 == kids.len();
-                stack.push((
-                    c,
-                    depth + 1,
-                    format!("{cont}{}", if last { "└─ " } else { "├─ " }),
-                    format!("{cont}{}", if last { "   " } else { "│  " }),
-                ));
-            }
-            rows.push(Row {
-                index: i,
-                depth,
-                branch,
-                continuation,
-                orphan: depth == 0 && spans[i].parent_span_id.is_some(),
-            });
-        }
-    }
-    rows
+    let tree = SpanTree::new(
+        spans,
+        |s| s.span_id,
+        |s| s.parent_span_id,
+        |s| (s.start_time_unix_nano, &s.name, s.span_id),
+    );
+    tree.positions()
+        .iter()
+        .zip(tree.prefixes())
+        .map(|(p, (branch, continuation))| Row {
+            index: p.index,
+            depth: p.depth,
+            branch,
+            continuation,
+            orphan: p.depth == 0 && spans[p.index].parent_span_id.is_some(),
+        })
+        .collect()
 }
 
 /// How `show` draws a trace.

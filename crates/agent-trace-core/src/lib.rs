@@ -79,6 +79,7 @@ mod span_data;
 mod store;
 mod suppress;
 mod tracer;
+mod tree;
 
 pub use agent_trace_propagation::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use attr::{
@@ -112,3 +113,4 @@ pub use suppress::{
     SuppressGuard, is_tracing_suppressed, suppress_tracing, suppress_tracing_on_this_thread,
 };
 pub use tracer::{AgentStepTracer, DEFAULT_FLUSH_TIMEOUT, TracerBuilder};
+pub use tree::{SpanTree, TreePosition};

@@ -1,108 +1,69 @@
 //! Turning a trace's spans into a tree, and the tree into text.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-use agent_trace_propagation::SpanId;
-
 use crate::span_data::{FinishedSpan, SpanKind, Status};
 use crate::store::SpanNode;
+use crate::tree::SpanTree;
 
 /// How many attributes a line shows before `(+N more)`.
 const SHOWN_ATTRIBUTES: usize = 4;
 /// Longest attribute value shown, in characters.
 const SHOWN_VALUE_CHARS: usize = 40;
 
+/// The tree of a trace's spans, children by start time then name.
+fn span_tree(spans: &[FinishedSpan]) -> SpanTree {
+    SpanTree::new(
+        spans,
+        |s| s.context.span_id,
+        |s| s.parent_span_id,
+        |s| (s.start_time, s.name.as_str()),
+    )
+}
+
+/// The spans as nested nodes (see [`SpanTree`] for the order and for what
+/// becomes a top span), built without recursion.
 pub(crate) fn build_tree(spans: &[FinishedSpan]) -> Vec<SpanNode<'_>> {
-    let by_id: HashMap<SpanId, usize> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.context.span_id, i))
-        .collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
+    /// Moves the last node of `path` into its parent, or to the tops.
+    fn close<'a>(path: &mut Vec<SpanNode<'a>>, tops: &mut Vec<SpanNode<'a>>) {
+        if let Some(done) = path.pop() {
+            match path.last_mut() {
+                Some(parent) => parent.children.push(done),
+                None => tops.push(done),
+            }
+        }
+    }
     let mut tops = Vec::new();
-    for (i, s) in spans.iter().enumerate() {
-        match s.parent_span_id.and_then(|p| by_id.get(&p)) {
-            Some(&p) if p != i => children[p].push(i),
-            _ => tops.push(i),
+    // The path from a top span to the node being filled.
+    let mut path: Vec<SpanNode<'_>> = Vec::new();
+    for p in span_tree(spans).positions() {
+        while path.len() > p.depth {
+            close(&mut path, &mut tops);
         }
-    }
-    let order = |v: &mut Vec<usize>| {
-        v.sort_by(|&a, &b| {
-            (spans[a].start_time, spans[a].name.as_str())
-                .cmp(&(spans[b].start_time, spans[b].name.as_str()))
+        path.push(SpanNode {
+            span: &spans[p.index],
+            children: Vec::new(),
         });
-    };
-    order(&mut tops);
-    for c in &mut children {
-        order(c);
     }
-    // Each span is placed once; spans caught in a parent cycle (corrupt
-    // input) are not reachable from a top span and are added as tops, so
-    // nothing is hidden and nothing recurses forever.
-    let mut placed = vec![false; spans.len()];
-    let mut out: Vec<SpanNode<'_>> = tops
-        .iter()
-        .map(|&i| node(spans, &children, &mut placed, i))
-        .collect();
-    for i in 0..spans.len() {
-        if !placed[i] {
-            out.push(node(spans, &children, &mut placed, i));
-        }
+    while !path.is_empty() {
+        close(&mut path, &mut tops);
     }
-    out
+    tops
 }
 
-fn node<'a>(
-    spans: &'a [FinishedSpan],
-    children: &[Vec<usize>],
-    placed: &mut [bool],
-    i: usize,
-) -> SpanNode<'a> {
-    placed[i] = true;
-    let mut kids = Vec::with_capacity(children[i].len());
-    for &c in &children[i] {
-        if !placed[c] {
-            kids.push(node(spans, children, placed, c));
-        }
-    }
-    SpanNode {
-        span: &spans[i],
-        children: kids,
-    }
-}
-
-pub(crate) fn render(tops: &[SpanNode<'_>]) -> String {
+/// The spans as indented text, one line each, without recursion.
+pub(crate) fn render(spans: &[FinishedSpan]) -> String {
+    let tree = span_tree(spans);
     let mut out = String::new();
-    for top in tops {
-        line(&mut out, top, "", "");
-        walk(&mut out, &top.children, "");
+    for (p, (branch, _)) in tree.positions().iter().zip(tree.prefixes()) {
+        line(&mut out, &spans[p.index], &branch);
     }
     out
 }
 
-fn walk(out: &mut String, nodes: &[SpanNode<'_>], prefix: &str) {
-    for (i, n) in nodes.iter().enumerate() {
-        let last = i + 1 == nodes.len();
-        let (branch, more) = if last {
-            ("└─ ", "   ")
-        } else {
-            ("├─ ", "│  ")
-        };
-        line(out, n, prefix, branch);
-        walk(out, &n.children, &format!("{prefix}{more}"));
-    }
-}
-
-fn line(out: &mut String, n: &SpanNode<'_>, prefix: &str, branch: &str) {
-    let s = n.span;
-    let _ = write!(
-        out,
-        "{prefix}{branch}{}  {}",
-        s.name,
-        format_duration(s.duration())
-    );
+fn line(out: &mut String, s: &FinishedSpan, branch: &str) {
+    let _ = write!(out, "{branch}{}  {}", s.name, format_duration(s.duration()));
     if s.kind != SpanKind::Internal {
         let _ = write!(out, "  [{}]", s.kind);
     }

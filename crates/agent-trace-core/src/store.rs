@@ -540,7 +540,7 @@ impl Trace {
     /// The tree as indented text: name, duration, status and key attributes
     /// of each span.
     pub fn render(&self) -> String {
-        render::render(&self.tree())
+        render::render(&self.spans)
     }
 }
 
