@@ -206,21 +206,31 @@ mod tests {
     /// sees the process's recorder running, once that thread has ticked.
     fn clock_thread() -> agent_trace_metrics::LatencyMetrics {
         let registry = agent_trace_metrics::LatencyMetrics::new();
+        let _ = noted_recorder();
+        registry
+    }
+
+    /// The recorder the clock thread notes, once it notes one (within a
+    /// tick: a clock thread of another test's registry that is stopping
+    /// may clear what the running one noted, until its next tick).
+    fn noted_recorder() -> RecorderId {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while static_recorder().is_none() {
+        loop {
+            if let Some(r) = static_recorder() {
+                return r;
+            }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the clock thread never ticked"
+                "the clock thread never noted a recorder"
             );
             std::thread::yield_now();
         }
-        registry
     }
 
     #[test]
     fn the_recorder_of_threads_without_a_local_one_is_cached_for_and_a_local_one_is_not() {
         let _clock = clock_thread();
-        let outside = static_recorder();
+        let outside = Some(noted_recorder());
         // What a thread of its own sees.
         let seen = std::thread::spawn(|| {
             ::metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
@@ -291,7 +301,9 @@ mod tests {
             });
             assert_eq!((n, again), (1, 1), "nothing kept under a local recorder");
         });
-        assert_eq!(static_recorder(), outside);
+        // Outside it again: the same recorder.
+        let back = Some(noted_recorder());
+        assert_eq!(back, outside);
     }
 
     /// A key of static texts, checked by identity like the helpers' label

@@ -141,10 +141,12 @@ impl Drop for TickerLease {
     }
 }
 
-/// The ticker thread's body. Its last store is 0: a thread that stops
-/// never leaves a tick behind that nobody moves on (a newer thread that
-/// started meanwhile stores its own tick 10 ms later at most; until then
-/// reads are precise).
+/// The ticker thread's body. Its last store is 0, unless a newer thread
+/// runs by then: a thread that stops never leaves a tick behind that
+/// nobody moves on, and never clears what a running one stored (a stale
+/// tick it stored late is a valid time, replaced at the running thread's
+/// next tick). The check is under [`TICKER`], where a new lease sets
+/// `RUNNING` before its thread starts.
 fn tick_while_leased(generation: u64) {
     // Relaxed throughout: the tick is a plain value that publishes no other
     // memory, and `RUNNING` is only compared.
@@ -155,9 +157,14 @@ fn tick_while_leased(generation: u64) {
         // Woken early by the last lease's drop.
         park_timeout(TICK);
     }
-    TICKED.store(0, Ordering::Relaxed);
-    #[cfg(not(loom))]
-    RECORDER_SEEN.store(0, Ordering::Relaxed);
+    // Under the lock, where a new lease sets `RUNNING` before its thread
+    // starts: 0 means no thread is to run.
+    let _ticker = TICKER.lock().unwrap_or_else(PoisonError::into_inner);
+    if RUNNING.load(Ordering::Relaxed) == 0 {
+        TICKED.store(0, Ordering::Relaxed);
+        #[cfg(not(loom))]
+        RECORDER_SEEN.store(0, Ordering::Relaxed);
+    }
 }
 
 /// The address of the recorder a `metrics!` macro on this thread would use
