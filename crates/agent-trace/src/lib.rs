@@ -61,6 +61,9 @@
 //!   tables need no feature.
 
 #![forbid(unsafe_code)]
+// The crate docs link `AgentTraceLayer` and `SpanExt`, which exist with the
+// default feature `tracing`; without it the links have no target.
+#![cfg_attr(not(feature = "tracing"), allow(rustdoc::broken_intra_doc_links))]
 
 mod exports;
 mod init;
