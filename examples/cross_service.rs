@@ -7,82 +7,69 @@
 //! and printed as one tree, client and server spans alternating down the
 //! call chain.
 //!
+//! B and the tool propagate with the middleware of `agent_trace::http_middleware`
+//! (features `axum` and `reqwest`): `HttpServerLayer` continues the caller's
+//! trace in a SERVER span per request, current for the handler, and
+//! `HttpClientMiddleware` opens a CLIENT span per request and injects its
+//! context. A does it by hand, the two lines the middleware saves:
+//! `call.inject_headers(&mut headers)` on the way out, and
+//! `tracer.continue_trace_from_headers(&headers, "name")` on the way in.
+//!
 //! ```text
 //! cargo run --example cross_service
 //! ```
 
 use std::net::SocketAddr;
 
+use agent_trace::http_middleware::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use agent_trace::http_middleware::{HttpClientMiddleware, HttpServerLayer};
 use agent_trace::propagation::TraceState;
-use agent_trace::{AgentStepTracer, FinishedSpan, SpanKind, Status, Trace};
+use agent_trace::{AgentFutureExt, AgentStepTracer, FinishedSpan, SpanKind, Status, Trace};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-/// Service B's state: its tracer, an HTTP client and where the tool is.
+/// Service B's state: its tracer, a traced HTTP client and where the tool is.
 #[derive(Clone)]
 struct ServiceB {
     tracer: AgentStepTracer,
-    client: reqwest::Client,
+    client: ClientWithMiddleware,
     tool_url: String,
 }
 
-/// Service B: `POST /process` continues the caller's trace and asks the tool.
-async fn process(
-    State(b): State<ServiceB>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Json<Value> {
-    let mut span = b
-        .tracer
-        .continue_trace_from_headers(&headers, "process_data");
+/// Service B: `POST /process` asks the tool. `HttpServerLayer` has already
+/// continued the caller's trace (the span `POST /process`, current here).
+async fn process(State(b): State<ServiceB>, Json(body): Json<Value>) -> Json<Value> {
+    let mut span = b.tracer.start_span("process_data");
     span.set_attribute("query", body["query"].as_str().unwrap_or("").to_owned());
 
-    let mut call = b
-        .tracer
-        .span_builder("POST /search")
-        .parent(&span)
-        .kind(SpanKind::Client)
-        .attribute("http.request.method", "POST")
-        .attribute("url.full", b.tool_url.clone())
-        .start();
-    let mut outgoing = HeaderMap::new();
-    call.inject_headers(&mut outgoing);
+    // The middleware's CLIENT span is a child of the context current where
+    // the request future is polled: `process_data`'s, made so here.
     let result = b
         .client
         .post(&b.tool_url)
-        .headers(outgoing)
         .json(&json!({ "q": body["query"] }))
         .send()
+        .in_context(span.context())
         .await;
     let hits = match result {
-        Ok(response) => {
-            call.set_attribute(
-                "http.response.status_code",
-                i64::from(response.status().as_u16()),
-            );
-            response.json::<Value>().await.unwrap_or_default()
-        }
+        Ok(response) => response.json::<Value>().await.unwrap_or_default(),
+        // The middleware recorded the error on its span; this one fails too.
         Err(err) => {
-            call.record_exception(&err);
+            span.record_exception(&err);
             Value::Null
         }
     };
-    call.end();
     span.set_attribute("results", hits["hits"].as_array().map_or(0, Vec::len));
     span.set_status(Status::Ok);
     Json(json!({ "answer": hits }))
 }
 
-/// The tool service: `POST /search` continues the trace once more.
-async fn search(
-    State(tracer): State<AgentStepTracer>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Json<Value> {
-    let mut span = tracer.continue_trace_from_headers(&headers, "web_search");
+/// The tool service: `POST /search`, under the layer's `POST /search` span.
+async fn search(State(tracer): State<AgentStepTracer>, Json(body): Json<Value>) -> Json<Value> {
+    let mut span = tracer.start_span("web_search");
     span.set_attribute("gen_ai.tool.name", "web_search");
     let q = body["q"].as_str().unwrap_or("").to_owned();
     span.add_event(
@@ -115,7 +102,8 @@ pub(crate) async fn run() -> anyhow::Result<Vec<FinishedSpan>> {
     let tool = serve(
         Router::new()
             .route("/search", post(search))
-            .with_state(tracer_tool.clone()),
+            .with_state(tracer_tool.clone())
+            .layer(HttpServerLayer::new(&tracer_tool)),
     )
     .await?;
     let b = serve(
@@ -123,13 +111,17 @@ pub(crate) async fn run() -> anyhow::Result<Vec<FinishedSpan>> {
             .route("/process", post(process))
             .with_state(ServiceB {
                 tracer: tracer_b.clone(),
-                client: client.clone(),
+                client: ClientBuilder::new(client.clone())
+                    .with(HttpClientMiddleware::new(&tracer_b))
+                    .build(),
                 tool_url: format!("http://{tool}/search"),
-            }),
+            })
+            .layer(HttpServerLayer::new(&tracer_b)),
     )
     .await?;
 
-    // Service A: the agent's task, and its call to B.
+    // Service A: the agent's task, and its call to B, propagated by hand
+    // (what `HttpClientMiddleware` does for B).
     let mut trace = tracer_a
         .trace_builder("api_request")
         .kind(SpanKind::Server)
@@ -169,7 +161,7 @@ pub(crate) async fn run() -> anyhow::Result<Vec<FinishedSpan>> {
     );
     trace.end();
 
-    // The handlers' spans ended before their responses were sent, so every
+    // The servers' spans ended before their responses were sent, so every
     // store already holds its part of the trace.
     let mut spans = Vec::new();
     for tracer in [&tracer_a, &tracer_b, &tracer_tool] {

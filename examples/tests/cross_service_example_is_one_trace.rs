@@ -12,15 +12,19 @@ async fn three_services_one_trace() {
     let spans = cross_service::run().await.expect("the example runs");
     let trace = Trace::from_spans(spans).expect("spans were recorded");
 
-    // Names, kinds and nesting: server -> client -> server -> client -> server.
+    // Names, kinds and nesting: server -> client -> server -> internal ->
+    // client -> server -> internal. A propagates by hand; B and the tool
+    // through `HttpServerLayer` and `HttpClientMiddleware`.
     let chain = [
         ("api_request", SpanKind::Server),
         ("POST /process", SpanKind::Client),
-        ("process_data", SpanKind::Server),
-        ("POST /search", SpanKind::Client),
-        ("web_search", SpanKind::Server),
+        ("POST /process", SpanKind::Server),
+        ("process_data", SpanKind::Internal),
+        ("POST", SpanKind::Client),
+        ("POST /search", SpanKind::Server),
+        ("web_search", SpanKind::Internal),
     ];
-    assert_eq!(trace.spans().len(), chain.len());
+    assert_eq!(trace.spans().len(), chain.len(), "{}", trace.render());
     let tree = trace.tree();
     assert_eq!(tree.len(), 1, "one root:\n{}", trace.render());
     let mut node = &tree[0];
@@ -34,15 +38,32 @@ async fn three_services_one_trace() {
         }
     }
 
-    // Server spans of B and the tool have remote parents; A's tracestate
-    // entry reached both.
-    for name in ["process_data", "web_search"] {
-        let span = trace.spans().iter().find(|s| s.name == name).unwrap();
-        assert!(span.parent_is_remote, "{name}");
+    // The server spans of B and the tool have remote parents; A's tracestate
+    // entry reached both, and the spans under them.
+    let servers: Vec<_> = trace
+        .spans()
+        .iter()
+        .filter(|s| s.kind == SpanKind::Server && s.name != "api_request")
+        .collect();
+    assert_eq!(servers.len(), 2);
+    for span in servers {
+        assert!(span.parent_is_remote, "{}", span.name);
+        assert_eq!(
+            span.attribute("http.response.status_code")
+                .map(|v| v.to_string()),
+            Some("200".into())
+        );
+    }
+    // (A's own spans do not hold it: A adds it to the headers only.)
+    let downstream = trace.spans().iter().filter(|s| {
+        s.name != "api_request" && !(s.name == "POST /process" && s.kind == SpanKind::Client)
+    });
+    for span in downstream {
         assert_eq!(
             span.context.trace_state.get("tenant"),
             Some("acme"),
-            "{name}"
+            "{}",
+            span.name
         );
     }
     let root = trace.root().unwrap();

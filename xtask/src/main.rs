@@ -109,6 +109,10 @@ const FACADE_FEATURES: &[&str] = &[
     "otlp-proto",
     "toml",
     "anyhow",
+    "tower",
+    "axum",
+    "reqwest",
+    "otel",
 ];
 
 /// Every optional feature of `agent-trace-export`.

@@ -45,6 +45,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent-trace-metrics",
         ],
     ),
+    // The bridge from the `opentelemetry` API: spans and propagation,
+    // never the exporters or the facade.
+    (
+        "agent-trace-otel",
+        &["agent-trace-propagation", "agent-trace-core"],
+    ),
     (
         "agent-trace",
         &[
@@ -54,6 +60,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent-trace-metrics",
             "agent-trace-export",
             "agent-trace-genai",
+            "agent-trace-otel",
+            "agent-trace-http",
         ],
     ),
     // The command-line tool reads files: ids, timestamps and the latency
@@ -66,6 +74,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent-trace-core",
             "agent-trace-metrics",
         ],
+    ),
+    // HTTP middleware: spans and propagation around the user's server and
+    // client, never the exporters or the facade.
+    (
+        "agent-trace-http",
+        &["agent-trace-propagation", "agent-trace-core"],
     ),
 ];
 
@@ -237,7 +251,14 @@ fn check_layers(meta: &Value, problems: &mut Vec<String>) {
                     "{name} depends on {dep}: dependencies point downwards"
                 ));
             }
-            if NETWORK_CRATES.contains(&dep) && *name != "agent-trace-export" {
+            // The reqwest middleware wraps the user's client, which does the
+            // I/O; the middleware itself opens no connection (and its source
+            // is held to `NETWORK_CALLS` like any crate's).
+            let wraps_the_users_client = *name == "agent-trace-http" && dep == "reqwest";
+            if NETWORK_CRATES.contains(&dep)
+                && *name != "agent-trace-export"
+                && !wraps_the_users_client
+            {
                 problems.push(format!(
                     "{name} depends on {dep}: only agent-trace-export does network I/O"
                 ));
@@ -573,8 +594,11 @@ mod tests {
             pkg("agent-trace-core", vec![dep("agent-trace-export")]),
             pkg("agent-trace-export", vec![dep("reqwest")]),
             pkg("agent-trace-genai", vec![]),
+            pkg("agent-trace-otel", vec![]),
             pkg("agent-trace", vec![]),
             pkg("agent-trace-cli", vec![dep("agent-trace-export")]),
+            // Its reqwest middleware wraps the user's client: allowed.
+            pkg("agent-trace-http", vec![dep("reqwest")]),
         ]});
         let mut problems = Vec::new();
         super::check_layers(&meta, &mut problems);
@@ -586,6 +610,7 @@ mod tests {
         assert!(text.contains("agent-trace-metrics depends on tracing"));
         assert!(text.contains("agent-trace-core depends on agent-trace-export"));
         assert!(text.contains("agent-trace-cli depends on agent-trace-export"));
+        assert!(!text.contains("agent-trace-http"), "{text}");
         assert_eq!(problems.len(), 5, "{text}");
     }
 

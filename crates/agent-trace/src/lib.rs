@@ -56,6 +56,12 @@
 //! - `prometheus`: the Prometheus recorder helpers of [`metrics`], and
 //!   `export::install_prometheus_listener` to serve `/metrics` on an
 //!   address.
+//! - `tower` (`axum` for axum's matched routes), `reqwest`:
+//!   `http_middleware`, a server layer and a client middleware that trace
+//!   every request and propagate the trace by themselves.
+//! - `otel`: `otel`, the `opentelemetry` API's tracer provider, tracer
+//!   and propagator over agent-trace, so that libraries instrumented with
+//!   that API record agent-trace spans.
 //! - `toml`: price tables in TOML for [`cost`] (`PriceTable::from_toml`,
 //!   `.toml` files for [`PriceTable::load`](cost::PriceTable::load)); JSON
 //!   tables need no feature.
@@ -108,3 +114,41 @@ pub mod genai {
 }
 
 pub use agent_trace_genai::{cost, privacy, semconv};
+
+/// The OpenTelemetry tracing API (the `opentelemetry` crate) bridged onto
+/// agent-trace spans (feature `otel`): install [`otel::provider()`] with
+/// `opentelemetry::global::set_tracer_provider` and libraries instrumented
+/// with that API record into [`tracer()`]; see [`agent_trace_otel`].
+#[cfg(feature = "otel")]
+pub mod otel {
+    pub use agent_trace_otel::*;
+
+    /// A [`TracerProvider`] over the global [`tracer()`](crate::tracer).
+    #[track_caller]
+    pub fn provider() -> TracerProvider {
+        agent_trace_otel::provider(crate::tracer().clone())
+    }
+}
+
+/// HTTP middleware that traces and propagates by itself (features `tower`,
+/// `axum`, `reqwest`): a server span per request received, continuing the
+/// caller's trace, and a client span per request sent, carrying it on; see
+/// [`agent_trace_http`].
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+pub mod http_middleware {
+    pub use agent_trace_http::*;
+
+    /// [`HttpServerLayer`] on the global [`tracer()`](crate::tracer).
+    #[cfg(feature = "tower")]
+    #[track_caller]
+    pub fn server_layer() -> HttpServerLayer {
+        HttpServerLayer::new(crate::tracer())
+    }
+
+    /// [`HttpClientMiddleware`] on the global [`tracer()`](crate::tracer).
+    #[cfg(feature = "reqwest")]
+    #[track_caller]
+    pub fn client_middleware() -> HttpClientMiddleware {
+        HttpClientMiddleware::new(crate::tracer())
+    }
+}

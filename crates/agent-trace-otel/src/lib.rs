@@ -1,0 +1,60 @@
+//! The OpenTelemetry tracing API (the `opentelemetry` crate, no SDK) bridged
+//! onto agent-trace: every library instrumented with that API records
+//! agent-trace spans.
+//!
+//! # Quick start
+//!
+//! ```
+//! use opentelemetry::trace::{Span as _, Tracer as _};
+//! use opentelemetry::KeyValue;
+//!
+//! let tracer = agent_trace_core::AgentStepTracer::new();
+//! opentelemetry::global::set_tracer_provider(agent_trace_otel::provider(tracer.clone()));
+//! agent_trace_otel::install_context_observer();
+//!
+//! // A library that knows only the API:
+//! let lib = opentelemetry::global::tracer("vector-db");
+//! let mut span = lib.start("query");
+//! span.set_attribute(KeyValue::new("db.rows", 12));
+//! span.end();
+//!
+//! assert_eq!(tracer.store().unwrap().stats().spans, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Key concepts
+//!
+//! - [`TracerProvider`] (made by [`provider`]), [`Tracer`] and [`OtelSpan`]
+//!   implement the API's traits over an [`AgentStepTracer`] and its spans:
+//!   attributes of every type (arrays included), events, links, status,
+//!   kind, errors (as `exception` events), renames, explicit start and end
+//!   times. The instrumentation scope is carried as the attributes
+//!   [`SCOPE_NAME`] and [`SCOPE_VERSION`] (our spans have no scope field;
+//!   the exporters write agent-trace's own scope).
+//! - Parentage: a span of the API takes the span of the context it is
+//!   started in (ours through `OtelSpan::from`, the bridge's, or a remote one),
+//!   else agent-trace's current span. The other way, our spans follow the
+//!   API's current span once [`install_context_observer`] is called (the
+//!   API's only hook for attached contexts, its experimental global context
+//!   observer; without it, an API span made current through
+//!   `Context::attach` is not seen by our spans started under it).
+//! - [`W3cPropagator`]: our W3C Trace Context codec as the API's
+//!   `TextMapPropagator`.
+//!
+//! Limits: an event's explicit timestamp (`add_event_with_timestamp`, and
+//! the events of a `SpanBuilder`) is replaced by the time it is added,
+//! since agent-trace stamps events itself.
+//!
+//! [`AgentStepTracer`]: agent_trace_core::AgentStepTracer
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod convert;
+mod observer;
+mod propagator;
+mod tracer;
+
+pub use observer::install_context_observer;
+pub use propagator::W3cPropagator;
+pub use tracer::{OtelSpan, SCOPE_NAME, SCOPE_VERSION, Tracer, TracerProvider, provider};
