@@ -44,6 +44,15 @@ pub fn from_otel_context(cx: &otel::SpanContext) -> Option<SpanContext> {
     Some(ours)
 }
 
+/// A span or event name of the API as ours: a borrowed one is static (the
+/// API's names are `Cow<'static, str>`), so it is kept without a copy.
+pub fn name(name: std::borrow::Cow<'static, str>) -> StringValue {
+    match name {
+        std::borrow::Cow::Borrowed(s) => StringValue::from_static(s),
+        std::borrow::Cow::Owned(s) => StringValue::from(s),
+    }
+}
+
 /// An attribute value of the API as ours. Every type maps to the same type;
 /// a variant added to the API later (its enum is `#[non_exhaustive]`) is
 /// kept as its text.

@@ -111,7 +111,7 @@ impl otel::Tracer for Tracer {
             events,
             links,
         } = builder;
-        let mut b = self.tracer.span_builder(name).parent(parent);
+        let mut b = self.tracer.span_builder(convert::name(name)).parent(parent);
         if let Some(kind) = span_kind {
             b = b.kind(convert::kind(&kind));
         }
@@ -146,7 +146,7 @@ impl otel::Tracer for Tracer {
         for event in events.into_iter().flatten() {
             // Our events are stamped when added; the builder's timestamp is
             // not kept (see `OtelSpan::add_event_with_timestamp`).
-            span.add_event(event.name, attributes_of(event.attributes));
+            span.add_event(convert::name(event.name), attributes_of(event.attributes));
         }
         OtelSpan::from(span)
     }
@@ -193,6 +193,17 @@ impl OtelSpan {
 }
 
 impl otel::Span for OtelSpan {
+    /// Adds an event stamped now (the API's default reads the system clock
+    /// first, only for the time to be dropped: about 100 instructions).
+    fn add_event<T>(&mut self, name: T, attributes: Vec<opentelemetry::KeyValue>)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        if let Some(span) = &mut self.inner {
+            span.add_event(convert::name(name.into()), attributes_of(attributes));
+        }
+    }
+
     /// Adds an event stamped now: agent-trace stamps events itself, so the
     /// timestamp given is not kept.
     fn add_event_with_timestamp<T>(
@@ -204,7 +215,7 @@ impl otel::Span for OtelSpan {
         T: Into<Cow<'static, str>>,
     {
         if let Some(span) = &mut self.inner {
-            span.add_event(name.into(), attributes_of(attributes));
+            span.add_event(convert::name(name.into()), attributes_of(attributes));
         }
     }
 
