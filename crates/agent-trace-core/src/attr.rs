@@ -39,35 +39,6 @@ enum Repr {
     },
 }
 
-/// Copies `src` (at most `INLINE` bytes) to the start of `dst` with two
-/// fixed-size, possibly overlapping copies (the first and the last bytes of
-/// the largest width that fits), which compile to a few loads and stores,
-/// where a copy of a length known only at run time is a call to `memcpy`.
-///
-/// For a buffer written in place ([`StringValue::set_copy_of`], the
-/// `tracing` layer's field text); a new value is built by [`inline_bytes`],
-/// which writing in place measured a few instructions slower at
-/// (`instrument_call` of `cargo xtask perfgate`).
-#[inline]
-fn copy_short(dst: &mut [u8; INLINE], src: &[u8]) {
-    let n = src.len();
-    debug_assert!(n <= INLINE);
-    if n >= 16 {
-        dst[..16].copy_from_slice(&src[..16]);
-        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
-    } else if n >= 8 {
-        dst[..8].copy_from_slice(&src[..8]);
-        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
-    } else if n >= 4 {
-        dst[..4].copy_from_slice(&src[..4]);
-        dst[n - 4..n].copy_from_slice(&src[n - 4..]);
-    } else if n > 0 {
-        dst[0] = src[0];
-        dst[n / 2] = src[n / 2];
-        dst[n - 1] = src[n - 1];
-    }
-}
-
 /// The longest string kept inline: what fits beside the variant's tag and
 /// length in the 24 bytes the other variants take anyway.
 const INLINE: usize = 22;
@@ -75,13 +46,14 @@ const INLINE: usize = 22;
 /// `src` (at most `INLINE` bytes) as an inline buffer, zero past its end.
 ///
 /// Built as three little-endian words, each from one or two loads (the
-/// first and the last bytes of the widest width that fits, overlapping as
-/// in [`copy_short`], shifted together), then stored whole. For a literal
+/// first and the last bytes of the widest width that fits, overlapping,
+/// shifted together), then stored whole. For a literal
 /// (`set_attribute("model", "gpt-4")`, whose length and bytes the compiler
 /// knows) the words are constants and the buffer two or three immediate
-/// stores; [`copy_short`]'s overlapping stores into a temporary were
-/// instead stored, read back across their seams (a failed store-to-load
-/// forwarding) and copied. The `root_span_2_attrs` figure of `cargo xtask
+/// stores; overlapping byte-range stores into a temporary were instead
+/// stored, read back across their seams (a failed store-to-load
+/// forwarding) and copied. [`StringValue::set_copy_of`] writes the same
+/// words into a buffer in place. The `root_span_2_attrs` figure of `cargo xtask
 /// perfgate` (three literals) notices when this stops holding.
 #[inline(always)]
 fn inline_bytes(src: &[u8]) -> [u8; INLINE] {
@@ -172,12 +144,11 @@ impl StringValue {
     /// Makes this a copy of `s`, as [`copy_from`](Self::copy_from) would,
     /// writing a short text straight into this value's own inline buffer.
     ///
-    /// Where `copy_from` builds the value in a temporary that the caller
-    /// then moves into place, a text written byte range by byte range and
-    /// read back at once with wider loads stalls the processor (a store
-    /// cannot be forwarded to a load it only partly covers): the `tracing`
-    /// layer writes a span's text fields into its list's entries with this,
-    /// several ns a field.
+    /// Where `copy_from` builds a value that the caller then moves into
+    /// place (a list entry built in a temporary was read back with wider
+    /// loads than it was written with, which stalls the processor), this
+    /// writes into the value where it already is: the `tracing` layer
+    /// writes a span's text fields into its list's entries with it.
     ///
     /// ```
     /// use agent_trace_core::StringValue;
@@ -207,7 +178,7 @@ impl StringValue {
             // Empty while the bytes change, so `buf[..len]` is valid UTF-8
             // at every moment (the `Inline` invariant).
             *len = 0;
-            copy_short(buf, s.as_bytes());
+            *buf = inline_bytes(s.as_bytes());
             // At most `INLINE` (22).
             #[allow(clippy::cast_possible_truncation)]
             let n = s.len() as u8;
@@ -1204,27 +1175,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_short_length_is_copied_whole() {
-        let text = "abcdefghijklmnopqrstuvwxyz";
-        for n in 0..=INLINE {
-            let mut buf = [0xff; INLINE];
-            copy_short(&mut buf, &text.as_bytes()[..n]);
-            assert_eq!(&buf[..n], &text.as_bytes()[..n], "length {n}");
-            assert!(
-                buf[n..].iter().all(|&b| b == 0xff),
-                "length {n}: nothing past the end"
-            );
-            assert_eq!(StringValue::copy_from(&text[..n]).as_str(), &text[..n]);
-        }
-    }
-
-    #[test]
     fn every_short_length_is_assembled_whole_and_zero_beyond() {
         let text = "abcdefghijklmnopqrstuvwxyz";
         for n in 0..=INLINE {
             let buf = inline_bytes(&text.as_bytes()[..n]);
             assert_eq!(&buf[..n], &text.as_bytes()[..n], "length {n}");
             assert!(buf[n..].iter().all(|&b| b == 0), "length {n}: zero beyond");
+            assert_eq!(StringValue::copy_from(&text[..n]).as_str(), &text[..n]);
         }
     }
 

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use agent_trace_core::{FinishedSpan, SpanData, SpanProcessor, TraceError};
+use agent_trace_core::{FinishedSpan, SpanProcessor, TraceError};
 use agent_trace_export::{BatchSpanProcessor, BatchStats};
 
 /// Pipelines one process can add over its life, replaced ones included.
@@ -126,13 +126,8 @@ impl Exports {
 }
 
 impl SpanProcessor for Exports {
-    fn on_start(&self, span: &SpanData) {
-        for e in self.active() {
-            e.pipeline.on_start(span);
-        }
-    }
-
-    /// Batch pipelines only queue the span: agent-trace's own code.
+    /// Nothing runs as a span starts (a batch pipeline only takes ended
+    /// spans, so `on_start` is the default no-op).
     fn on_start_is_internal(&self) -> bool {
         true
     }

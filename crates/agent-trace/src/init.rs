@@ -660,13 +660,19 @@ fn sdk_disabled() -> bool {
         return true;
     }
     if !v.is_empty() && !v.eq_ignore_ascii_case("false") {
-        use std::io::Write as _;
-        let line = format!(
-            "agent-trace: OTEL_SDK_DISABLED={v:?} is neither true nor false; read as false (tracing stays on)\n"
-        );
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        say(&format!(
+            "OTEL_SDK_DISABLED={v:?} is neither true nor false; read as false (tracing stays on)"
+        ));
     }
     false
+}
+
+/// One line on stderr, prefixed with `agent-trace: `, written at once (so
+/// that lines of other threads do not cut into it).
+pub(crate) fn say(text: &str) {
+    use std::io::Write as _;
+    let line = format!("agent-trace: {text}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// The sampler `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` name, if

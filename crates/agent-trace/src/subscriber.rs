@@ -23,7 +23,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use agent_trace_core::AgentStepTracer;
 
-use crate::init::InitError;
+use crate::init::{InitError, say};
 
 /// The variable of agent-trace's own filter, read before `RUST_LOG`.
 pub(crate) const AGENT_TRACE_LOG: &str = "AGENT_TRACE_LOG";
@@ -43,17 +43,15 @@ pub(crate) enum Install {
     Never,
 }
 
-/// The filter directives to use, and where they came from (for errors).
-fn directives(in_code: Option<&str>) -> Result<(Targets, &'static str), InitError> {
-    let parse = |source: &'static str, value: &str| {
-        value
-            .parse::<Targets>()
-            .map(|t| (t, source))
-            .map_err(|e| InitError::Filter {
-                origin: source.to_owned(),
-                value: value.to_owned(),
-                reason: e.to_string(),
-            })
+/// The filter the subscriber uses (see the module docs for where it comes
+/// from), read before anything global changes: a bad one fails `init()`.
+pub(crate) fn check_filter(in_code: Option<&str>) -> Result<Targets, InitError> {
+    let parse = |origin: &str, value: &str| {
+        value.parse::<Targets>().map_err(|e| InitError::Filter {
+            origin: origin.to_owned(),
+            value: value.to_owned(),
+            reason: e.to_string(),
+        })
     };
     if let Some(v) = in_code {
         return parse("InitBuilder::tracing_filter", v);
@@ -64,7 +62,7 @@ fn directives(in_code: Option<&str>) -> Result<(Targets, &'static str), InitErro
     }
     if let Some(v) = var("RUST_LOG") {
         match v.trim().parse::<Targets>() {
-            Ok(t) => return Ok((t, "RUST_LOG")),
+            Ok(t) => return Ok(t),
             Err(e) => say(&format!(
                 "RUST_LOG={v:?} is not a filter agent-trace can read ({e}); recording \
                  `tracing` spans at `{DEFAULT_FILTER}` and above (set {AGENT_TRACE_LOG} \
@@ -75,24 +73,9 @@ fn directives(in_code: Option<&str>) -> Result<(Targets, &'static str), InitErro
     parse("the default", DEFAULT_FILTER)
 }
 
-/// One line on stderr, prefixed with `agent-trace: `.
-fn say(text: &str) {
-    use std::io::Write as _;
-    let line = format!("agent-trace: {text}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-}
-
 /// Installs the global subscriber as `install` asks: the registry, the
 /// filter and a layer on `tracer` that records no latency when
 /// `latencies` is false or the tracer records them already.
-///
-/// The filter is read first: a bad one fails before anything global
-/// changes.
-pub(crate) fn check_filter(in_code: Option<&str>) -> Result<Targets, InitError> {
-    directives(in_code).map(|(t, _)| t)
-}
-
-/// Installs the subscriber (see [`check_filter`] for the filter).
 pub(crate) fn install(
     install: Install,
     filter: Targets,
