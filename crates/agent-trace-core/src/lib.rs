@@ -106,7 +106,8 @@ pub use sampler::{
 };
 pub use span::{AGENT_ID, EnteredSpan, Parent, Span, SpanBuilder};
 pub use span_data::{
-    Attributes, Event, FinishedSpan, IntoStatus, Link, SpanData, SpanKind, SpanLimits, Status,
+    Attributes, Event, FinishedSpan, InstrumentationScope, IntoStatus, Link, SpanData, SpanKind,
+    SpanLimits, Status,
 };
 pub use store::{SpanNode, StoreStats, Trace, TraceStore, TraceStoreConfig};
 pub use suppress::{

@@ -166,6 +166,7 @@ fn blank(data: &mut SpanData) {
         dropped_attributes_count,
         dropped_events_count,
         dropped_links_count,
+        scope,
     } = data;
     attributes.clear();
     if attributes.capacity() > KEEP_ATTRIBUTES {
@@ -187,6 +188,10 @@ fn blank(data: &mut SpanData) {
     *dropped_attributes_count = 0;
     *dropped_events_count = 0;
     *dropped_links_count = 0;
+    // Spans of a scope are few (the OpenTelemetry bridge's): one test.
+    if scope.is_some() {
+        *scope = None;
+    }
 }
 
 #[inline]
@@ -267,6 +272,7 @@ mod tests {
             dropped_attributes_count: 0,
             dropped_events_count: 0,
             dropped_links_count: 0,
+            scope: None,
         })
     }
 
@@ -408,6 +414,7 @@ mod loom_model {
             dropped_attributes_count: 0,
             dropped_events_count: 0,
             dropped_links_count: 0,
+            scope: None,
         })
     }
 

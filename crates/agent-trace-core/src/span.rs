@@ -17,7 +17,8 @@ use crate::exception::Exception;
 use crate::ids;
 use crate::sampler::{self, SamplingDecision, SamplingParams};
 use crate::span_data::{
-    Attributes, Event, FinishedSpan, IntoStatus, Link, SpanData, SpanKind, Status, UniqueSpan,
+    Attributes, Event, FinishedSpan, InstrumentationScope, IntoStatus, Link, SpanData, SpanKind,
+    Status, UniqueSpan, fold_repeated_keys,
 };
 use crate::tracer::{AgentStepTracer, TracerInner};
 
@@ -304,25 +305,34 @@ impl Span {
         if let Some(live) = self.live.as_mut() {
             let start = live.start;
             let (data, tracer) = (&mut **live.data, &*live.tracer);
-            let limits = &tracer.limits;
             let timestamp = data.start_time.plus_elapsed(start, Tick::now());
-            push_bounded(
-                &mut data.events,
-                limits.max_events_per_span,
-                &mut data.dropped_events_count,
-                || {
-                    let (attributes, dropped) = limits.bound_list(
-                        attributes.into_attributes(),
-                        limits.max_attributes_per_event,
-                    );
-                    Event {
-                        name: name.into(),
-                        timestamp,
-                        attributes,
-                        dropped_attributes_count: dropped,
-                    }
-                },
-            );
+            push_event(data, tracer, name.into(), timestamp, attributes);
+        }
+    }
+
+    /// Adds an event that happened at `timestamp` (a [`SystemTime`] or a
+    /// [`Timestamp`]) rather than now: one learnt afterwards, or replayed
+    /// from a log. Events keep the order they were added in, whatever
+    /// their times.
+    ///
+    /// ```
+    /// # let tracer = agent_trace_core::AgentStepTracer::new();
+    /// # let mut span = tracer.start_span("llm_call");
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let first_token = SystemTime::now() - Duration::from_millis(40);
+    /// span.add_event_at("first_token", first_token, [("gen_ai.response.chunk", 1)]);
+    /// ```
+    ///
+    /// [`SystemTime`]: std::time::SystemTime
+    pub fn add_event_at(
+        &mut self,
+        name: impl Into<StringValue>,
+        timestamp: impl Into<Timestamp>,
+        attributes: impl IntoAttributes,
+    ) {
+        if let Some((data, tracer)) = self.recording_data() {
+            push_event(data, tracer, name.into(), timestamp.into(), attributes);
         }
     }
 
@@ -550,10 +560,17 @@ impl Span {
             links,
             start_time,
             start_mark,
+            scope,
         } = extra.map(|e| *e).unwrap_or_default();
-        Self::start_parts(
+        let mut span = Self::start_parts(
             tracer, name, parent, kind, attributes, links, start_time, start_mark,
-        )
+        );
+        if let Some(scope) = scope
+            && let Some((data, _)) = span.recording_data()
+        {
+            data.scope = Some(scope);
+        }
+        span
     }
 
     /// Starts a span from parts kept before it starts, as a `tracing` layer
@@ -998,28 +1015,6 @@ impl std::ops::DerefMut for Live {
     }
 }
 
-/// Folds repeated keys of `list` into their first position, the last value
-/// winning. A key is compared with the earlier ones only when its filter
-/// bit ([`StringValue::filter_bit`]) is among theirs: the ten or so
-/// distinct keys of a GenAI span are mostly not compared at all, where
-/// comparing every pair cost about 280 instructions per span.
-fn fold_repeated_keys(list: &mut Vec<KeyValue>) {
-    let mut seen = 0u64;
-    let mut i = 0;
-    while i < list.len() {
-        let bit = list[i].key.filter_bit();
-        if seen & bit != 0
-            && let Some(first) = list[..i].iter().position(|e| e.key == list[i].key)
-        {
-            let later = list.remove(i);
-            list[first].value = later.value;
-            continue;
-        }
-        seen |= bit;
-        i += 1;
-    }
-}
-
 /// A caller's list, read as a slice by the sampler and then drained.
 struct Draining<'a>(&'a mut Vec<KeyValue>);
 
@@ -1079,6 +1074,7 @@ fn new_span_data(
             dropped_attributes_count: _,
             dropped_events_count: _,
             dropped_links_count: _,
+            scope: _,
         } = &mut *data;
         // What these replace owns nothing (blanked).
         *data_name = name;
@@ -1123,6 +1119,7 @@ fn new_span_data(
         dropped_attributes_count: 0,
         dropped_events_count: 0,
         dropped_links_count: 0,
+        scope: None,
     }))
 }
 
@@ -1162,6 +1159,33 @@ impl Span {
         self.finish_inline(None);
         debug_assert!(self.live.is_none() && self.non_recording.is_none());
     }
+}
+
+fn push_event(
+    data: &mut SpanData,
+    tracer: &TracerInner,
+    name: StringValue,
+    timestamp: Timestamp,
+    attributes: impl IntoAttributes,
+) {
+    let limits = &tracer.limits;
+    push_bounded(
+        &mut data.events,
+        limits.max_events_per_span,
+        &mut data.dropped_events_count,
+        || {
+            let (attributes, dropped) = limits.bound_list(
+                attributes.into_attributes(),
+                limits.max_attributes_per_event,
+            );
+            Event {
+                name,
+                timestamp,
+                attributes,
+                dropped_attributes_count: dropped,
+            }
+        },
+    );
 }
 
 fn push_link(
@@ -1340,6 +1364,7 @@ struct Extra {
     links: Option<Vec<Link>>,
     start_time: Option<Timestamp>,
     start_mark: Option<StartMark>,
+    scope: Option<Arc<InstrumentationScope>>,
 }
 
 impl<'a> SpanBuilder<'a> {
@@ -1444,6 +1469,14 @@ impl<'a> SpanBuilder<'a> {
             attributes: attributes.into_attributes().collect(),
             dropped_attributes_count: 0,
         });
+        self
+    }
+
+    /// The library recording the span, when it is not the application
+    /// itself (see [`InstrumentationScope`]); default none, which exporters
+    /// write as agent-trace's own scope.
+    pub fn scope(mut self, scope: Arc<InstrumentationScope>) -> Self {
+        self.extra.get_or_insert_default().scope = Some(scope);
         self
     }
 

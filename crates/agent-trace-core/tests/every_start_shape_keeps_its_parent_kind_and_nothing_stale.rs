@@ -105,7 +105,12 @@ fn each_parent_shape_with_and_without_options_gets_its_parent_and_kind() {
 fn a_span_started_in_a_recycled_allocation_holds_nothing_of_the_previous_one() {
     let (tracer, collected) = collecting_tracer();
     for round in 0..200_i64 {
-        let mut full = tracer.start_trace("full");
+        let mut full = tracer
+            .trace_builder("full")
+            .scope(std::sync::Arc::new(
+                agent_trace_core::InstrumentationScope::new("a-library"),
+            ))
+            .start();
         for i in 0..10 {
             full.set_attribute(format!("key.{i}"), format!("value {round}"));
         }
@@ -131,5 +136,6 @@ fn a_span_started_in_a_recycled_allocation_holds_nothing_of_the_previous_one() {
         assert!(span.links.is_empty());
         assert_eq!(span.status, Status::Unset);
         assert_eq!(span.dropped_attributes_count, 0);
+        assert_eq!(span.scope, None);
     }
 }

@@ -62,6 +62,7 @@ fn span(trace: u128, span: u64) -> FinishedSpan {
         dropped_attributes_count: 0,
         dropped_events_count: 0,
         dropped_links_count: 0,
+        scope: None,
     })
 }
 

@@ -111,3 +111,31 @@ fn long_strings_are_cut_on_character_boundaries() {
     );
     assert_eq!(s.dropped_attributes_count, 0, "truncation is not a drop");
 }
+
+#[test]
+fn a_repeated_key_in_an_event_keeps_its_first_place_and_last_value() {
+    let (tracer, spans) = tracer(SpanLimits {
+        max_attributes_per_event: 2,
+        ..Default::default()
+    });
+    let mut span = tracer.start_trace("s");
+    span.add_event(
+        "e",
+        vec![
+            KeyValue::new("a", 1),
+            KeyValue::new("b", 2),
+            KeyValue::new("a", 3),
+            KeyValue::new("c", 4),
+            KeyValue::new("d", 5),
+        ],
+    );
+    drop(span);
+    let s = spans.named("s");
+    let event = &s.events[0];
+    assert_eq!(
+        event.attributes,
+        [KeyValue::new("a", 3), KeyValue::new("b", 2)]
+    );
+    // `c` and `d` are over the limit; the repeated `a` is not a drop.
+    assert_eq!(event.dropped_attributes_count, 2);
+}

@@ -44,3 +44,27 @@ fn explicit_times_give_exact_durations() {
     span.end_with_time(at(12.5));
     assert_eq!(spans.named("t").duration(), Duration::from_millis(2500));
 }
+
+#[test]
+fn an_event_added_with_its_own_time_keeps_it_and_its_place() {
+    let (tracer, spans) = collecting_tracer();
+    let start = at(1_700_000_000.0);
+    let mut span = tracer.trace_builder("replayed").start_time(start).start();
+    span.add_event_at("second", at(1_700_000_000.5), [("n", 2)]);
+    span.add_event_at("first", at(1_700_000_000.1), []);
+    span.end_with_time(at(1_700_000_001.0));
+    let s = spans.named("replayed");
+    let events: Vec<(&str, _)> = s
+        .events
+        .iter()
+        .map(|e| (e.name.as_str(), e.timestamp))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("second", at(1_700_000_000.5).into()),
+            ("first", at(1_700_000_000.1).into())
+        ]
+    );
+    assert_eq!(s.events[0].attributes.len(), 1);
+}

@@ -37,6 +37,7 @@ fn span(
         dropped_attributes_count: 0,
         dropped_events_count: 0,
         dropped_links_count: 0,
+        scope: None,
     }
 }
 

@@ -447,8 +447,26 @@ fn encode_span(buf: &mut Vec<u8>, span: &SpanData) {
             }
         }
     }
-    tags.push(Tag::new("otel.scope.name", TagValue::Str(SCOPE_NAME)));
-    tags.push(Tag::new("otel.scope.version", TagValue::Str(SCOPE_VERSION)));
+    // The span's own scope (a library's, through the OpenTelemetry
+    // bridge), else agent-trace's.
+    match span.scope.as_deref() {
+        Some(scope) => {
+            tags.push(Tag::new(
+                "otel.scope.name",
+                TagValue::Str(scope.name.as_str()),
+            ));
+            if let Some(version) = &scope.version {
+                tags.push(Tag::new(
+                    "otel.scope.version",
+                    TagValue::Str(version.as_str()),
+                ));
+            }
+        }
+        None => {
+            tags.push(Tag::new("otel.scope.name", TagValue::Str(SCOPE_NAME)));
+            tags.push(Tag::new("otel.scope.version", TagValue::Str(SCOPE_VERSION)));
+        }
+    }
     for (key, n) in [
         (
             "otel.dropped_attributes_count",

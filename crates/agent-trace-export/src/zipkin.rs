@@ -485,11 +485,22 @@ fn tags<'a>(
     for kv in &span.attributes {
         tags.insert(kv.key.as_str(), tag_value(&kv.value)?);
     }
+    // The span's own scope (a library's, through the OpenTelemetry
+    // bridge), else agent-trace's.
+    let (scope_name, scope_version) = match span.scope.as_deref() {
+        Some(scope) => (
+            scope.name.as_str(),
+            scope.version.as_ref().map(|v| v.as_str()),
+        ),
+        None => (SCOPE_NAME, Some(SCOPE_VERSION)),
+    };
     for key in ["otel.scope.name", "otel.library.name"] {
-        tags.insert(key, Cow::Borrowed(SCOPE_NAME));
+        tags.insert(key, Cow::Borrowed(scope_name));
     }
-    for key in ["otel.scope.version", "otel.library.version"] {
-        tags.insert(key, Cow::Borrowed(SCOPE_VERSION));
+    if let Some(version) = scope_version {
+        for key in ["otel.scope.version", "otel.library.version"] {
+            tags.insert(key, Cow::Borrowed(version));
+        }
     }
     let code = match &span.status {
         Status::Unset => None,
@@ -593,6 +604,7 @@ mod tests {
             dropped_attributes_count: 0,
             dropped_events_count: 0,
             dropped_links_count: 0,
+            scope: None,
         })
     }
 
@@ -685,5 +697,25 @@ mod tests {
         ));
         assert_eq!(s["tags"]["otel.scope.name"], SCOPE_NAME);
         assert!(s["tags"].get("otel.status_code").is_none());
+    }
+
+    #[test]
+    fn a_span_of_a_library_carries_that_library_s_scope() {
+        let mut data = SpanData::clone(&span(SpanKind::Internal, Vec::new(), Status::Unset));
+        data.scope = Some(std::sync::Arc::new(
+            agent_trace_core::InstrumentationScope::new("vector-store-client")
+                .with_version("0.4.1"),
+        ));
+        let s = encoded(&FinishedSpan::new(data.clone()));
+        assert_eq!(s["tags"]["otel.scope.name"], "vector-store-client");
+        assert_eq!(s["tags"]["otel.library.name"], "vector-store-client");
+        assert_eq!(s["tags"]["otel.scope.version"], "0.4.1");
+        // No version: no version tag, rather than agent-trace's.
+        data.scope = Some(std::sync::Arc::new(
+            agent_trace_core::InstrumentationScope::new("unversioned"),
+        ));
+        let s = encoded(&FinishedSpan::new(data));
+        assert_eq!(s["tags"]["otel.scope.name"], "unversioned");
+        assert!(s["tags"].get("otel.scope.version").is_none(), "{s}");
     }
 }

@@ -595,6 +595,7 @@ fn the_size_estimate_is_at_least_the_heap_a_span_holds() {
         dropped_attributes_count: 0,
         dropped_events_count: 0,
         dropped_links_count: 0,
+        scope: None,
     });
     let held = usize::try_from(live() - before).unwrap();
     let estimate = estimate_span_bytes(&span);

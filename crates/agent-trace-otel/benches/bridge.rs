@@ -7,6 +7,9 @@
 //! end it. Ours (bridged and native) record into a tracer with a counting
 //! processor and no store; the SDK's provider has the batch span processor
 //! at its defaults in front of an exporter that drops the spans.
+//! `api_noop` is the API's no-op tracer making the same calls: the share of
+//! the cost that is the API's own (the caller's attribute lists, the
+//! current context), paid by every implementation.
 //!
 //! ```text
 //! cargo bench -p agent-trace-otel --bench bridge
@@ -79,6 +82,10 @@ fn otel_api_span(c: &mut Criterion) {
         .build();
     let sdk = provider.tracer("bench");
     g.bench_function("opentelemetry_sdk", |b| b.iter(|| api_span(&sdk)));
+    // The API's own share, which every implementation pays: the caller's
+    // lists, the current context, the builder.
+    let noop = opentelemetry::trace::noop::NoopTracer::new();
+    g.bench_function("api_noop", |b| b.iter(|| api_span(&noop)));
     g.finish();
     let _ = provider.shutdown();
 }

@@ -56,6 +56,7 @@ pub fn name(name: std::borrow::Cow<'static, str>) -> StringValue {
 /// An attribute value of the API as ours. Every type maps to the same type;
 /// a variant added to the API later (its enum is `#[non_exhaustive]`) is
 /// kept as its text.
+#[inline]
 pub fn value(value: opentelemetry::Value) -> Value {
     use opentelemetry::{Array as OArray, Value as OValue};
     match value {
@@ -77,6 +78,7 @@ pub fn value(value: opentelemetry::Value) -> Value {
 }
 
 /// An attribute of the API as ours.
+#[inline]
 pub fn key_value(kv: opentelemetry::KeyValue) -> KeyValue {
     KeyValue {
         key: Key::from(kv.key.as_str()),

@@ -27,10 +27,12 @@
 //! - [`TracerProvider`] (made by [`provider`]), [`Tracer`] and [`OtelSpan`]
 //!   implement the API's traits over an [`AgentStepTracer`] and its spans:
 //!   attributes of every type (arrays included), events, links, status,
-//!   kind, errors (as `exception` events), renames, explicit start and end
-//!   times. The instrumentation scope is carried as the attributes
-//!   [`SCOPE_NAME`] and [`SCOPE_VERSION`] (our spans have no scope field;
-//!   the exporters write agent-trace's own scope).
+//!   kind, errors (as `exception` events), renames, explicit start, event
+//!   and end times. A tracer's instrumentation scope (name, version, schema
+//!   URL, attributes) goes with its spans
+//!   ([`SpanData::scope`](agent_trace_core::SpanData::scope)): OTLP
+//!   exports them in a `ScopeSpans` of that scope, Zipkin and Jaeger with
+//!   the `otel.scope.name` and `otel.scope.version` tags.
 //! - Parentage: a span of the API takes the span of the context it is
 //!   started in (ours through `OtelSpan::from`, the bridge's, or a remote one),
 //!   else agent-trace's current span. The other way, our spans follow the
@@ -41,9 +43,8 @@
 //! - [`W3cPropagator`]: our W3C Trace Context codec as the API's
 //!   `TextMapPropagator`.
 //!
-//! Limits: an event's explicit timestamp (`add_event_with_timestamp`, and
-//! the events of a `SpanBuilder`) is replaced by the time it is added,
-//! since agent-trace stamps events itself.
+//! Limits: the API's baggage is its own (`opentelemetry::baggage`), not
+//! bridged to agent-trace's.
 //!
 //! [`AgentStepTracer`]: agent_trace_core::AgentStepTracer
 
@@ -57,4 +58,4 @@ mod tracer;
 
 pub use observer::install_context_observer;
 pub use propagator::W3cPropagator;
-pub use tracer::{OtelSpan, SCOPE_NAME, SCOPE_VERSION, Tracer, TracerProvider, provider};
+pub use tracer::{OtelSpan, Tracer, TracerProvider, provider};

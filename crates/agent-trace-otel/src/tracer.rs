@@ -3,20 +3,14 @@
 
 use std::borrow::Cow;
 use std::error::Error;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use agent_trace_core::{AgentStepTracer, Key, KeyValue, Parent, StringValue, find_entered};
+use agent_trace_core::{AgentStepTracer, Parent, StringValue, find_entered};
 use opentelemetry::trace::{self as otel, TraceContextExt};
 use opentelemetry::{Context, InstrumentationScope};
 
 use crate::convert;
-
-/// The attribute that carries the instrumentation scope's name on a span
-/// started through the API (our spans have no scope field, and the
-/// exporters write one scope per request, agent-trace's own).
-pub const SCOPE_NAME: &str = "otel.scope.name";
-/// The attribute that carries the instrumentation scope's version.
-pub const SCOPE_VERSION: &str = "otel.scope.version";
 
 /// An [`opentelemetry::trace::TracerProvider`] whose tracers record into an
 /// [`AgentStepTracer`]: install it with
@@ -53,24 +47,35 @@ impl TracerProvider {
 impl otel::TracerProvider for TracerProvider {
     type Tracer = Tracer;
 
+    /// A tracer whose spans carry `scope` (name, version, schema URL and
+    /// attributes), which OTLP exports as their `ScopeSpans`; a scope
+    /// without a name gives spans agent-trace's own scope.
     fn tracer_with_scope(&self, scope: InstrumentationScope) -> Tracer {
-        let name = scope.name();
+        let ours = (!scope.name().is_empty()).then(|| {
+            let mut ours = agent_trace_core::InstrumentationScope::new(scope.name());
+            ours.version = scope.version().map(StringValue::from);
+            ours.schema_url = scope.schema_url().map(StringValue::from);
+            ours.attributes = scope
+                .attributes()
+                .cloned()
+                .map(convert::key_value)
+                .collect();
+            Arc::new(ours)
+        });
         Tracer {
             tracer: self.tracer.clone(),
-            scope_name: (!name.is_empty()).then(|| StringValue::from(name)),
-            scope_version: scope.version().map(StringValue::from),
+            scope: ours,
         }
     }
 }
 
 /// An [`opentelemetry::trace::Tracer`] of a [`TracerProvider`]: starts
-/// agent-trace spans, with the instrumentation scope as the attributes
-/// [`SCOPE_NAME`] and [`SCOPE_VERSION`].
+/// agent-trace spans that carry its instrumentation scope
+/// ([`agent_trace_core::SpanData::scope`]).
 #[derive(Clone, Debug)]
 pub struct Tracer {
     tracer: AgentStepTracer,
-    scope_name: Option<StringValue>,
-    scope_version: Option<StringValue>,
+    scope: Option<Arc<agent_trace_core::InstrumentationScope>>,
 }
 
 impl otel::Tracer for Tracer {
@@ -118,23 +123,17 @@ impl otel::Tracer for Tracer {
         if let Some(start) = start_time {
             b = b.start_time(start);
         }
-        // One list, scope included, given to the builder once: the
-        // builder's per-attribute path searches and grows its list each time.
-        let given = attributes.as_ref().map_or(0, Vec::len);
-        let mut list = Vec::with_capacity(given + 2);
-        list.extend(attributes.into_iter().flatten().map(convert::key_value));
-        if let Some(name) = &self.scope_name {
-            list.push(KeyValue::new(Key::from_static(SCOPE_NAME), name));
+        if let Some(attributes) = attributes {
+            // Converted as the builder collects them, in the API's own
+            // buffer (the two `KeyValue`s have one size).
+            b = b.attributes(attributes.into_iter().map(convert::key_value));
         }
-        if let Some(version) = &self.scope_version {
-            list.push(KeyValue::new(Key::from_static(SCOPE_VERSION), version));
-        }
-        if !list.is_empty() {
-            b = b.attributes(list);
+        if let Some(scope) = &self.scope {
+            b = b.scope(Arc::clone(scope));
         }
         for link in links.into_iter().flatten() {
             if let Some(cx) = convert::from_otel_context(&link.span_context) {
-                b = b.link(cx, attributes_of(link.attributes));
+                b = b.link(cx, link.attributes.into_iter().map(convert::key_value));
             }
         }
         let mut span = if parent_cx.is_telemetry_suppressed() {
@@ -144,16 +143,14 @@ impl otel::Tracer for Tracer {
             b.start()
         };
         for event in events.into_iter().flatten() {
-            // Our events are stamped when added; the builder's timestamp is
-            // not kept (see `OtelSpan::add_event_with_timestamp`).
-            span.add_event(convert::name(event.name), attributes_of(event.attributes));
+            span.add_event_at(
+                convert::name(event.name),
+                event.timestamp,
+                event.attributes.into_iter().map(convert::key_value),
+            );
         }
         OtelSpan::from(span)
     }
-}
-
-fn attributes_of(attributes: Vec<opentelemetry::KeyValue>) -> Vec<KeyValue> {
-    attributes.into_iter().map(convert::key_value).collect()
 }
 
 /// An agent-trace span seen through [`opentelemetry::trace::Span`]. It ends
@@ -200,22 +197,28 @@ impl otel::Span for OtelSpan {
         T: Into<Cow<'static, str>>,
     {
         if let Some(span) = &mut self.inner {
-            span.add_event(convert::name(name.into()), attributes_of(attributes));
+            span.add_event(
+                convert::name(name.into()),
+                attributes.into_iter().map(convert::key_value),
+            );
         }
     }
 
-    /// Adds an event stamped now: agent-trace stamps events itself, so the
-    /// timestamp given is not kept.
+    /// Adds an event that happened at `timestamp`.
     fn add_event_with_timestamp<T>(
         &mut self,
         name: T,
-        _timestamp: SystemTime,
+        timestamp: SystemTime,
         attributes: Vec<opentelemetry::KeyValue>,
     ) where
         T: Into<Cow<'static, str>>,
     {
         if let Some(span) = &mut self.inner {
-            span.add_event(convert::name(name.into()), attributes_of(attributes));
+            span.add_event_at(
+                convert::name(name.into()),
+                timestamp,
+                attributes.into_iter().map(convert::key_value),
+            );
         }
     }
 
@@ -270,7 +273,7 @@ impl otel::Span for OtelSpan {
     ) {
         if let (Some(span), Some(cx)) = (&mut self.inner, convert::from_otel_context(&span_context))
         {
-            span.add_link(cx, attributes_of(attributes));
+            span.add_link(cx, attributes.into_iter().map(convert::key_value));
         }
     }
 

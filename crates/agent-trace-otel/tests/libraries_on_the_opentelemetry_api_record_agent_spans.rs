@@ -27,6 +27,8 @@ mod vector_db {
     pub(crate) fn query(rows: i64) -> opentelemetry::trace::SpanContext {
         let scope = InstrumentationScope::builder("vector-db")
             .with_version("1.4.2")
+            .with_schema_url("https://opentelemetry.io/schemas/1.38.0")
+            .with_attributes([KeyValue::new("vector_db.transport", "grpc")])
             .build();
         let tracer = global::tracer_with_scope(scope);
         let mut span = tracer
@@ -55,14 +57,22 @@ fn a_library_on_the_api_records_attributes_events_status_errors_kind_and_scope()
     assert_eq!(s.kind, SpanKind::Client);
     assert_eq!(s.attribute("db.system"), Some(&Value::from("qdrant")));
     assert_eq!(s.attribute("db.rows"), Some(&Value::I64(12)));
+    // The scope travels beside the attributes, not among them.
+    let scope = s.scope.as_deref().expect("the library's scope");
+    assert_eq!(scope.name, "vector-db");
+    assert_eq!(scope.version, Some(StringValue::from("1.4.2")));
     assert_eq!(
-        s.attribute("otel.scope.name"),
-        Some(&Value::from("vector-db"))
+        scope.schema_url,
+        Some(StringValue::from("https://opentelemetry.io/schemas/1.38.0"))
     );
     assert_eq!(
-        s.attribute("otel.scope.version"),
-        Some(&Value::from("1.4.2"))
+        scope.attributes,
+        [agent_trace_core::KeyValue::new(
+            "vector_db.transport",
+            "grpc"
+        )]
     );
+    assert_eq!(s.attributes.len(), 2, "{:?}", s.attributes);
     assert_eq!(s.events[0].name, "cache_miss");
     assert_eq!(s.events[0].attribute("shard"), Some(&Value::I64(3)));
     assert_eq!(s.events[1].name, "exception");
@@ -151,7 +161,14 @@ fn ok_is_final_links_are_kept_and_explicit_times_are_used() {
         .span_builder("timed")
         .with_kind(OtelKind::Consumer)
         .with_start_time(start)
+        .with_events(vec![opentelemetry::trace::Event::new(
+            "queued",
+            start + Duration::from_millis(10),
+            vec![KeyValue::new("depth", 4)],
+            0,
+        )])
         .start(&lib);
+    span.add_event_with_timestamp("dequeued", start + Duration::from_millis(120), vec![]);
     span.add_link(other_cx.clone(), vec![KeyValue::new("why", "retry")]);
     span.set_status(OtelStatus::Ok);
     span.set_status(OtelStatus::error("too late"));
@@ -169,7 +186,22 @@ fn ok_is_final_links_are_kept_and_explicit_times_are_used() {
         s.links[0].context.span_id.to_bytes(),
         other_cx.span_id().to_bytes()
     );
-    assert_eq!(s.attribute("otel.scope.version"), None);
+    // Events keep the times the API gave them.
+    let events: Vec<(&str, SystemTime)> = s
+        .events
+        .iter()
+        .map(|e| (e.name.as_str(), SystemTime::from(e.timestamp)))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("queued", start + Duration::from_millis(10)),
+            ("dequeued", start + Duration::from_millis(120)),
+        ]
+    );
+    assert_eq!(s.events[0].attribute("depth"), Some(&Value::I64(4)));
+    let scope = s.scope.as_deref().expect("the tracer's scope");
+    assert_eq!((scope.name.as_str(), &scope.version), ("times", &None));
     drop(other);
 }
 

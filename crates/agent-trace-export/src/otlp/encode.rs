@@ -28,16 +28,33 @@ pub fn to_request(batch: &[FinishedSpan], res: &Resource) -> ExportTraceServiceR
                 dropped_attributes_count: 0,
                 entity_refs: Vec::new(),
             }),
-            scope_spans: vec![trace::ScopeSpans {
-                scope: Some(common::InstrumentationScope {
-                    name: SCOPE_NAME.to_owned(),
-                    version: SCOPE_VERSION.to_owned(),
-                    attributes: Vec::new(),
-                    dropped_attributes_count: 0,
-                }),
-                spans: batch.iter().map(|s| span(s)).collect(),
-                schema_url: String::new(),
-            }],
+            scope_spans: super::scopes_of(batch)
+                .unwrap_or_else(|| vec![None])
+                .into_iter()
+                .map(|scope| trace::ScopeSpans {
+                    scope: Some(match scope {
+                        None => common::InstrumentationScope {
+                            name: SCOPE_NAME.to_owned(),
+                            version: SCOPE_VERSION.to_owned(),
+                            attributes: Vec::new(),
+                            dropped_attributes_count: 0,
+                        },
+                        Some(scope) => common::InstrumentationScope {
+                            name: scope.name.as_str().to_owned(),
+                            version: scope
+                                .version
+                                .as_ref()
+                                .map_or_else(String::new, |v| v.as_str().to_owned()),
+                            attributes: attributes(&scope.attributes),
+                            dropped_attributes_count: 0,
+                        },
+                    }),
+                    spans: super::in_scope(batch, scope).map(|s| span(s)).collect(),
+                    schema_url: scope
+                        .and_then(|s| s.schema_url.as_ref())
+                        .map_or_else(String::new, |u| u.as_str().to_owned()),
+                })
+                .collect(),
             schema_url: String::new(),
         }],
     }

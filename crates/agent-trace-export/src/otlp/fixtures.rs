@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use agent_trace_core::{
-    AgentStepTracer, Array, Event, FinishedSpan, KeyValue, Link, SpanContext, SpanData, SpanId,
-    SpanKind, SpanProcessor, Status, TraceFlags, TraceId, TraceState, Value,
+    AgentStepTracer, Array, Event, FinishedSpan, InstrumentationScope, KeyValue, Link, SpanContext,
+    SpanData, SpanId, SpanKind, SpanProcessor, Status, TraceFlags, TraceId, TraceState, Value,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -17,6 +17,14 @@ impl SpanProcessor for Keep {
     fn on_end(&self, span: FinishedSpan) {
         self.0.lock().expect("not poisoned").push(span);
     }
+}
+
+/// The instrumentation scope of a library with every field set.
+pub(super) fn library_scope() -> InstrumentationScope {
+    InstrumentationScope::new("vector-store-client")
+        .with_version("0.4.1")
+        .with_schema_url("https://opentelemetry.io/schemas/1.38.0")
+        .with_attributes([("escaped \"key\"", "déjà\n")])
 }
 
 /// Spans with every kind of field and value our model has: the defaults
@@ -105,6 +113,7 @@ pub(super) fn spans() -> Vec<FinishedSpan> {
             .span_builder("producer")
             .parent(&root)
             .kind(SpanKind::Producer)
+            .scope(Arc::new(library_scope()))
             .start();
         empty_error.set_status(Status::error(""));
         empty_error.end();
@@ -112,6 +121,7 @@ pub(super) fn spans() -> Vec<FinishedSpan> {
             .span_builder(every_control)
             .kind(SpanKind::Consumer)
             .root()
+            .scope(Arc::new(InstrumentationScope::new("tool \"runner\" ⏱")))
             .start()
             .end();
     }
@@ -135,6 +145,8 @@ pub(super) fn spans() -> Vec<FinishedSpan> {
     });
     spans.push(FinishedSpan::new(data));
     let mut late = SpanData::clone(&spans[1]);
+    // The producer's scope again, equal but not the same allocation.
+    late.scope = Some(Arc::new(library_scope()));
     late.start_time = (UNIX_EPOCH + Duration::from_secs(4_000_000_000)).into();
     late.end_time = late.start_time;
     spans.push(FinishedSpan::new(late));

@@ -16,7 +16,8 @@
 //! the default build does not pay for.
 
 use agent_trace_core::{
-    Array, FinishedSpan, KeyValue, SpanContext, SpanData, Status, TraceState, Value,
+    Array, FinishedSpan, InstrumentationScope, KeyValue, SpanContext, SpanData, Status, TraceState,
+    Value,
 };
 
 use super::proto::{flags, kind};
@@ -61,12 +62,17 @@ use crate::{Resource, SCOPE_NAME, SCOPE_VERSION};
 pub struct JsonEncoder {
     /// The request up to the first span: the resource and the scope.
     prefix: Vec<u8>,
+    /// The length of the prefix's part up to the first `ScopeSpans`.
+    resource_len: usize,
     /// Bytes per span of the last batch, for the next one's reservation.
     span_bytes: usize,
 }
 
 /// What follows the last span.
 const SUFFIX: &[u8] = br#"],"schemaUrl":""}],"schemaUrl":""}]}"#;
+
+/// What follows the last `ScopeSpans`.
+const RESOURCE_SUFFIX: &[u8] = br#"],"schemaUrl":""}]}"#;
 
 impl JsonEncoder {
     /// An encoder for spans of `resource`, with this crate's
@@ -75,22 +81,26 @@ impl JsonEncoder {
         let mut prefix = Vec::with_capacity(256);
         prefix.extend_from_slice(br#"{"resourceSpans":[{"resource":{"attributes":"#);
         put_attributes(&mut prefix, resource.attributes());
-        prefix.extend_from_slice(
-            br#","droppedAttributesCount":0,"entityRefs":[]},"scopeSpans":[{"scope":{"name":"#,
-        );
-        put_str(&mut prefix, SCOPE_NAME);
-        prefix.extend_from_slice(br#","version":"#);
-        put_str(&mut prefix, SCOPE_VERSION);
-        prefix.extend_from_slice(br#","attributes":[],"droppedAttributesCount":0},"spans":["#);
+        prefix.extend_from_slice(br#","droppedAttributesCount":0,"entityRefs":[]},"scopeSpans":["#);
+        let resource_len = prefix.len();
+        put_scope_head(&mut prefix, SCOPE_NAME, SCOPE_VERSION, &[]);
         Self {
             prefix,
+            resource_len,
             span_bytes: 512,
         }
     }
 
     /// Appends the request for `batch` to `out` (whatever `out` holds
-    /// already stays in front of it). No line break is added.
+    /// already stays in front of it). No line break is added. Spans with
+    /// an instrumentation scope of their own (`SpanData::scope`) are
+    /// grouped in a `ScopeSpans` per scope, after the spans of
+    /// agent-trace's scope.
     pub fn encode(&mut self, batch: &[FinishedSpan], out: &mut Vec<u8>) {
+        if let Some(scopes) = super::scopes_of(batch) {
+            self.encode_scoped(batch, &scopes, out);
+            return;
+        }
         out.reserve(self.prefix.len() + batch.len() * self.span_bytes + SUFFIX.len());
         out.extend_from_slice(&self.prefix);
         let spans_start = out.len();
@@ -105,6 +115,59 @@ impl JsonEncoder {
         }
         out.extend_from_slice(SUFFIX);
     }
+
+    /// [`encode`](Self::encode) for a batch of several scopes.
+    fn encode_scoped(
+        &mut self,
+        batch: &[FinishedSpan],
+        scopes: &[Option<&InstrumentationScope>],
+        out: &mut Vec<u8>,
+    ) {
+        out.reserve(self.prefix.len() + batch.len() * self.span_bytes + SUFFIX.len());
+        let (resource, own_scope) = self.prefix.split_at(self.resource_len);
+        out.extend_from_slice(resource);
+        for (g, &scope) in scopes.iter().enumerate() {
+            if g > 0 {
+                out.push(b',');
+            }
+            match scope {
+                None => out.extend_from_slice(own_scope),
+                Some(scope) => put_scope_head(
+                    out,
+                    scope.name.as_str(),
+                    scope.version.as_ref().map_or("", |v| v.as_str()),
+                    &scope.attributes,
+                ),
+            }
+            for (i, s) in super::in_scope(batch, scope).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                put_span(out, s);
+            }
+            out.extend_from_slice(br#"],"schemaUrl":"#);
+            put_str(
+                out,
+                scope
+                    .and_then(|s| s.schema_url.as_ref())
+                    .map_or("", |u| u.as_str()),
+            );
+            out.push(b'}');
+        }
+        out.extend_from_slice(RESOURCE_SUFFIX);
+    }
+}
+
+/// A `ScopeSpans` object up to its first span: the scope and the opening
+/// of its `spans`.
+fn put_scope_head(out: &mut Vec<u8>, name: &str, version: &str, attributes: &[KeyValue]) {
+    out.extend_from_slice(br#"{"scope":{"name":"#);
+    put_str(out, name);
+    out.extend_from_slice(br#","version":"#);
+    put_str(out, version);
+    out.extend_from_slice(br#","attributes":"#);
+    put_attributes(out, attributes);
+    out.extend_from_slice(br#","droppedAttributesCount":0},"spans":["#);
 }
 
 /// Opens a span or link object with its `traceId`, `spanId` and

@@ -38,7 +38,8 @@
 //! worse: 660, plus the zeroing of the buffer.
 
 use agent_trace_core::{
-    Array, FinishedSpan, KeyValue, SpanData, SpanKind, Status, TraceState, Value,
+    Array, FinishedSpan, InstrumentationScope, KeyValue, SpanData, SpanKind, Status, TraceState,
+    Value,
 };
 
 use super::{CONTEXT_HAS_IS_REMOTE, CONTEXT_IS_REMOTE};
@@ -698,8 +699,14 @@ impl ProtobufEncoder {
     }
 
     /// Appends the request for `batch` to `out` (whatever `out` holds
-    /// already stays in front of it).
+    /// already stays in front of it). Spans with an instrumentation scope
+    /// of their own (`SpanData::scope`) are grouped in a `ScopeSpans` per
+    /// scope, after the spans of agent-trace's scope.
     pub fn encode(&mut self, batch: &[FinishedSpan], out: &mut Vec<u8>) {
+        if let Some(scopes) = super::scopes_of(batch) {
+            self.encode_scoped(batch, &scopes, out);
+            return;
+        }
         // The spans go after room for the prefix, whose two lengths are
         // known only at the end: room for lengths of the width the
         // estimated size needs, so that only a wrong estimate moves the
@@ -736,6 +743,48 @@ impl ProtobufEncoder {
             "request length computed wrongly"
         );
     }
+
+    /// [`encode`](Self::encode) for a batch of several scopes: each
+    /// `ScopeSpans` is written to scratch space first, its length then
+    /// known (these batches are rare: spans of the OpenTelemetry bridge).
+    fn encode_scoped(
+        &mut self,
+        batch: &[FinishedSpan],
+        scopes: &[Option<&InstrumentationScope>],
+        out: &mut Vec<u8>,
+    ) {
+        let mut groups = Vec::with_capacity(batch.len() * self.span_bytes);
+        let mut group = Vec::new();
+        for &scope in scopes {
+            group.clear();
+            match scope {
+                None => group.extend_from_slice(&self.scope),
+                Some(scope) => put_scope(&mut group, scope),
+            }
+            for s in super::in_scope(batch, scope) {
+                put_span(&mut group, s);
+            }
+            if let Some(url) = scope.and_then(|s| s.schema_url.as_ref()) {
+                put_string_field(&mut group, 3, url.as_str());
+            }
+            put_bytes_field(&mut groups, 2, &group);
+        }
+        put_len_field(out, 1, self.resource.len() + groups.len());
+        out.extend_from_slice(&self.resource);
+        out.extend_from_slice(&groups);
+    }
+}
+
+/// An `InstrumentationScope` as field 1 of a `ScopeSpans`: key, length and
+/// body (name, version, attributes).
+fn put_scope(out: &mut Vec<u8>, scope: &InstrumentationScope) {
+    let mut body = Vec::new();
+    put_string_field(&mut body, 1, scope.name.as_str());
+    if let Some(version) = &scope.version {
+        put_string_field(&mut body, 2, version.as_str());
+    }
+    put_attributes(&mut body, 3, &scope.attributes);
+    put_bytes_field(out, 1, &body);
 }
 
 #[cfg(test)]
@@ -752,6 +801,62 @@ mod tests {
         let mut out = Vec::new();
         ProtobufEncoder::new(resource).encode(batch, &mut out);
         out
+    }
+
+    #[test]
+    fn spans_of_other_scopes_are_grouped_per_scope_after_ours() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+        let spans = spans();
+        let body = ours(&spans, &Resource::new("research-agent"));
+        let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        let groups = &request.resource_spans[0].scope_spans;
+        let summary: Vec<(&str, &str, Vec<&str>)> = groups
+            .iter()
+            .map(|g| {
+                let scope = g.scope.as_ref().unwrap();
+                let names = g.spans.iter().map(|s| s.name.as_str()).collect();
+                (scope.name.as_str(), scope.version.as_str(), names)
+            })
+            .collect();
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    SCOPE_NAME,
+                    SCOPE_VERSION,
+                    vec![
+                        "chat gpt-4o",
+                        "",
+                        "invoke_agent \"researcher\"",
+                        "chat gpt-4o",
+                    ]
+                ),
+                ("vector-store-client", "0.4.1", vec!["producer", ""]),
+                ("tool \"runner\" ⏱", "", vec![controls.as_str()]),
+            ]
+        );
+        assert_eq!(
+            groups[1].schema_url,
+            "https://opentelemetry.io/schemas/1.38.0"
+        );
+        assert_eq!(groups[2].schema_url, "");
+        let attribute = &groups[1].scope.as_ref().unwrap().attributes[0];
+        assert_eq!(attribute.key, "escaped \"key\"");
+        assert_eq!(
+            format!("{:?}", attribute.value.as_ref().unwrap().value),
+            r#"Some(StringValue("déjà\n"))"#
+        );
+        // A batch whose first span has a scope lists that scope first.
+        let body = ours(&spans[2..4], &Resource::new("research-agent"));
+        let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        let names: Vec<&str> = request.resource_spans[0]
+            .scope_spans
+            .iter()
+            .map(|g| g.scope.as_ref().unwrap().name.as_str())
+            .collect();
+        assert_eq!(names, ["vector-store-client", "tool \"runner\" ⏱"]);
     }
 
     #[test]
