@@ -45,12 +45,14 @@ const PACKAGE_ARGS: &[&str] = &[
     "agent-trace-export",
     "-p",
     "agent-trace",
+    "-p",
+    "agent-trace-otel",
     "--features",
     "agent-trace-metrics/prometheus,agent-trace-export/otlp-proto",
 ];
 
 /// The criterion bench targets.
-const CRITERION_BENCHES: &[&str] = &["span", "latency", "otlp_encode", "layer"];
+const CRITERION_BENCHES: &[&str] = &["span", "latency", "otlp_encode", "layer", "bridge"];
 
 /// Criterion settings of `--quick`.
 const QUICK_CRITERION: &[&str] = &[
@@ -150,6 +152,16 @@ const WORKLOADS: &[Workload] = &[
         group: "disabled",
         ours: None,
         peers: &[("tracing 0.1 alone", "no_subscriber")],
+    },
+    Workload {
+        name: "span through the `opentelemetry` API (2 attributes, an event, a status): our bridge",
+        group: "otel_api_span",
+        ours: Some("bridge"),
+        peers: &[
+            (OTEL, "opentelemetry_sdk"),
+            ("agent-trace's own API, same calls", "native"),
+            ("the API's no-op tracer (its own share)", "api_noop"),
+        ],
     },
     Workload {
         name: "latency `record` by name",
