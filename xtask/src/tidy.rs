@@ -64,8 +64,9 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent-trace-http",
         ],
     ),
-    // The command-line tool reads files: ids, timestamps and the latency
-    // sketch, never the exporters or the facade.
+    // The command-line tool reads files: ids, timestamps, the latency
+    // sketch and the price table (for spans recorded without a cost),
+    // never the exporters or the facade.
     (
         "agent-trace-cli",
         &[
@@ -73,6 +74,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent-trace-propagation",
             "agent-trace-core",
             "agent-trace-metrics",
+            "agent-trace-genai",
         ],
     ),
     // HTTP middleware: spans and propagation around the user's server and

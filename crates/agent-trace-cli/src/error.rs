@@ -34,6 +34,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The price table given (`--prices`) cannot be read or is not one.
+    #[error("cannot use the price table {}", path.display())]
+    Prices {
+        /// The file given.
+        path: PathBuf,
+        /// Why (the failing field, for a malformed table).
+        #[source]
+        source: agent_trace_genai::cost::CostError,
+    },
     /// Reading a trace file, or listing a directory, failed part-way.
     #[error("cannot read {}", path.display())]
     Read {
@@ -116,6 +125,19 @@ pub enum Error {
         path: PathBuf,
         /// How many entries it holds (none a trace file).
         entries: usize,
+    },
+    /// The command line is incomplete in a way the argument parser cannot
+    /// tell (`diff` with one side only).
+    #[error("{message}")]
+    Usage {
+        /// What is missing.
+        message: String,
+    },
+    /// A malformed line, with `--strict`.
+    #[error("{malformed} (--strict: a malformed line is an error)")]
+    Strict {
+        /// The first malformed line.
+        malformed: crate::Malformed,
     },
     /// Writing the output failed.
     #[error("cannot write {}", path.display())]

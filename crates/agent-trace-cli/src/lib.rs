@@ -20,6 +20,7 @@
 //! agent-trace show 4bf92f35                      # a trace of any of them
 //! agent-trace stats agent-trace/ other-service/  # two directories
 //! agent-trace report agent-trace/traces-1767225600-4242.jsonl -o report.html
+//! agent-trace diff base/ head/ --fail-on 'p95>+10%,errors>+1pp'   # a CI gate
 //! ```
 //!
 //! This library is what the command runs; its functions return text and
@@ -61,6 +62,13 @@
 //!   sketch per operation ([`LatencyStats`], the `LatencyMetrics` of
 //!   `agent-trace-metrics`); neither keeps spans, so both run in memory
 //!   bounded by the number of traces or operations, not spans.
+//! - `diff` compares two sets of runs ([`diff()`], one [`DiffSide`] a
+//!   side): per operation and per trace, a sketch, rank-test buckets and
+//!   running moments, read one side after the other; a change is flagged
+//!   only when it is larger than the samples' noise, the p-values of a run
+//!   adjusted together (see the module `significance`). [`FailOn`] is the
+//!   `--fail-on` grammar of its CI gate, [`build_comparison_report`] the
+//!   same comparison in the HTML report.
 //! - `show` and `report` keep the spans of the traces they draw
 //!   ([`load_trace`], [`build_report`]); the tree order comes from one
 //!   function, [`waterfall_rows`], for both.
@@ -88,22 +96,32 @@
 
 pub mod otlp;
 
+mod diff;
 mod error;
 mod format;
+mod gate;
+mod pricing;
 mod reader;
 mod report;
+mod significance;
 mod source;
 mod stats;
 mod summary;
 mod waterfall;
 
+pub use diff::{
+    ALL_TRACES, Diff, DiffFormat, DiffOptions, DiffSide, Metric, MetricDiff, RowDiff, RowKind,
+    SideInfo, SideStats, TRACES_OF_ROOT, Verdict, compare, diff, render_diff,
+};
 pub use error::Error;
 pub use format::{Paint, format_cost, format_duration, format_seconds, format_timestamp};
+pub use gate::{FailOn, GateFailure, GateOutcome, OVERALL};
 pub use otlp::{
     AnyValue, OtlpEvent, OtlpKeyValue, OtlpLink, OtlpSpan, OtlpSpanKind, OtlpStatus, StatusCode,
 };
+pub use pricing::Pricing;
 pub use reader::{Malformed, Origin, ReadStats, TraceFile, UNKNOWN_SERVICE};
-pub use report::{ReportOptions, ReportSummary, build_report};
+pub use report::{ReportOptions, ReportSummary, build_comparison_report, build_report};
 pub use source::{DEFAULT_DIRECTORY, SpanSource, TRACE_FILE_EXTENSIONS, TraceFiles};
 pub use stats::{
     DEFAULT_MAX_OPERATIONS, Histogram, LatencyStats, OTHER_OPERATIONS, OperationStats,
@@ -111,7 +129,7 @@ pub use stats::{
 };
 pub use summary::{
     COST, COST_CURRENCY, INPUT_TOKENS, ListQuery, OPERATION_NAME, OUTPUT_TOKENS, SortKey,
-    Summaries, TraceSummary, render_list, summarize, write_list,
+    Summaries, TraceSummary, render_list, summarize, summarize_with, write_list,
 };
 pub use waterfall::{
     LoadedTrace, Row, TraceIdPrefix, TraceSpan, WaterfallOptions, bar_cells, key_attributes,

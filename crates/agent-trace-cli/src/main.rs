@@ -4,13 +4,14 @@
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use agent_trace_cli::{
-    DEFAULT_MAX_OPERATIONS, Error, ListQuery, Malformed, Paint, ReadStats, ReportOptions, SortKey,
-    StatsSortKey, TraceFiles, TraceIdPrefix, WaterfallOptions, build_report, load_trace,
-    operation_stats, render_stats, render_waterfall, summarize, write_list,
+    DEFAULT_MAX_OPERATIONS, DiffFormat, DiffOptions, Error, FailOn, ListQuery, Malformed, Paint,
+    Pricing, ReadStats, ReportOptions, SortKey, SpanSource, StatsSortKey, TraceFiles,
+    TraceIdPrefix, WaterfallOptions, build_comparison_report, build_report, diff, load_trace,
+    operation_stats, render_diff, render_stats, render_waterfall, summarize_with, write_list,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -31,7 +32,8 @@ const WARNINGS_SHOWN: u64 = 20;
                   PATH, ./agent-trace/, where agent_trace::init() writes a file per run. \
                   Spans of one trace in several files make one trace.\n\n\
                   Exit status: 0 on success; 1 on an error, or when malformed lines were \
-                  skipped (the output is printed all the same); 2 on bad arguments."
+                  skipped (the output is printed all the same); 2 on bad arguments. diff \
+                  answers with its status: see agent-trace diff --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,6 +42,24 @@ struct Cli {
     /// terminal and NO_COLOR is unset), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// The price table for LLM spans that carry tokens but no cost
+    /// attribute (JSON, or TOML by its .toml extension, as
+    /// agent_trace::cost reads them); default: agent-trace's built-in
+    /// table. A span's own agent_trace.cost always wins.
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "no_prices")]
+    prices: Option<PathBuf>,
+    /// Price nothing: only spans' own cost attributes count.
+    #[arg(long, global = true)]
+    no_prices: bool,
+}
+
+/// The pricing the options ask for.
+fn pricing(prices: Option<&Path>, no_prices: bool) -> Result<Pricing, Error> {
+    match (prices, no_prices) {
+        (Some(path), _) => Pricing::load(path),
+        (None, true) => Ok(Pricing::none()),
+        (None, false) => Ok(Pricing::builtin()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,7 +143,81 @@ enum Command {
         /// The page title.
         #[arg(long)]
         title: Option<String>,
+        /// Compare with these runs (files or directories; repeat for
+        /// more): the report opens with the comparison of `diff`, flagged
+        /// rows first, and side-by-side histograms per operation.
+        #[arg(long, value_name = "PATH")]
+        baseline: Vec<PathBuf>,
     },
+    /// Compare two sets of runs (a baseline and the current one) per
+    /// operation: count, p50/p95/p99, mean, error rate, tokens, cost, each
+    /// change flagged only when larger than the samples' noise; with
+    /// --fail-on, a CI gate.
+    #[command(
+        override_usage = "agent-trace diff [OPTIONS] BASELINE CURRENT...\n       \
+                          agent-trace diff [OPTIONS] --baseline PATH... CURRENT...",
+        after_help = "Rules of --fail-on, separated by commas: [SCOPE:]METRIC>LIMIT or \
+                      METRIC<LIMIT. METRIC: count, p50, p95, p99, mean, errors, tokens.in, \
+                      tokens.out, cost. LIMIT: +10% (relative to the baseline), +1pp \
+                      (errors: percentage points), +200ms (latency: ns, us, ms, s), +500 \
+                      (count, tokens, cost: their unit). SCOPE: a row name, * matching any \
+                      characters, or overall (the row of every trace); none: every row. Only \
+                      flagged (significant) changes cross a limit; counts are exact.\n\n\
+                      Exit status: 0 when no limit is crossed; 1 when a flagged change crosses \
+                      a limit; 2 on bad input (arguments, a rule, an unreadable path, and \
+                      with --strict a malformed line)."
+    )]
+    Diff {
+        /// The baseline's trace file or directory, then the current run's
+        /// files and directories; with --baseline, all are the current
+        /// run's.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// More baseline files or directories (repeat for more).
+        #[arg(long, value_name = "PATH")]
+        baseline: Vec<PathBuf>,
+        /// More current files or directories (repeat for more).
+        #[arg(long, value_name = "PATH")]
+        current: Vec<PathBuf>,
+        /// Limits for CI, e.g. 'p95>+10%,cost>+5%,errors>+1pp': exit 1
+        /// when a flagged change crosses one (grammar below; repeat to add
+        /// rules).
+        #[arg(long, value_name = "RULES")]
+        fail_on: Vec<FailOn>,
+        /// Output: text (a table), markdown (a pull-request comment), json.
+        #[arg(long, value_enum, default_value_t = FormatChoice::Text)]
+        format: FormatChoice,
+        /// The chance, for the whole run, of flagging anything when
+        /// nothing changed (p-values are adjusted for the number of
+        /// tests).
+        #[arg(long, value_name = "LEVEL", default_value_t = 0.05, value_parser = parse_alpha)]
+        alpha: f64,
+        /// The fewest values each side needs for a metric to be tested.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        min_count: u64,
+        /// The most distinct operations tracked a side.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS)]
+        max_operations: usize,
+        /// A malformed line is bad input (exit 2) rather than a warning.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatChoice {
+    Text,
+    Markdown,
+    Json,
+}
+
+fn parse_alpha(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(a) if a > 0.0 && a < 1.0 => Ok(a),
+        _ => Err(format!(
+            "{text:?} is not a level between 0 and 1 (exclusive)"
+        )),
+    }
 }
 
 /// Prints malformed-line warnings as they come, up to [`WARNINGS_SHOWN`],
@@ -180,16 +274,94 @@ fn emit(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(),
     }
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
-    let paint = Paint::new(match cli.color {
+fn paint(choice: ColorChoice) -> Paint {
+    Paint::new(match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
+    })
+}
+
+/// What `diff` was asked.
+struct DiffArgs {
+    paths: Vec<PathBuf>,
+    baseline: Vec<PathBuf>,
+    current: Vec<PathBuf>,
+    fail_on: Vec<FailOn>,
+    format: FormatChoice,
+    options: DiffOptions,
+    strict: bool,
+    prices: Option<PathBuf>,
+    no_prices: bool,
+}
+
+/// How `diff` ended: its exit status is its answer (0 within the limits, 1
+/// a limit crossed), so errors are bad input, 2, not 1 as elsewhere.
+enum DiffEnd {
+    Passed,
+    Crossed,
+}
+
+fn run_diff(args: DiffArgs, paint: Paint) -> Result<DiffEnd, Error> {
+    let DiffArgs {
+        mut paths,
+        mut baseline,
+        current,
+        fail_on,
+        format,
+        mut options,
+        strict,
+        prices,
+        no_prices,
+    } = args;
+    options.pricing = pricing(prices.as_deref(), no_prices)?;
+    if baseline.is_empty() && !paths.is_empty() {
+        baseline.push(paths.remove(0));
+    }
+    paths.extend(current);
+    if baseline.is_empty() || paths.is_empty() {
+        return Err(Error::Usage {
+            message: "diff needs a baseline and a current run: agent-trace diff BASELINE \
+                      CURRENT, or --baseline PATH CURRENT"
+                .to_owned(),
+        });
+    }
+    // No default directory here: both sides are named.
+    let baseline = TraceFiles::from_paths(&baseline)?;
+    let current = TraceFiles::from_paths(&paths)?;
+    let mut warnings = Warnings::default();
+    let mut first_malformed = None;
+    let diff = diff(&baseline, &current, &options, |m| {
+        if strict && first_malformed.is_none() {
+            first_malformed = Some(m.clone());
+        }
+        warnings.warn(m);
+    })?;
+    if let Some(m) = first_malformed {
+        return Err(Error::Strict { malformed: m });
+    }
+    let gate = fail_on.into_iter().reduce(|mut a, b| {
+        a.extend(b);
+        a
     });
-    match cli.command {
+    let outcome = gate.map(|g| g.check(&diff));
+    let format = match format {
+        FormatChoice::Text => DiffFormat::Text,
+        FormatChoice::Markdown => DiffFormat::Markdown,
+        FormatChoice::Json => DiffFormat::Json,
+    };
+    print(&render_diff(&diff, outcome.as_ref(), format, paint))?;
+    Ok(match outcome {
+        Some(o) if !o.passed() => DiffEnd::Crossed,
+        _ => DiffEnd::Passed,
+    })
+}
+
+fn run(command: Command, pricing: &Pricing, paint: Paint) -> Result<(), Error> {
+    match command {
         Command::List {
             paths,
             sort,
@@ -200,7 +372,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let files = TraceFiles::from_paths(&paths)?;
             let mut warnings = Warnings::default();
-            let (traces, read) = summarize(&files, |m| warnings.warn(m))?;
+            let (traces, read) = summarize_with(&files, pricing, |m| warnings.warn(m))?;
             let total = traces.len();
             let query = ListQuery {
                 sort,
@@ -250,11 +422,42 @@ fn run(cli: Cli) -> Result<(), Error> {
             output,
             max_traces,
             title,
+            baseline,
         } => {
             let files = TraceFiles::from_paths(&paths)?;
             let mut warnings = Warnings::default();
-            let options = ReportOptions { max_traces, title };
-            let (html, summary, read) = build_report(&files, &options, |m| warnings.warn(m))?;
+            let options = ReportOptions {
+                max_traces,
+                title,
+                pricing: pricing.clone(),
+            };
+            let (html, summary, read) = if baseline.is_empty() {
+                build_report(&files, &options, |m| warnings.warn(m))?
+            } else {
+                let baseline = TraceFiles::from_paths(&baseline)?;
+                let (html, summary, diff, read) = build_comparison_report(
+                    &baseline,
+                    &files,
+                    &options,
+                    &DiffOptions {
+                        pricing: pricing.clone(),
+                        ..DiffOptions::default()
+                    },
+                    |m| warnings.warn(m),
+                )?;
+                eprintln!(
+                    "agent-trace: compared with {}: {} flagged change{}",
+                    baseline
+                        .paths()
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    diff.flagged(),
+                    if diff.flagged() == 1 { "" } else { "s" }
+                );
+                (html, summary, read)
+            };
             std::fs::write(&output, html).map_err(|source| Error::Write {
                 path: output.clone(),
                 source,
@@ -269,21 +472,69 @@ fn run(cli: Cli) -> Result<(), Error> {
             );
             warnings.check(read)
         }
+        // `main` runs it: its exit status differs.
+        Command::Diff { .. } => Ok(()),
     }
+}
+
+/// Prints `e` and its causes on one line.
+fn report_error(e: &Error) {
+    let mut message = format!("agent-trace: error: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    eprintln!("{message}");
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    if let Command::Diff {
+        paths,
+        baseline,
+        current,
+        fail_on,
+        format,
+        alpha,
+        min_count,
+        max_operations,
+        strict,
+    } = cli.command
+    {
+        let args = DiffArgs {
+            paths,
+            baseline,
+            current,
+            fail_on,
+            format,
+            options: DiffOptions {
+                alpha,
+                min_count,
+                max_operations,
+                pricing: Pricing::none(),
+            },
+            strict,
+            prices: cli.prices,
+            no_prices: cli.no_prices,
+        };
+        return match run_diff(args, paint(cli.color)) {
+            Ok(DiffEnd::Passed) => ExitCode::SUCCESS,
+            Ok(DiffEnd::Crossed) => ExitCode::from(1),
+            Err(e) => {
+                report_error(&e);
+                ExitCode::from(2)
+            }
+        };
+    }
+    let run = |command| {
+        let pricing = pricing(cli.prices.as_deref(), cli.no_prices)?;
+        run(command, &pricing, paint(cli.color))
+    };
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut message = format!("agent-trace: error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{message}");
+            report_error(&e);
             ExitCode::FAILURE
         }
     }

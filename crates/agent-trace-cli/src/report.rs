@@ -22,8 +22,13 @@ use agent_trace_propagation::TraceId;
 use serde::Serialize;
 
 use crate::Error;
+use crate::diff::{
+    Diff, DiffOptions, RowDiff, SideStats, Verdict, currency_of, diff, format_change, format_value,
+    method_line, side_line,
+};
 use crate::format::{format_cost, format_duration, format_seconds, format_timestamp, name_list};
 use crate::otlp::{OtlpKeyValue, OtlpSpan};
+use crate::pricing::Pricing;
 use crate::reader::{Malformed, ReadStats};
 use crate::source::SpanSource;
 use crate::stats::{DEFAULT_MAX_OPERATIONS, LatencyStats, OperationStats};
@@ -39,6 +44,9 @@ pub struct ReportOptions {
     /// The page title; default `agent-trace report: NAME`, the name of the
     /// file or directory read (several: `a.jsonl, b.jsonl`).
     pub title: Option<String>,
+    /// How spans with tokens but no cost attribute are priced. Default:
+    /// the built-in price table.
+    pub pricing: Pricing,
 }
 
 impl Default for ReportOptions {
@@ -46,6 +54,7 @@ impl Default for ReportOptions {
         Self {
             max_traces: 1_000,
             title: None,
+            pricing: Pricing::default(),
         }
     }
 }
@@ -150,7 +159,40 @@ pub fn build_report(
     options: &ReportOptions,
     on_malformed: impl FnMut(&Malformed),
 ) -> Result<(String, ReportSummary, ReadStats), Error> {
-    let mut summaries = Summaries::default();
+    build(source, options, None, on_malformed)
+}
+
+/// As [`build_report`] of `current`, opening with its comparison with
+/// `baseline` (what `agent-trace diff` prints, see [`diff`]): a table with
+/// the flagged rows first, and the latency histograms of both sides of
+/// each row on one axis.
+///
+/// # Errors
+///
+/// As [`SpanSource::for_each_span`]. Malformed lines of both sides go to
+/// `on_malformed` once, and are counted in the returned [`ReadStats`]
+/// (which is otherwise the current run's).
+pub fn build_comparison_report(
+    baseline: &impl SpanSource,
+    current: &impl SpanSource,
+    options: &ReportOptions,
+    diff_options: &DiffOptions,
+    mut on_malformed: impl FnMut(&Malformed),
+) -> Result<(String, ReportSummary, Diff, ReadStats), Error> {
+    let comparison = diff(baseline, current, diff_options, &mut on_malformed)?;
+    // The comparison's reading reported the malformed lines.
+    let (html, summary, mut read) = build(current, options, Some(&comparison), |_| {})?;
+    read.malformed = comparison.baseline.malformed + comparison.current.malformed;
+    Ok((html, summary, comparison, read))
+}
+
+fn build(
+    source: &impl SpanSource,
+    options: &ReportOptions,
+    comparison: Option<&Diff>,
+    on_malformed: impl FnMut(&Malformed),
+) -> Result<(String, ReportSummary, ReadStats), Error> {
+    let mut summaries = Summaries::with_pricing(options.pricing.clone());
     let mut latencies = LatencyStats::new(DEFAULT_MAX_OPERATIONS);
     let read = source.for_each_span(
         |origin, span| {
@@ -213,7 +255,11 @@ pub fn build_report(
         spans_in_file: read.spans,
         operations: operations.len(),
     };
-    Ok((render(&data, &operations, accuracy), summary, read))
+    Ok((
+        render(&data, &operations, accuracy, comparison),
+        summary,
+        read,
+    ))
 }
 
 fn trace_data(t: &TraceSummary, spans: Vec<TraceSpan>) -> TraceData {
@@ -342,7 +388,12 @@ fn script_json(data: &Data<'_>) -> String {
     out
 }
 
-fn render(data: &Data<'_>, operations: &[OperationStats], accuracy: f64) -> String {
+fn render(
+    data: &Data<'_>,
+    operations: &[OperationStats],
+    accuracy: f64,
+    comparison: Option<&Diff>,
+) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let title = escape_html(data.title);
     let _ = write!(
@@ -352,6 +403,9 @@ fn render(data: &Data<'_>, operations: &[OperationStats], accuracy: f64) -> Stri
          <title>{title}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n\
          <header><h1>{title}</h1><p class=\"meta\" id=\"meta\"></p></header>\n<main>\n"
     );
+    if let Some(diff) = comparison {
+        comparison_section(&mut out, diff);
+    }
     out.push_str(
         "<section id=\"traces\"><h2>Traces</h2>\n\
          <div class=\"toolbar\"><input id=\"filter\" type=\"search\" placeholder=\"filter: root name, service or trace id\" aria-label=\"filter traces\">\
@@ -494,6 +548,164 @@ fn histogram_svg(out: &mut String, o: &OperationStats) {
     out.push_str("</svg></figure>\n");
 }
 
+/// The comparison with a baseline: the `diff` table (flagged rows first,
+/// as [`Diff::rows`] are) and a pair of histograms per row.
+fn comparison_section(out: &mut String, diff: &Diff) {
+    let _ = write!(
+        out,
+        "<section id=\"comparison\"><h2>Compared with the baseline</h2>\n\
+         <p class=\"meta\">Baseline: {}. Current: {}. {} flagged change{}: {}.</p>\n\
+         <table id=\"comparison-table\"><thead><tr><th>Operation</th><th>Metric</th>\
+         <th class=\"num\">Baseline</th><th class=\"num\">Current</th><th class=\"num\">Change</th>\
+         <th>Verdict</th></tr></thead><tbody>\n",
+        escape_html(&side_line(&diff.baseline)),
+        escape_html(&side_line(&diff.current)),
+        diff.flagged(),
+        if diff.flagged() == 1 { "" } else { "s" },
+        escape_html(&method_line(diff)),
+    );
+    for row in &diff.rows {
+        let name = escape_html(&row.name);
+        let currency = currency_of(row);
+        for (i, m) in row.metrics.iter().enumerate() {
+            let verdict = match m.verdict {
+                Verdict::Worse => "flagged worse",
+                Verdict::Better => "flagged better",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "<tr class=\"{verdict}\" data-operation=\"{name}\" data-metric=\"{}\"><td class=\"operation\">{}</td>\
+                 <td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"verdict\">{}</td></tr>",
+                m.metric.name(),
+                if i == 0 { name.as_str() } else { "" },
+                m.metric.name(),
+                escape_html(&format_value(m.metric, m.baseline, currency)),
+                escape_html(&format_value(m.metric, m.current, currency)),
+                escape_html(&format_change(m)),
+                escape_html(&m.reason),
+            );
+        }
+    }
+    out.push_str("</tbody></table>\n<div class=\"histograms\">\n");
+    for row in &diff.rows {
+        compared_histograms(out, row);
+    }
+    out.push_str("</div>\n</section>\n");
+}
+
+/// A row's two histograms on one time axis, bars as shares of each side's
+/// values so that samples of different sizes compare.
+fn compared_histograms(out: &mut String, row: &RowDiff) {
+    let sides = [
+        ("baseline", row.baseline.as_ref()),
+        ("current", row.current.as_ref()),
+    ];
+    let bins: Vec<Vec<(f64, f64, u64)>> = sides
+        .iter()
+        .map(|(_, s)| s.map(|s| s.histogram.bins()).unwrap_or_default())
+        .collect();
+    let lo = bins
+        .iter()
+        .filter_map(|b| b.first().map(|f| f.0))
+        .fold(f64::INFINITY, f64::min);
+    let hi = bins
+        .iter()
+        .filter_map(|b| b.last().map(|l| l.1))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let name = escape_html(&row.name);
+    let count = |s: Option<&SideStats>| s.map_or(0, |s| s.count);
+    let _ = writeln!(
+        out,
+        "<figure class=\"compared{}\" data-operation=\"{name}\"><figcaption><strong>{name}</strong> \
+         <span class=\"meta\">baseline {}, current {}</span></figcaption><div class=\"pair\">",
+        if row.is_flagged() { " flagged" } else { "" },
+        count(sides[0].1),
+        count(sides[1].1)
+    );
+    let share = |b: &[(f64, f64, u64)], s: Option<&SideStats>| {
+        let total = count(s).max(1) as f64;
+        b.iter().map(|x| x.2 as f64 / total).fold(0.0, f64::max)
+    };
+    let top = share(&bins[0], sides[0].1)
+        .max(share(&bins[1], sides[1].1))
+        .max(f64::MIN_POSITIVE);
+    for ((label, side), bins) in sides.iter().zip(&bins) {
+        let _ = writeln!(
+            out,
+            "<svg class=\"side {label}\" data-side=\"{label}\" xmlns=\"http://www.w3.org/2000/svg\" \
+             viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"{label} latency histogram of {name}\">\n\
+             <text class=\"tick\" x=\"{PLOT_X}\" y=\"12\">{label}</text>"
+        );
+        if let (Some(side), true) = (side, lo.is_finite() && hi.is_finite()) {
+            let (lo, hi) = (lo.log10() - 0.1, hi.log10() + 0.1);
+            let x = |seconds: f64| {
+                let v = seconds.max(f64::MIN_POSITIVE).log10().clamp(lo, hi);
+                PLOT_X + (v - lo) / (hi - lo) * PLOT_W
+            };
+            let total = side.count.max(1) as f64;
+            let height = PLOT_BOTTOM - PLOT_TOP;
+            for &(lower, upper, n) in bins {
+                if n == 0 {
+                    continue;
+                }
+                let (x0, x1) = (x(lower), x(upper));
+                let h = (n as f64 / total / top * height).max(1.0);
+                let _ = writeln!(
+                    out,
+                    "<rect class=\"bin {label}\" x=\"{x0:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{h:.2}\"><title>{} to {}: {n}</title></rect>",
+                    PLOT_BOTTOM - h,
+                    (x1 - x0 - 0.5).max(0.5),
+                    format_seconds(lower),
+                    format_seconds(upper)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "<line class=\"axis\" x1=\"{PLOT_X}\" y1=\"{PLOT_BOTTOM}\" x2=\"{}\" y2=\"{PLOT_BOTTOM}\"/>\n\
+                 <text class=\"tick\" x=\"{PLOT_X}\" y=\"{}\">{}</text>\n\
+                 <text class=\"tick end\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+                PLOT_X + PLOT_W,
+                PLOT_BOTTOM + 14.0,
+                format_seconds(10f64.powf(lo)),
+                PLOT_X + PLOT_W,
+                PLOT_BOTTOM + 14.0,
+                format_seconds(10f64.powf(hi))
+            );
+            for (i, (p, value)) in [("p50", side.p50), ("p95", side.p95), ("p99", side.p99)]
+                .into_iter()
+                .enumerate()
+            {
+                let px = x(value);
+                let ty = 25.0 + 11.0 * i as f64;
+                let anchor = if px > PLOT_X + PLOT_W * 0.7 {
+                    "end"
+                } else {
+                    "start"
+                };
+                let dx = if anchor == "end" { -3.0 } else { 3.0 };
+                let _ = writeln!(
+                    out,
+                    "<line class=\"pct {p}\" data-seconds=\"{value}\" x1=\"{px:.2}\" y1=\"{:.2}\" x2=\"{px:.2}\" y2=\"{PLOT_BOTTOM}\"/>\
+                     <text class=\"pct-label {p}\" x=\"{:.2}\" y=\"{ty:.2}\" text-anchor=\"{anchor}\">{p} {}</text>",
+                    ty - 8.0,
+                    px + dx,
+                    format_seconds(value)
+                );
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "<text class=\"tick\" x=\"{PLOT_X}\" y=\"{}\">no spans</text>",
+                PLOT_TOP + 20.0
+            );
+        }
+        out.push_str("</svg>\n");
+    }
+    out.push_str("</div></figure>\n");
+}
+
 /// The report's stylesheet: system fonts only, nothing fetched.
 const CSS: &str = r##"
 :root { --fg: #1d2330; --muted: #5f6b7a; --line: #dde3ea; --bg: #ffffff; --panel: #f6f8fa;
@@ -561,6 +773,21 @@ tr.has-error td.errors { color: var(--error); font-weight: 600; }
 .histogram .pct-label { font-size: 10.5px; }
 .histogram .pct-label.p50 { fill: #2f9e5b; } .histogram .pct-label.p95 { fill: #b36d0c; } .histogram .pct-label.p99 { fill: #d43c3c; }
 #stats-table { width: auto; }
+#comparison-table { width: auto; margin-bottom: 8px; }
+#comparison-table th { cursor: default; position: static; }
+#comparison-table tr.worse td.verdict { color: var(--error); font-weight: 600; }
+#comparison-table tr.better td.verdict { color: var(--ok); font-weight: 600; }
+#comparison-table td.operation { font-weight: 600; }
+figure.compared { margin: 0; border: 1px solid var(--line); border-radius: 4px; padding: 6px 8px; }
+figure.compared.flagged { border-color: var(--error); }
+figure.compared .pair { display: flex; gap: 8px; }
+figure.compared svg { width: 360px; height: 170px; display: block; }
+figure.compared .bin.baseline { fill: #b4bcc6; } figure.compared .bin.current { fill: #8fb3de; }
+figure.compared .axis { stroke: var(--muted); stroke-width: 1; }
+figure.compared .tick { font-size: 10px; fill: var(--muted); }
+figure.compared .pct { stroke-width: 1.5; stroke-dasharray: 3 2; }
+figure.compared .pct.p50 { stroke: #2f9e5b; } figure.compared .pct.p95 { stroke: #d98a1f; } figure.compared .pct.p99 { stroke: #d43c3c; }
+figure.compared .pct-label { font-size: 10px; }
 #stats-table th { cursor: default; position: static; }
 @media (max-width: 1100px) { .split { grid-template-columns: 1fr; } }
 "##;

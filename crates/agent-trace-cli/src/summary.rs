@@ -20,9 +20,12 @@ use std::str::FromStr;
 
 use agent_trace_propagation::TraceId;
 
+use agent_trace_genai::cost::Currency;
+
 use crate::Error;
 use crate::format::{Paint, format_cost, format_duration, format_timestamp, pad, sgr};
 use crate::otlp::{AnyValue, OtlpSpan};
+use crate::pricing::Pricing;
 use crate::reader::{Malformed, Origin, ReadStats};
 use crate::source::SpanSource;
 
@@ -157,16 +160,48 @@ impl Usage {
 }
 
 /// The usage attributes of one span.
-struct SpanUsage {
-    input: Option<i64>,
-    output: Option<i64>,
-    cost: Option<f64>,
-    agent: bool,
+pub(crate) struct SpanUsage {
+    pub(crate) input: Option<i64>,
+    pub(crate) output: Option<i64>,
+    pub(crate) cost: Option<f64>,
+    pub(crate) agent: bool,
 }
 
+/// A span's currency: its attribute's, or the price table's when it was
+/// priced here.
+pub(crate) enum SpanCurrency<'s> {
+    Attribute(&'s str),
+    Priced(Currency),
+}
+
+impl SpanCurrency<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            SpanCurrency::Attribute(c) => c,
+            SpanCurrency::Priced(c) => c.as_str(),
+        }
+    }
+}
+
+/// `gen_ai.provider.name`, and the name older conventions gave it.
+const PROVIDER: [&str; 2] = ["gen_ai.provider.name", "gen_ai.system"];
+/// The model that answered, else the one asked for.
+const MODEL: [&str; 2] = ["gen_ai.response.model", "gen_ai.request.model"];
+/// The parts of the tokens priced apart: cache reads, cache writes,
+/// reasoning.
+const TOKEN_PARTS: [&str; 3] = [
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.reasoning.output_tokens",
+];
+
 impl SpanUsage {
-    /// The span's usage, and its currency attribute.
-    fn of<'s>(span: &'s OtlpSpan<'_>) -> (Self, Option<&'s str>) {
+    /// The span's usage and cost's currency: its cost attribute, else (for
+    /// a call with tokens, a provider and a model) its price in `pricing`.
+    pub(crate) fn of<'s>(
+        span: &'s OtlpSpan<'_>,
+        pricing: &Pricing,
+    ) -> (Self, Option<SpanCurrency<'s>>) {
         let mut u = SpanUsage {
             input: None,
             output: None,
@@ -174,19 +209,52 @@ impl SpanUsage {
             agent: false,
         };
         let mut currency = None;
+        let (mut provider, mut model) = ([None; 2], [None; 2]);
+        let mut parts = [0u64; 3];
         for kv in &span.attributes {
-            match kv.key.as_ref() {
+            let key = kv.key.as_ref();
+            match key {
                 INPUT_TOKENS => u.input = kv.value.as_i64(),
                 OUTPUT_TOKENS => u.output = kv.value.as_i64(),
                 COST => u.cost = kv.value.as_f64().filter(|c| c.is_finite()),
-                COST_CURRENCY => currency = kv.value.as_str().filter(|c| !c.is_empty()),
+                COST_CURRENCY => {
+                    currency = kv
+                        .value
+                        .as_str()
+                        .filter(|c| !c.is_empty())
+                        .map(SpanCurrency::Attribute);
+                }
                 OPERATION_NAME => {
                     u.agent = matches!(
                         &kv.value,
                         AnyValue::String(op) if op == "invoke_agent" || op == "create_agent"
                     );
                 }
-                _ => {}
+                _ => {
+                    if let Some(i) = PROVIDER.iter().position(|k| *k == key) {
+                        provider[i] = kv.value.as_str();
+                    } else if let Some(i) = MODEL.iter().position(|k| *k == key) {
+                        model[i] = kv.value.as_str();
+                    } else if let Some(i) = TOKEN_PARTS.iter().position(|k| *k == key) {
+                        parts[i] = kv.value.as_i64().map_or(0, |n| n.max(0).unsigned_abs());
+                    }
+                }
+            }
+        }
+        if u.cost.is_none()
+            && !u.agent
+            && (u.input.is_some() || u.output.is_some())
+            && let (Some(provider), Some(model)) = (
+                provider.into_iter().flatten().next(),
+                model.into_iter().flatten().next(),
+            )
+        {
+            let tokens = |n: Option<i64>| n.map_or(0, |n| n.max(0).unsigned_abs());
+            if let Some((amount, priced)) =
+                pricing.price(provider, model, tokens(u.input), tokens(u.output), parts)
+            {
+                u.cost = Some(amount);
+                currency = Some(SpanCurrency::Priced(priced));
             }
         }
         (u, currency)
@@ -267,9 +335,19 @@ pub struct Summaries {
     traces: HashMap<TraceId, Building>,
     services: Interned,
     currencies: Interned,
+    pricing: Pricing,
 }
 
 impl Summaries {
+    /// Summaries whose spans without a cost attribute are priced with
+    /// `pricing` (the default: the built-in price table).
+    pub fn with_pricing(pricing: Pricing) -> Self {
+        Self {
+            pricing,
+            ..Self::default()
+        }
+    }
+
     /// Adds one span to its trace's summary.
     pub fn add(&mut self, origin: &Origin<'_, '_>, span: &OtlpSpan<'_>) {
         let start = span.start_time_unix_nano;
@@ -301,11 +379,11 @@ impl Summaries {
         b.end = b.end.max(end);
         b.spans += 1;
         b.errors += u64::from(span.is_error());
-        let (usage, currency) = SpanUsage::of(span);
+        let (usage, currency) = SpanUsage::of(span, &self.pricing);
         if !usage.is_empty() {
             let currency = currency
                 .filter(|_| usage.cost.is_some())
-                .map(|c| self.currencies.get(c));
+                .map(|c| self.currencies.get(c.as_str()));
             if usage.agent {
                 b.agents.max(&usage, currency);
             } else {
@@ -370,7 +448,21 @@ pub fn summarize(
     source: &impl SpanSource,
     on_malformed: impl FnMut(&Malformed),
 ) -> Result<(Vec<TraceSummary>, ReadStats), Error> {
-    let mut summaries = Summaries::default();
+    summarize_with(source, &Pricing::default(), on_malformed)
+}
+
+/// [`summarize`] with spans that carry tokens but no cost priced by
+/// `pricing` rather than the built-in price table.
+///
+/// # Errors
+///
+/// As [`summarize`].
+pub fn summarize_with(
+    source: &impl SpanSource,
+    pricing: &Pricing,
+    on_malformed: impl FnMut(&Malformed),
+) -> Result<(Vec<TraceSummary>, ReadStats), Error> {
+    let mut summaries = Summaries::with_pricing(pricing.clone());
     let stats = source.for_each_span(|origin, span| summaries.add(origin, &span), on_malformed)?;
     Ok((summaries.into_vec(), stats))
 }

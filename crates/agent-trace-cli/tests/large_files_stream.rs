@@ -1,7 +1,7 @@
-//! `list` and `stats` stream: a file of 50,000 spans, each trace spread
-//! over many lines, sums up exactly, with a peak of heap far below what
-//! keeping the spans would take (counted by this test binary's
-//! allocator).
+//! `list`, `stats` and `diff` stream: a file of 50,000 spans, each trace
+//! spread over many lines, sums up exactly, with a peak of heap far below
+//! what keeping the spans would take (counted by this test binary's
+//! allocator), and two such files compare in the same bounded memory.
 //!
 //! The test behind the feature `large-file-tests` measures a file of one million spans through the
 //! binary; run it on a release build to see the figures:
@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use agent_trace_cli::{TraceFile, operation_stats, summarize};
+use agent_trace_cli::{DiffOptions, Metric, TraceFile, Verdict, diff, operation_stats, summarize};
 
 /// Counts live heap bytes and their peak.
 struct Counting;
@@ -78,6 +78,12 @@ const OPERATIONS: [&str; 4] = ["chat", "execute_tool", "memory_lookup", "validat
 /// is spread over many lines, its root last, as a batch exporter writes
 /// them.
 fn write_file(path: &Path, traces: u64, per_trace: u64, per_line: usize) {
+    write_file_with(path, traces, per_trace, per_line, 1);
+}
+
+/// As [`write_file`], with `chat` spans lasting `chat_ms` (a `chat` span
+/// ends within its 1 ms slot or past it; nothing else moves).
+fn write_file_with(path: &Path, traces: u64, per_trace: u64, per_line: usize, chat_ms: u64) {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let mut line = Vec::with_capacity(per_line);
@@ -92,7 +98,7 @@ fn write_file(path: &Path, traces: u64, per_trace: u64, per_line: usize) {
                     Some(0x1_0000_0000 + t * 1_000),
                     OPERATIONS[(k % 4) as usize],
                     start + k * MS,
-                    start + (k + 1) * MS,
+                    start + k * MS + if k % 4 == 0 { chat_ms } else { 1 } * MS,
                 )
             };
             line.push(support::GenSpan {
@@ -183,6 +189,52 @@ fn fifty_thousand_spans_sum_up_exactly_in_bounded_memory() {
     assert!(peak < 6 << 20, "peak heap {peak} bytes");
 }
 
+/// Compares `base` with `head` (chat spans twice as long, the rest the
+/// same) in this process: the chat p50 doubled and flagged, nothing else
+/// flagged; the peak heap of the comparison.
+fn diff_doubles_chat(base: &Path, head: &Path) -> usize {
+    let (d, peak) = peak_heap_during(|| {
+        diff(
+            &TraceFile::new(base),
+            &TraceFile::new(head),
+            &DiffOptions::default(),
+            |m| panic!("malformed: {m}"),
+        )
+        .unwrap()
+    });
+    let chat = d.rows.iter().find(|r| r.name == "chat").unwrap();
+    let p50 = chat.metric(Metric::P50).unwrap();
+    assert_eq!(p50.verdict, Verdict::Worse, "{p50:?}");
+    // 1 ms, then 2 ms: the sketch is within 1%.
+    assert!(
+        p50.relative.is_some_and(|r| (r - 1.0).abs() < 0.03),
+        "{p50:?}"
+    );
+    let others: Vec<&str> = d
+        .rows
+        .iter()
+        .filter(|r| r.is_flagged() && r.name != "chat")
+        .map(|r| r.name.as_str())
+        .collect();
+    // Traces are as long (their roots are), so only chat moved.
+    assert_eq!(others, Vec::<&str>::new());
+    assert_eq!(d.baseline.spans, d.current.spans);
+    peak
+}
+
+#[test]
+fn two_files_of_fifty_thousand_spans_compare_in_bounded_memory() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = support::TempDir::new("fifty-thousand-diff");
+    let (base, head) = (dir.path("base.jsonl"), dir.path("head.jsonl"));
+    write_file(&base, 2_500, 20, 500);
+    write_file_with(&head, 2_500, 20, 500, 2);
+    let peak = diff_doubles_chat(&base, &head);
+    // One side's per-trace summaries (2,500 traces) at a time, and a few
+    // sketches; the spans would be tens of megabytes.
+    assert!(peak < 6 << 20, "peak heap {peak} bytes");
+}
+
 /// `/usr/bin/time -v`'s peak resident set size of `agent-trace ARGS`, in
 /// KiB, and the wall time, if GNU time is installed.
 fn measure(args: &[&str]) -> (f64, Option<u64>) {
@@ -248,6 +300,50 @@ fn one_million_spans_list_and_stats_in_seconds() {
             if let Some(kb) = rss {
                 assert!(kb < 200 * 1024, "{} peaked at {kb} KiB", args[0]);
             }
+        }
+    }
+}
+
+#[test]
+// Writes two files of one million spans each (about 440 MB each) and
+// compares them, in this process (the peak heap, counted) and through the
+// release binary (time, peak RSS): with the test-only feature
+// `large-file-tests`, run by hand.
+#[cfg(feature = "large-file-tests")]
+fn two_files_of_one_million_spans_diff_in_bounded_memory() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = support::TempDir::new("one-million-diff");
+    let (base, head) = (dir.path("base.jsonl"), dir.path("head.jsonl"));
+    let started = Instant::now();
+    write_file(&base, 20_000, 50, 512);
+    write_file_with(&head, 20_000, 50, 512, 2);
+    eprintln!(
+        "wrote two files of 1,000,000 spans (20,000 traces) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let peak = diff_doubles_chat(&base, &head);
+    eprintln!(
+        "diff in process: {:.2} s, peak heap {:.1} MB",
+        started.elapsed().as_secs_f64(),
+        peak as f64 / 1e6
+    );
+    // One side's 20,000 trace summaries at a time (a few hundred bytes
+    // each) and the sketches: independent of the million spans.
+    assert!(peak < 24 << 20, "peak heap {peak} bytes");
+    let (base, head) = (base.to_str().unwrap(), head.to_str().unwrap());
+    let (secs, rss) = measure(&["diff", base, head]);
+    eprintln!(
+        "agent-trace diff: {secs:.2} s, peak RSS {}",
+        rss.map_or("unknown (no /usr/bin/time)".to_owned(), |kb| format!(
+            "{} MB",
+            kb / 1024
+        ))
+    );
+    if !cfg!(debug_assertions) {
+        assert!(secs < 40.0, "diff took {secs:.1} s");
+        if let Some(kb) = rss {
+            assert!(kb < 200 * 1024, "diff peaked at {kb} KiB");
         }
     }
 }

@@ -138,6 +138,7 @@ fn max_traces_keeps_the_most_recent_waterfalls_and_all_statistics() {
     let options = ReportOptions {
         max_traces: 2,
         title: Some("Two of three".to_owned()),
+        ..ReportOptions::default()
     };
     let (html, summary, _) = build_report(&file, &options, |m| panic!("{m}")).unwrap();
     assert_eq!((summary.traces_in_file, summary.traces_shown), (3, 2));

@@ -244,3 +244,157 @@ fn the_report_renders_and_responds_in_headless_chromium() {
     std::fs::write(&shot, &png).unwrap();
     eprintln!("screenshot: {}", shot.display());
 }
+
+/// A JSON line of `n` spans named `name`, of `ms(i)` milliseconds each,
+/// one trace each (ids from `first`).
+fn named_spans(name: &str, first: u64, n: u64, ms: impl Fn(u64) -> u64) -> String {
+    let spans: Vec<String> = (0..n)
+        .map(|i| {
+            let start = 1_767_225_600_000_000_000 + i * 1_000_000_000;
+            format!(
+                "{{\"traceId\":\"{:032x}\",\"spanId\":\"{:016x}\",\"name\":{},\
+                 \"startTimeUnixNano\":\"{start}\",\"endTimeUnixNano\":\"{}\"}}",
+                first + i,
+                first + i,
+                serde_json::Value::String(name.to_owned()),
+                start + ms(i) * 1_000_000
+            )
+        })
+        .collect();
+    format!(
+        "{{\"resourceSpans\":[{{\"scopeSpans\":[{{\"spans\":[{}]}}]}}]}}\n",
+        spans.join(",")
+    )
+}
+
+#[test]
+// Needs chromium and chromedriver, as the test above.
+#[cfg(feature = "e2e-tests")]
+fn the_comparison_report_puts_flagged_rows_first_with_side_by_side_histograms() {
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-diff-e2e");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // The fixtures (chat slower and dearer, the tool's errors up but
+    // within noise), and an operation whose name is markup, slower by
+    // half in the current run.
+    let hostile = "<img src=x onerror=\"window.pwned=1\">&amp;";
+    let (base, head) = (out_dir.join("base.jsonl"), out_dir.join("head.jsonl"));
+    std::fs::write(&base, named_spans(hostile, 0x100, 30, |i| 100 + i)).unwrap();
+    std::fs::write(&head, named_spans(hostile, 0x200, 30, |i| 150 + i * 3 / 2)).unwrap();
+    let html = out_dir.join("report.html");
+    let (base, head) = (base.to_str().unwrap(), head.to_str().unwrap());
+    let run = support::agent_trace(&[
+        "report",
+        "--baseline",
+        "diff_base.jsonl",
+        "--baseline",
+        base,
+        "diff_head.jsonl",
+        head,
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    // 1: the fixture's malformed line; the report is written all the same.
+    assert_eq!(run.status, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("diff_head.jsonl:21: truncated JSON"),
+        "{}",
+        run.stderr
+    );
+
+    let driver = webdriver::Driver::start(&tool("CHROMEDRIVER", "/usr/bin/chromedriver"))
+        .unwrap_or_else(|e| panic!("{e}; run scripts/install-e2e-deps.sh chromium"));
+    let session = driver
+        .session(&tool("CHROMIUM", "/usr/bin/chromium"), 1400, 1000)
+        .unwrap();
+    session.goto(&format!("file://{}", html.display())).unwrap();
+
+    let page = session
+        .execute(
+            r##"const rows = [...document.querySelectorAll("#comparison-table tbody tr")];
+               const ops = [];
+               for (const r of rows) {
+                 const op = r.dataset.operation;
+                 if (!ops.length || ops[ops.length - 1][0] !== op) ops.push([op, false]);
+                 if (r.classList.contains("flagged")) ops[ops.length - 1][1] = true;
+               }
+               const flagged = rows.filter((r) => r.classList.contains("flagged")).map((r) =>
+                 [r.dataset.operation, r.dataset.metric, r.classList.contains("worse") ? "worse" : "better",
+                  r.querySelector(".verdict").textContent]);
+               const figures = [...document.querySelectorAll("#comparison figure.compared")].map((f) => ({
+                 op: f.dataset.operation, caption: f.querySelector("figcaption strong").textContent,
+                 flagged: f.classList.contains("flagged"),
+                 sides: [...f.querySelectorAll("svg.side")].map((s) => ({ side: s.dataset.side,
+                   bins: s.querySelectorAll("rect.bin").length,
+                   pct: [...s.querySelectorAll("line.pct")].map((l) => l.classList[1]),
+                   ticks: [...s.querySelectorAll("text.tick")].slice(1).map((t) => t.textContent),
+                   width: s.getBoundingClientRect().width })) }));
+               return { ops, flagged, figures, pwned: window.pwned === 1,
+                 injected: document.querySelectorAll("#comparison img").length,
+                 first: document.querySelector("main section").id };"##,
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(page["first"], "comparison");
+    assert_eq!(page["pwned"], false);
+    assert_eq!(page["injected"], 0);
+
+    // Flagged operations first, then the rest.
+    let ops = page["ops"].as_array().unwrap();
+    let first_plain = ops.iter().position(|o| o[1] == false).unwrap();
+    assert!(first_plain >= 3, "{ops:?}");
+    assert!(ops[first_plain..].iter().all(|o| o[1] == false), "{ops:?}");
+    let flagged_ops: Vec<&str> = ops[..first_plain]
+        .iter()
+        .map(|o| o[0].as_str().unwrap())
+        .collect();
+    assert!(flagged_ops.contains(&"chat gpt-4o"), "{flagged_ops:?}");
+    assert!(flagged_ops.contains(&hostile), "{flagged_ops:?}");
+    let flagged = page["flagged"].as_array().unwrap();
+    assert!(
+        flagged.contains(&json!(["chat gpt-4o", "p50", "worse", "worse, p<0.0001"])),
+        "{flagged:?}"
+    );
+    assert!(
+        flagged.iter().any(|f| f[0] == hostile && f[1] == "p50"),
+        "{flagged:?}"
+    );
+    // The tool's errors rose, within noise: not flagged.
+    assert!(
+        !flagged.iter().any(|f| f[0] == "execute_tool web_search"),
+        "{flagged:?}"
+    );
+
+    // A figure per row, in the table's order, each with both sides on one
+    // axis and p50/p95/p99 marked on each.
+    let figures = page["figures"].as_array().unwrap();
+    let figure_ops: Vec<&str> = figures.iter().map(|f| f["op"].as_str().unwrap()).collect();
+    let table_ops: Vec<&str> = ops.iter().map(|o| o[0].as_str().unwrap()).collect();
+    assert_eq!(figure_ops, table_ops);
+    for f in figures {
+        assert_eq!(f["caption"], f["op"]);
+        let sides = f["sides"].as_array().unwrap();
+        assert_eq!(sides.len(), 2, "{f}");
+        assert_eq!(
+            (&sides[0]["side"], &sides[1]["side"]),
+            (&json!("baseline"), &json!("current"))
+        );
+        assert_eq!(sides[0]["ticks"], sides[1]["ticks"], "one axis: {f}");
+        for s in sides {
+            assert!(s["bins"].as_u64().unwrap() > 0, "{f}");
+            assert_eq!(s["pct"], json!(["p50", "p95", "p99"]), "{f}");
+            assert!(s["width"].as_f64().unwrap() > 300.0, "{f}");
+        }
+    }
+
+    let fetched = session
+        .execute(
+            "return performance.getEntriesByType('resource').map((e) => e.name)",
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(fetched, json!([]));
+    let png = session.screenshot().unwrap();
+    let shot = out_dir.join("report.png");
+    std::fs::write(&shot, &png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+}

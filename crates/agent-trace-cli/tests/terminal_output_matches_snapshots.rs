@@ -7,7 +7,11 @@
 //! rest is what it must print: exit status, standard output, standard
 //! error. The inputs are the hand-written fixtures (`agent_runs.jsonl`:
 //! three traces with fixed timestamps; `other_sdk.json`: a pretty-printed
-//! document in another SDK's spelling; `malformed.jsonl`).
+//! document in another SDK's spelling; `malformed.jsonl`; `diff_base.jsonl`
+//! and `diff_head.jsonl`: 40 traces each of a research agent, the current
+//! one's `chat gpt-4o` 50 ms slower with 60 more output tokens and 0.003
+//! USD more per call, its tool failing in 10 of 40 traces instead of 2,
+//! and a line cut short at line 21).
 //!
 //! To add a case, write a file with only the command line and run
 //! `UPDATE_SNAPSHOTS=1 cargo test -p agent-trace-cli --test
