@@ -796,10 +796,11 @@ struct GuardShared {
 }
 
 impl GuardShared {
-    /// Prints the trees if asked and shuts the tracer down, once.
-    fn shutdown(&self) {
+    /// Prints the trees if asked and shuts the tracer down, once; the
+    /// first pipeline that failed or ran out of time, if any.
+    fn shutdown(&self) -> Result<(), TraceError> {
         if self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            return;
+            return Ok(());
         }
         if self.print
             && let Some(store) = self.tracer.store()
@@ -813,10 +814,27 @@ impl GuardShared {
             use std::io::Write as _;
             let _ = std::io::stdout().lock().write_all(out.as_bytes());
         }
-        // Each pipeline reports what it could not deliver, with the cause,
-        // through its diagnostics; the error adds nothing to that.
-        let _ = self.tracer.shutdown(self.timeout);
+        // Each pipeline also reports what it could not deliver, with the
+        // cause, through its diagnostics.
+        self.tracer.shutdown(self.timeout)
     }
+}
+
+/// What [`Guard::shutdown`] returns when spans were lost: some were not
+/// delivered (dropped at any time, by reason), or a pipeline failed or
+/// ran out of time. It holds the final summary; each pipeline has also
+/// reported the cause of its losses on its diagnostics (stderr by
+/// default).
+#[derive(Debug, thiserror::Error)]
+#[error("tracing shut down with {} not delivered", summary.dropped())]
+#[non_exhaustive]
+pub struct ShutdownError {
+    /// The first pipeline that failed or ran out of time at shutdown, if
+    /// one did.
+    #[source]
+    pub cause: Option<TraceError>,
+    /// Where every span went.
+    pub summary: TelemetrySummary,
 }
 
 impl fmt::Debug for Guard {
@@ -1037,9 +1055,43 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Shuts tracing down now, as dropping the guard does (the trees
+    /// printed if asked, what is queued delivered within the shutdown
+    /// timeout), and returns the final [`TelemetrySummary`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let guard = agent_trace::init().install()?;
+    /// agent_trace::tracer().start_trace("agent_task").end();
+    /// let summary = guard.shutdown()?;
+    /// println!("{summary}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError`] when spans were lost: not delivered (a collector
+    /// down, say, or a full queue earlier on), or a pipeline failed or ran
+    /// out of time; it holds the summary, with the lost spans counted by
+    /// reason.
+    pub fn shutdown(self) -> Result<TelemetrySummary, ShutdownError> {
+        let result = self.shared.shutdown();
+        let summary = self.summary();
+        match result {
+            Ok(()) if summary.dropped().total() == 0 => Ok(summary),
+            result => Err(ShutdownError {
+                cause: result.err(),
+                summary,
+            }),
+        }
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.shared.shutdown();
+        let _ = self.shared.shutdown();
     }
 }
 
@@ -1086,7 +1138,7 @@ mod signals {
     /// Delivers what the pipelines hold, then ends the process as the
     /// signal would have.
     fn shutdown_then_exit(shared: &GuardShared, signal: i32) -> ! {
-        shared.shutdown();
+        let _ = shared.shutdown();
         let _ = signal_hook::low_level::emulate_default_handler(signal);
         std::process::exit(128 + signal)
     }

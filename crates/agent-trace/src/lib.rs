@@ -81,7 +81,9 @@ mod subscriber;
 
 pub use agent_trace_core::*;
 pub use agent_trace_metrics::LatencyMetrics;
-pub use init::{Guard, InitBuilder, InitError, TelemetrySummary, init, latency_metrics, tracer};
+pub use init::{
+    Guard, InitBuilder, InitError, ShutdownError, TelemetrySummary, init, latency_metrics, tracer,
+};
 pub use latency::LatencyProcessor;
 #[cfg(feature = "tracing")]
 pub use layer::{AgentTraceLayer, SpanExt};
