@@ -491,60 +491,16 @@ fn histogram_svg(out: &mut String, o: &OperationStats) {
     // One empty bin (a tenth of a decade) either side, so that a narrow
     // distribution does not fill the chart.
     let (lo, hi) = (first.0.log10() - 0.1, last.1.log10() + 0.1);
-    let x = |seconds: f64| {
-        let v = seconds.max(f64::MIN_POSITIVE).log10().clamp(lo, hi);
-        PLOT_X + (v - lo) / (hi - lo) * PLOT_W
-    };
     let max_count = bins.iter().map(|b| b.2).max().unwrap_or(1).max(1) as f64;
-    let height = PLOT_BOTTOM - PLOT_TOP;
-    for &(lower, upper, count) in &bins {
-        if count == 0 {
-            continue;
-        }
-        let (x0, x1) = (x(lower), x(upper));
-        let h = (count as f64 / max_count * height).max(1.0);
-        let _ = writeln!(
-            out,
-            "<rect class=\"bin\" x=\"{x0:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{h:.2}\"><title>{} to {}: {count}</title></rect>",
-            PLOT_BOTTOM - h,
-            (x1 - x0 - 0.5).max(0.5),
-            format_seconds(lower),
-            format_seconds(upper)
-        );
-    }
-    let _ = writeln!(
+    plot(
         out,
-        "<line class=\"axis\" x1=\"{PLOT_X}\" y1=\"{PLOT_BOTTOM}\" x2=\"{}\" y2=\"{PLOT_BOTTOM}\"/>\n\
-         <text class=\"tick\" x=\"{PLOT_X}\" y=\"{}\">{}</text>\n\
-         <text class=\"tick end\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-        PLOT_X + PLOT_W,
-        PLOT_BOTTOM + 14.0,
-        format_seconds(10f64.powf(lo)),
-        PLOT_X + PLOT_W,
-        PLOT_BOTTOM + 14.0,
-        format_seconds(10f64.powf(hi))
+        &bins,
+        (lo, hi),
+        (PLOT_BOTTOM - PLOT_TOP) / max_count,
+        "bin",
+        [("p50", o.p50), ("p95", o.p95), ("p99", o.p99)],
+        (12.0, 13.0, 9.0),
     );
-    for (i, (label, value)) in [("p50", o.p50), ("p95", o.p95), ("p99", o.p99)]
-        .into_iter()
-        .enumerate()
-    {
-        let px = x(value);
-        let ty = 12.0 + 13.0 * i as f64;
-        let anchor = if px > PLOT_X + PLOT_W * 0.7 {
-            "end"
-        } else {
-            "start"
-        };
-        let dx = if anchor == "end" { -3.0 } else { 3.0 };
-        let _ = writeln!(
-            out,
-            "<line class=\"pct {label}\" data-seconds=\"{value}\" x1=\"{px:.2}\" y1=\"{:.2}\" x2=\"{px:.2}\" y2=\"{PLOT_BOTTOM}\"/>\
-             <text class=\"pct-label {label}\" x=\"{:.2}\" y=\"{ty:.2}\" text-anchor=\"{anchor}\">{label} {}</text>",
-            ty - 9.0,
-            px + dx,
-            format_seconds(value)
-        );
-    }
     out.push_str("</svg></figure>\n");
 }
 
@@ -595,6 +551,72 @@ fn comparison_section(out: &mut String, diff: &Diff) {
     out.push_str("</div>\n</section>\n");
 }
 
+/// The inside of a histogram's SVG, shared by the report's histograms and
+/// the comparison's: bars of class `bar_class` on a logarithmic time axis
+/// from `lo` to `hi` (log10 seconds), `per_value` units tall per value;
+/// the axis with its two end ticks; a line per percentile, its label at
+/// `label_y` and `label_step` below the previous one, the line starting
+/// `rise` above its label.
+fn plot(
+    out: &mut String,
+    bins: &[(f64, f64, u64)],
+    (lo, hi): (f64, f64),
+    per_value: f64,
+    bar_class: &str,
+    percentiles: [(&str, f64); 3],
+    (label_y, label_step, rise): (f64, f64, f64),
+) {
+    let x = |seconds: f64| {
+        let v = seconds.max(f64::MIN_POSITIVE).log10().clamp(lo, hi);
+        PLOT_X + (v - lo) / (hi - lo) * PLOT_W
+    };
+    for &(lower, upper, count) in bins {
+        if count == 0 {
+            continue;
+        }
+        let (x0, x1) = (x(lower), x(upper));
+        let h = (count as f64 * per_value).max(1.0);
+        let _ = writeln!(
+            out,
+            "<rect class=\"{bar_class}\" x=\"{x0:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{h:.2}\"><title>{} to {}: {count}</title></rect>",
+            PLOT_BOTTOM - h,
+            (x1 - x0 - 0.5).max(0.5),
+            format_seconds(lower),
+            format_seconds(upper)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<line class=\"axis\" x1=\"{PLOT_X}\" y1=\"{PLOT_BOTTOM}\" x2=\"{}\" y2=\"{PLOT_BOTTOM}\"/>\n\
+         <text class=\"tick\" x=\"{PLOT_X}\" y=\"{}\">{}</text>\n\
+         <text class=\"tick end\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+        PLOT_X + PLOT_W,
+        PLOT_BOTTOM + 14.0,
+        format_seconds(10f64.powf(lo)),
+        PLOT_X + PLOT_W,
+        PLOT_BOTTOM + 14.0,
+        format_seconds(10f64.powf(hi))
+    );
+    for (i, (label, value)) in percentiles.into_iter().enumerate() {
+        let px = x(value);
+        let ty = label_y + label_step * i as f64;
+        let anchor = if px > PLOT_X + PLOT_W * 0.7 {
+            "end"
+        } else {
+            "start"
+        };
+        let dx = if anchor == "end" { -3.0 } else { 3.0 };
+        let _ = writeln!(
+            out,
+            "<line class=\"pct {label}\" data-seconds=\"{value}\" x1=\"{px:.2}\" y1=\"{:.2}\" x2=\"{px:.2}\" y2=\"{PLOT_BOTTOM}\"/>\
+             <text class=\"pct-label {label}\" x=\"{:.2}\" y=\"{ty:.2}\" text-anchor=\"{anchor}\">{label} {}</text>",
+            ty - rise,
+            px + dx,
+            format_seconds(value)
+        );
+    }
+}
+
 /// A row's two histograms on one time axis, bars as shares of each side's
 /// values so that samples of different sizes compare.
 fn compared_histograms(out: &mut String, row: &RowDiff) {
@@ -639,61 +661,16 @@ fn compared_histograms(out: &mut String, row: &RowDiff) {
              <text class=\"tick\" x=\"{PLOT_X}\" y=\"12\">{label}</text>"
         );
         if let (Some(side), true) = (side, lo.is_finite() && hi.is_finite()) {
-            let (lo, hi) = (lo.log10() - 0.1, hi.log10() + 0.1);
-            let x = |seconds: f64| {
-                let v = seconds.max(f64::MIN_POSITIVE).log10().clamp(lo, hi);
-                PLOT_X + (v - lo) / (hi - lo) * PLOT_W
-            };
             let total = side.count.max(1) as f64;
-            let height = PLOT_BOTTOM - PLOT_TOP;
-            for &(lower, upper, n) in bins {
-                if n == 0 {
-                    continue;
-                }
-                let (x0, x1) = (x(lower), x(upper));
-                let h = (n as f64 / total / top * height).max(1.0);
-                let _ = writeln!(
-                    out,
-                    "<rect class=\"bin {label}\" x=\"{x0:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{h:.2}\"><title>{} to {}: {n}</title></rect>",
-                    PLOT_BOTTOM - h,
-                    (x1 - x0 - 0.5).max(0.5),
-                    format_seconds(lower),
-                    format_seconds(upper)
-                );
-            }
-            let _ = writeln!(
+            plot(
                 out,
-                "<line class=\"axis\" x1=\"{PLOT_X}\" y1=\"{PLOT_BOTTOM}\" x2=\"{}\" y2=\"{PLOT_BOTTOM}\"/>\n\
-                 <text class=\"tick\" x=\"{PLOT_X}\" y=\"{}\">{}</text>\n\
-                 <text class=\"tick end\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-                PLOT_X + PLOT_W,
-                PLOT_BOTTOM + 14.0,
-                format_seconds(10f64.powf(lo)),
-                PLOT_X + PLOT_W,
-                PLOT_BOTTOM + 14.0,
-                format_seconds(10f64.powf(hi))
+                bins,
+                (lo.log10() - 0.1, hi.log10() + 0.1),
+                (PLOT_BOTTOM - PLOT_TOP) / total / top,
+                &format!("bin {label}"),
+                [("p50", side.p50), ("p95", side.p95), ("p99", side.p99)],
+                (25.0, 11.0, 8.0),
             );
-            for (i, (p, value)) in [("p50", side.p50), ("p95", side.p95), ("p99", side.p99)]
-                .into_iter()
-                .enumerate()
-            {
-                let px = x(value);
-                let ty = 25.0 + 11.0 * i as f64;
-                let anchor = if px > PLOT_X + PLOT_W * 0.7 {
-                    "end"
-                } else {
-                    "start"
-                };
-                let dx = if anchor == "end" { -3.0 } else { 3.0 };
-                let _ = writeln!(
-                    out,
-                    "<line class=\"pct {p}\" data-seconds=\"{value}\" x1=\"{px:.2}\" y1=\"{:.2}\" x2=\"{px:.2}\" y2=\"{PLOT_BOTTOM}\"/>\
-                     <text class=\"pct-label {p}\" x=\"{:.2}\" y=\"{ty:.2}\" text-anchor=\"{anchor}\">{p} {}</text>",
-                    ty - 8.0,
-                    px + dx,
-                    format_seconds(value)
-                );
-            }
         } else {
             let _ = writeln!(
                 out,
