@@ -247,6 +247,15 @@ const WORKLOADS: &[Workload] = &[
         peers: &[("opentelemetry-otlp 0.33 encoding", "opentelemetry_otlp")],
     },
     Workload {
+        name: "OTLP metrics push of 100 series (read, exponential histograms, protobuf)",
+        group: "otlp_metrics_push_100_series",
+        ours: Some("ours"),
+        peers: &[(
+            "our Prometheus render, same series",
+            "ours_prometheus_render",
+        )],
+    },
+    Workload {
         name: "Prometheus render of 100 series",
         group: "prometheus_render_100_series",
         ours: Some("ours"),

@@ -8,8 +8,15 @@
 //! batch, so each iteration gets a fresh clone made outside the timing
 //! (`iter_batched`); ours borrows the batch.
 //!
+//! `otlp_metrics_push_100_series`: what a metrics push costs the reader's
+//! thread for 100 latency series (10 operations x 10 tools, 100 values
+//! each, as `agent-trace-metrics`' `prometheus_render_100_series`): reading
+//! every series' slots, building the exponential histograms and encoding
+//! the protobuf request (`ours`; the network is not part of it), next to
+//! our Prometheus render of the same series in the same run.
+//!
 //! ```text
-//! cargo bench -p agent-trace-export --bench otlp_encode
+//! cargo bench -p agent-trace-export --features otlp-proto --bench otlp_encode
 //! ```
 
 use std::hint::black_box;
@@ -148,5 +155,53 @@ fn otlp_encode_512(c: &mut Criterion) {
     eprintln!("encoded sizes: ours {a} bytes");
 }
 
-criterion_group!(benches, otlp_encode_512);
+fn otlp_metrics_push_100_series(c: &mut Criterion) {
+    use std::sync::Arc;
+
+    use agent_trace_export::otlp::metrics::OtlpMetricsExporter;
+    use agent_trace_metrics::{LatencyMetrics, ManualClock, PrometheusRecorder};
+
+    let series =
+        || (0..10).flat_map(|op| (0..10).map(move |tool| (format!("op{op}"), format!("t{tool}"))));
+    let prometheus = PrometheusRecorder::new();
+    let prometheus_handle = prometheus.handle();
+    let clock = Arc::new(ManualClock::new(1_700_000_000 * 1_000_000_000));
+    let metrics = metrics::with_local_recorder(&prometheus, || {
+        let m = LatencyMetrics::builder()
+            .clock(clock.clone())
+            .build()
+            .expect("valid");
+        for (op, tool) in series() {
+            let s = m.series(&op, &[("tool", &tool)]);
+            for i in 0..100 {
+                s.record(0.001 * f64::from(i * i)).expect("valid");
+            }
+        }
+        Arc::new(m)
+    });
+    clock.advance(Duration::from_secs(10));
+    let exporter = OtlpMetricsExporter::builder()
+        .endpoint("http://localhost:4318")
+        .latency_metrics(metrics.clone())
+        .build()
+        .expect("valid");
+    let mut body = Vec::new();
+    assert_eq!(exporter.encode_for_bench(&mut body), 1);
+    let request_bytes = body.len();
+    assert!(request_bytes > 100 * 100, "{request_bytes}");
+
+    let mut g = c.benchmark_group("otlp_metrics_push_100_series");
+    g.bench_function("ours", |b| {
+        b.iter(|| {
+            body.clear();
+            exporter.encode_for_bench(&mut body)
+        })
+    });
+    g.bench_function("ours_prometheus_render", |b| {
+        b.iter(|| prometheus_handle.render())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, otlp_encode_512, otlp_metrics_push_100_series);
 criterion_main!(benches);

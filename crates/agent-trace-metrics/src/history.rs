@@ -421,6 +421,12 @@ impl History {
         self.tiers.iter().map(VecDeque::len).sum()
     }
 
+    /// The closed slots, per tier (finest first): `(slot number, sketch)`
+    /// sorted by slot number (read-only; `crate::slots`).
+    pub(crate) fn tiers(&self) -> &[VecDeque<(u64, CompactSketch)>] {
+        &self.tiers
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.tiers.capacity() * size_of::<VecDeque<(u64, CompactSketch)>>()
             + self

@@ -214,6 +214,7 @@ mod prometheus;
 mod quantile;
 mod series;
 mod sketch;
+mod slots;
 #[doc(hidden)]
 pub mod spin;
 mod sync;
@@ -249,6 +250,7 @@ pub use prometheus::{
     install_prometheus_recorder, prometheus_builder,
 };
 pub use quantile::Quantile;
+pub use slots::{BucketMapping, SeriesSlots, SlotView};
 pub use threshold::{Statistic, Threshold, ThresholdEvent, Violation};
 pub use tracer_metrics::{LocalCounter, LocalGauge, TracerCounts, TracerMetrics};
 pub use window::{IntoWindow, Window};

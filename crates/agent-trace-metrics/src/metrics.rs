@@ -253,8 +253,8 @@ type Shard = RwLock<HashMap<String, Arc<Operation>, NameState>>;
 
 /// Settings shared by the registry and every [`SeriesHandle`].
 #[derive(Debug)]
-struct Shared {
-    config: SeriesConfig,
+pub(crate) struct Shared {
+    pub(crate) config: SeriesConfig,
     /// `None` for the default clock, the system clock read as the ticker's
     /// last tick, inline (one atomic load) rather than through a virtual
     /// call: the call, and finding the clock inside its `Arc`, were about
@@ -269,7 +269,7 @@ struct Shared {
 
 impl Shared {
     #[inline]
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         match &self.clock {
             None => clock::system_now(),
             Some(clock) => clock.now_nanos(),
@@ -1310,6 +1310,35 @@ impl LatencyMetrics {
             }
         }
         violations
+    }
+
+    /// The settings and clock every series shares (`crate::slots`).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Hands `f` every series: its operation, its labels (sorted by key;
+    /// empty for the unlabelled one) and the series. The operations are
+    /// cloned out of their shards first, so no shard lock is held while
+    /// `f` runs.
+    pub(crate) fn for_each_series(&self, mut f: impl FnMut(&str, &[(String, String)], &Series)) {
+        let ops: Vec<Arc<Operation>> = self
+            .shards
+            .iter()
+            .flat_map(|s| read(s).values().cloned().collect::<Vec<_>>())
+            .collect();
+        for op in ops {
+            if let Some(s) = op.unlabelled.get() {
+                f(&op.name, &[], &s.series);
+            }
+            let labelled: Vec<(LabelSet, Arc<Tracked>)> = read(&op.labelled)
+                .iter()
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect();
+            for (labels, s) in &labelled {
+                f(&op.name, labels, &s.series);
+            }
+        }
     }
 
     /// Values of `operation` refused as NaN, infinite or negative.

@@ -363,6 +363,25 @@ impl Series {
         }
     }
 
+    /// Closes the live slots (as [`collect_into`](Self::collect_into)
+    /// does), moves aged slots on, and hands `f` the history, locked.
+    pub(crate) fn with_history<R>(
+        &self,
+        now: u64,
+        config: &SeriesConfig,
+        f: impl FnOnce(&History) -> R,
+    ) -> R {
+        for stripe in &self.stripes {
+            let mut live = stripe.0.lock();
+            if !live.sketch.is_empty() {
+                self.close(&mut live, now, config);
+            }
+        }
+        let mut history = lock(&self.history);
+        history.advance(now, &config.specs, config.max_buckets);
+        f(&history)
+    }
+
     /// Heap bytes owned by this series, plus its own size.
     pub(crate) fn memory_bytes(&self) -> usize {
         let live: usize = self

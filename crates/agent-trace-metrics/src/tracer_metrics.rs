@@ -295,6 +295,50 @@ impl TracerMetrics {
         LocalCounter(entry.value.clone())
     }
 
+    /// Hands `f` every labelled counter and gauge counted so far: its
+    /// Prometheus name ([`EXPORT_SUCCESS_TOTAL`], [`EXPORT_FAILURE_TOTAL`],
+    /// [`SPANS_DROPPED_TOTAL`], [`EXPORT_QUEUE_LENGTH`]), its label's key
+    /// and value, its value, and whether it is a gauge. Read-only: for
+    /// exporters that push these (the OTLP metrics exporter).
+    ///
+    /// ```
+    /// use agent_trace_metrics::{EXPORT_FAILURE_TOTAL, TracerMetrics};
+    ///
+    /// let m = TracerMetrics::new();
+    /// m.export_failure("otlp").add(2);
+    /// let mut seen = Vec::new();
+    /// m.for_each_labelled(|name, key, value, n, gauge| {
+    ///     seen.push((name, key, value.to_owned(), n, gauge));
+    /// });
+    /// assert_eq!(seen, [(EXPORT_FAILURE_TOTAL, "exporter", "otlp".to_owned(), 2, false)]);
+    /// ```
+    pub fn for_each_labelled(
+        &self,
+        mut f: impl FnMut(&'static str, &'static str, &str, u64, bool),
+    ) {
+        let label = |name: &str| {
+            if name == SPANS_DROPPED_TOTAL {
+                REASON_LABEL
+            } else {
+                EXPORTER_LABEL
+            }
+        };
+        let counters: Vec<(&'static str, String, u64)> = lock(&self.inner.labelled)
+            .iter()
+            .map(|((name, value), l)| (*name, value.clone(), l.value.load(Ordering::Relaxed)))
+            .collect();
+        for (name, value, n) in counters {
+            f(name, label(name), &value, n, false);
+        }
+        let gauges: Vec<(&'static str, String, u64)> = lock(&self.inner.gauges)
+            .iter()
+            .map(|((name, value), g)| (*name, value.clone(), g.value.load(Ordering::Relaxed)))
+            .collect();
+        for (name, value, n) in gauges {
+            f(name, label(name), &value, n, true);
+        }
+    }
+
     /// The span counts now (summed over threads; not a publication).
     pub fn counts(&self) -> TracerCounts {
         let mut c = TracerCounts::default();

@@ -268,7 +268,13 @@ impl InitBuilder {
     }
 
     /// Whether `OTEL_TRACES_EXPORTER` and the `OTEL_EXPORTER_*` variables
-    /// choose exporters when none is given explicitly (default `true`).
+    /// choose exporters when none is given explicitly (default `true`);
+    /// also whether `OTEL_METRICS_EXPORTER` is read (`otlp`: the latency
+    /// series, the tracer's own metrics and the GenAI metrics pushed over
+    /// OTLP every `OTEL_METRIC_EXPORT_INTERVAL` and at shutdown;
+    /// `prometheus`: the `/metrics` listener at
+    /// `OTEL_EXPORTER_PROMETHEUS_HOST:PORT`, with the feature `prometheus`;
+    /// see `agent_trace::export::otlp::metrics`).
     pub fn exporters_from_env(mut self, on: bool) -> Self {
         self.from_env = on;
         self
@@ -548,6 +554,16 @@ impl InitBuilder {
             Some(b) => b,
             None => default_batch()?,
         };
+        #[allow(
+            unused_mut,
+            unused_variables,
+            reason = "depends on the features compiled in"
+        )]
+        let mut metrics_env = if self.from_env {
+            metrics_from_env(&resource)?
+        } else {
+            MetricsFromEnv::default()
+        };
         #[cfg(feature = "tracing")]
         let filter = match self.subscriber {
             crate::subscriber::Install::Never => None,
@@ -557,12 +573,54 @@ impl InitBuilder {
         if let Some(table) = self.price_table {
             crate::cost::cost_ledger().set_price_table(table);
         }
+        // A listener given in code wins over `OTEL_METRICS_EXPORTER`'s.
         #[cfg(feature = "prometheus")]
-        if let Some(addr) = self.prometheus {
+        let prometheus = self.prometheus.or(metrics_env.prometheus);
+        #[cfg(feature = "prometheus")]
+        if let Some(addr) = prometheus {
             agent_trace_export::install_prometheus_listener(addr)?;
+        }
+        // The facade's series (the GenAI metrics, the cost counter) reach
+        // OTLP through a recorder of its own, when Prometheus has not
+        // taken the global recorder (one process has one); a recorder the
+        // application installed first stays, and is said so.
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        #[allow(unused_mut, reason = "without the prometheus feature")]
+        let mut facade = None;
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        if metrics_env.otlp.is_some() {
+            #[cfg(feature = "prometheus")]
+            let free = prometheus.is_none();
+            #[cfg(not(feature = "prometheus"))]
+            let free = true;
+            if free {
+                match agent_trace_export::otlp::metrics::OtlpRecorder::new().install() {
+                    Ok(series) => facade = Some(series),
+                    Err(_) => say(
+                        "a global `metrics` recorder is installed already: the GenAI and cost \
+                         metrics are not pushed over OTLP (latencies and the tracer's metrics are)",
+                    ),
+                }
+            }
         }
         // After the recorder, so that the handles register with it.
         let metrics = TracerMetrics::new();
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        let metrics_reader = match metrics_env.otlp.take() {
+            Some((mut exporter, reader)) => {
+                exporter.set_tracer_metrics(metrics.clone());
+                if let Some(series) = facade {
+                    exporter.set_facade_metrics(series);
+                }
+                Some(
+                    reader
+                        .diagnostics(self.diagnostics.clone())
+                        .metrics(&metrics)
+                        .build(exporter)?,
+                )
+            }
+            None => None,
+        };
 
         let mut builder =
             AgentStepTracer::builder().processor(Arc::new(MetricsProcessor::new(metrics.clone())));
@@ -607,6 +665,8 @@ impl InitBuilder {
                 exports,
                 pipeline: Some(pipeline),
                 metrics: Some(metrics),
+                #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+                metrics_reader,
                 print: self.print_on_shutdown,
                 timeout: self.shutdown_timeout,
                 done: std::sync::atomic::AtomicBool::new(false),
@@ -639,6 +699,8 @@ impl InitBuilder {
                 exports: Arc::new(Exports::new()),
                 pipeline: None,
                 metrics: None,
+                #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+                metrics_reader: None,
                 print: false,
                 timeout: self.shutdown_timeout,
                 done: std::sync::atomic::AtomicBool::new(false),
@@ -690,6 +752,111 @@ fn sampler_from_env() -> Result<Option<Sampler>, InitError> {
     Sampler::from_otel_env(&name, arg.as_deref())
         .map(Some)
         .map_err(InitError::Sampler)
+}
+
+/// The OTLP metrics push `OTEL_METRICS_EXPORTER` asks for: the exporter,
+/// built (so that every variable is checked before anything global
+/// changes), and the reader's settings.
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+type OtlpMetrics = (
+    agent_trace_export::otlp::metrics::OtlpMetricsExporter,
+    agent_trace_export::otlp::metrics::PeriodicMetricsReaderBuilder,
+);
+
+/// What `OTEL_METRICS_EXPORTER` names.
+#[derive(Default)]
+struct MetricsFromEnv {
+    #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+    otlp: Option<OtlpMetrics>,
+    /// Where `prometheus` serves (`OTEL_EXPORTER_PROMETHEUS_HOST` and
+    /// `_PORT`, default `localhost:9464`).
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<std::net::SocketAddr>,
+}
+
+/// `OTEL_METRICS_EXPORTER`: a comma-separated list of `otlp`, `prometheus`
+/// and `none`, each configured from its own variables. Unset, an OTLP
+/// endpoint (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, or the general
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) selects `otlp`, as it does for traces
+/// (the specification's default exporter is OTLP: a collector named for
+/// every signal receives every signal); `OTEL_METRICS_EXPORTER=none`
+/// keeps spans only. An unknown name, or one whose feature is not
+/// compiled in, is an error that names it, as for `OTEL_TRACES_EXPORTER`.
+fn metrics_from_env(resource: &Resource) -> Result<MetricsFromEnv, InitError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let Some(list) = var("OTEL_METRICS_EXPORTER").or_else(|| {
+        (var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_some()
+            || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some())
+        .then(|| "otlp".to_owned())
+    }) else {
+        return Ok(MetricsFromEnv::default());
+    };
+    let _ = resource;
+    #[allow(unused_mut, reason = "no metrics exporter feature may be compiled in")]
+    let mut out = MetricsFromEnv::default();
+    let missing = |name: &str, feature: &str| {
+        InitError::Export(ExportError::Config(format!(
+            "OTEL_METRICS_EXPORTER names {name:?}, which needs the agent-trace feature {feature:?}"
+        )))
+    };
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "none" => {}
+            "otlp" => {
+                #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+                {
+                    use agent_trace_export::otlp::metrics::{
+                        OtlpMetricsExporter, PeriodicMetricsReader,
+                    };
+                    let exporter = OtlpMetricsExporter::builder()
+                        .resource(resource.clone())
+                        .latency_metrics_static(latency_metrics())
+                        .from_env()?
+                        .build()?;
+                    let reader = PeriodicMetricsReader::builder().from_env()?;
+                    out.otlp = Some((exporter, reader));
+                }
+                #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
+                return Err(missing(name, "otlp-http"));
+            }
+            "prometheus" => {
+                #[cfg(feature = "prometheus")]
+                {
+                    let host = var("OTEL_EXPORTER_PROMETHEUS_HOST")
+                        .unwrap_or_else(|| "localhost".to_owned());
+                    let port =
+                        var("OTEL_EXPORTER_PROMETHEUS_PORT").unwrap_or_else(|| "9464".to_owned());
+                    let port: u16 = port.trim().parse().map_err(|_| {
+                        ExportError::Config(format!(
+                            "OTEL_EXPORTER_PROMETHEUS_PORT={port:?} is not a port"
+                        ))
+                    })?;
+                    let host = host.trim();
+                    let ip: std::net::IpAddr = if host.eq_ignore_ascii_case("localhost") {
+                        std::net::Ipv4Addr::LOCALHOST.into()
+                    } else {
+                        host.trim_matches(['[', ']']).parse().map_err(|_| {
+                            ExportError::Config(format!(
+                                "OTEL_EXPORTER_PROMETHEUS_HOST={host:?} is not an IP address \
+                                 or localhost"
+                            ))
+                        })?
+                    };
+                    out.prometheus = Some(std::net::SocketAddr::new(ip, port));
+                }
+                #[cfg(not(feature = "prometheus"))]
+                return Err(missing(name, "prometheus"));
+            }
+            other => {
+                return Err(InitError::Export(ExportError::Config(format!(
+                    "OTEL_METRICS_EXPORTER names unknown exporter {other:?} \
+                     (expected otlp, prometheus or none)"
+                ))));
+            }
+        }
+    }
+    let _ = missing;
+    Ok(out)
 }
 
 /// OpenTelemetry's batch settings with a 1 s delay (an agent's spans are
@@ -789,6 +956,10 @@ struct GuardShared {
     /// `None` with `OTEL_SDK_DISABLED` (no exporter can be added).
     pipeline: Option<PipelineConfig>,
     metrics: Option<TracerMetrics>,
+    /// The OTLP metrics push `OTEL_METRICS_EXPORTER=otlp` started: shut
+    /// down (a last push) after the tracer.
+    #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+    metrics_reader: Option<agent_trace_export::otlp::metrics::PeriodicMetricsReader>,
     print: bool,
     timeout: Duration,
     /// Set by the first shutdown (the guard's drop or a signal).
@@ -816,7 +987,15 @@ impl GuardShared {
         }
         // Each pipeline also reports what it could not deliver, with the
         // cause, through its diagnostics.
-        self.tracer.shutdown(self.timeout)
+        let traced = self.tracer.shutdown(self.timeout);
+        // The last metrics push, after the pipelines, so that it carries
+        // their final counts; its failure is reported through the same
+        // diagnostics and counted in the export failures.
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        if let Some(reader) = &self.metrics_reader {
+            let _ = reader.shutdown(self.timeout);
+        }
+        traced
     }
 }
 

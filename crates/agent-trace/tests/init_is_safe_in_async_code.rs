@@ -533,8 +533,18 @@ fn the_otlp_endpoint_alone_selects_otlp_to_its_v1_traces() {
                 // protobuf, and carried its three spans.
                 let got = std::mem::take(&mut *requests.lock().unwrap());
                 assert!(!got.is_empty(), "{base}: nothing received");
+                // The endpoint is every signal's: the metrics are pushed to
+                // its /v1/metrics at shutdown (the specification's default
+                // exporter is OTLP for metrics too).
+                assert!(
+                    got.iter().any(|(path, _, _)| path == "/v1/metrics"),
+                    "{base}: no metrics push"
+                );
                 let mut spans = Vec::new();
                 for (path, content_type, body) in &got {
+                    if path == "/v1/metrics" {
+                        continue;
+                    }
                     assert_eq!(path, "/v1/traces", "{base}");
                     assert_eq!(content_type, "application/x-protobuf", "{base}");
                     let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();

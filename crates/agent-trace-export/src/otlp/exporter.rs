@@ -173,6 +173,123 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The OpenTelemetry variables of an OTLP exporter for one signal: each
+/// setting's signal-specific variable, read before the general one.
+pub(super) struct OtlpVars {
+    protocol: &'static str,
+    endpoint: &'static str,
+    headers: &'static str,
+    timeout: &'static str,
+    compression: &'static str,
+    certificate: &'static str,
+}
+
+/// The span exporters' variables (`OTEL_EXPORTER_OTLP_TRACES_*`).
+pub(super) const TRACES: OtlpVars = OtlpVars {
+    protocol: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    endpoint: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    headers: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    compression: "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+};
+
+/// The metrics exporter's variables (`OTEL_EXPORTER_OTLP_METRICS_*`).
+pub(super) const METRICS: OtlpVars = OtlpVars {
+    protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    endpoint: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    headers: "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    compression: "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    certificate: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+};
+
+/// An endpoint read from the variables.
+pub(super) struct EnvEndpoint {
+    pub(super) url: String,
+    /// From `OTEL_EXPORTER_OTLP_ENDPOINT`: HTTP appends the signal's path.
+    pub(super) is_base: bool,
+    /// The variable it came from, for errors.
+    pub(super) var: &'static str,
+}
+
+impl OtlpVars {
+    /// The signal-specific variable's value, else the general one's
+    /// (`OTEL_EXPORTER_OTLP_` and the setting's name), with the name read
+    /// so that an error names the variable at fault.
+    fn pick(specific: &'static str, general: &'static str) -> Option<(&'static str, String)> {
+        env(specific)
+            .map(|v| (specific, v))
+            .or_else(|| env(general).map(|v| (general, v)))
+    }
+
+    /// `..._PROTOCOL`.
+    pub(super) fn protocol(&self) -> Result<Option<OtlpProtocol>, ExportError> {
+        Self::pick(self.protocol, "OTEL_EXPORTER_OTLP_PROTOCOL")
+            .map(|(name, p)| p.parse().map_err(|e| named(name, e)))
+            .transpose()
+    }
+
+    /// `..._ENDPOINT`: the signal's used as is, the general one as a base.
+    pub(super) fn endpoint(&self) -> Option<EnvEndpoint> {
+        Self::pick(self.endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT").map(|(var, url)| EnvEndpoint {
+            url: url.trim().to_owned(),
+            is_base: var == "OTEL_EXPORTER_OTLP_ENDPOINT",
+            var,
+        })
+    }
+
+    /// `..._HEADERS`.
+    pub(super) fn headers(&self) -> Result<Option<Headers>, ExportError> {
+        Self::pick(self.headers, "OTEL_EXPORTER_OTLP_HEADERS")
+            .map(|(name, h)| Headers::parse_otel_list(&h).map_err(|e| named(name, e)))
+            .transpose()
+    }
+
+    /// `..._TIMEOUT`, in milliseconds.
+    pub(super) fn timeout(&self) -> Result<Option<Duration>, ExportError> {
+        Self::pick(self.timeout, "OTEL_EXPORTER_OTLP_TIMEOUT")
+            .map(|(name, t)| {
+                t.trim().parse().map(Duration::from_millis).map_err(|_| {
+                    ExportError::Config(format!(
+                        "{name}={t:?} is not a whole number of milliseconds"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// `..._COMPRESSION`: whether to gzip.
+    pub(super) fn gzip(&self) -> Result<Option<bool>, ExportError> {
+        Self::pick(self.compression, "OTEL_EXPORTER_OTLP_COMPRESSION")
+            .map(|(name, c)| match c.trim() {
+                "gzip" => Ok(true),
+                "none" => Ok(false),
+                other => Err(ExportError::Config(format!(
+                    "{name}={other:?} (expected gzip or none)"
+                ))),
+            })
+            .transpose()
+    }
+
+    /// `..._CERTIFICATE`: the PEM file's contents (needs the `tls`
+    /// feature).
+    pub(super) fn ca_pem(&self) -> Result<Option<Vec<u8>>, ExportError> {
+        Self::pick(self.certificate, "OTEL_EXPORTER_OTLP_CERTIFICATE")
+            .map(|(name, path)| {
+                if !cfg!(feature = "tls") {
+                    return Err(ExportError::Config(format!(
+                        "{name} is set, which needs the agent-trace-export feature \"tls\""
+                    )));
+                }
+                std::fs::read(path.trim()).map_err(|e| {
+                    ExportError::Config(format!("{name}={path:?} cannot be read: {e}"))
+                })
+            })
+            .transpose()
+    }
+}
+
 impl OtlpExporterBuilder {
     /// OTLP to a Jaeger collector (Jaeger ingests OTLP natively): named
     /// `jaeger`, HTTP/protobuf to `http://localhost:4318/v1/traces` unless
@@ -275,83 +392,32 @@ impl OtlpExporterBuilder {
     ///
     /// [`ExportError::Config`] naming a malformed variable.
     pub fn from_env(mut self) -> Result<Self, ExportError> {
-        // The signal-specific variable first; returns the name read too,
-        // so that an error names the variable that holds the bad value.
-        let pick = |specific: &'static str, general: &'static str| {
-            env(specific)
-                .map(|v| (specific, v))
-                .or_else(|| env(general).map(|v| (general, v)))
-        };
-        if self.protocol.is_none()
-            && let Some((name, p)) = pick(
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-            )
-        {
-            self.protocol = Some(p.parse().map_err(|e| named(name, e))?);
+        let vars = &TRACES;
+        if self.protocol.is_none() {
+            self.protocol = vars.protocol()?;
         }
-        if self.endpoint.is_none() {
-            if let Some(e) = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-                self.endpoint = Some(e.trim().to_owned());
-                self.endpoint_rule = EndpointRule::AsIs;
-                self.endpoint_var = Some("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-            } else if let Some(e) = env("OTEL_EXPORTER_OTLP_ENDPOINT") {
-                self.endpoint = Some(e.trim().to_owned());
-                self.endpoint_rule = EndpointRule::Base;
-                self.endpoint_var = Some("OTEL_EXPORTER_OTLP_ENDPOINT");
-            }
-        }
-        if self.headers.is_none()
-            && let Some((name, h)) = pick(
-                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-                "OTEL_EXPORTER_OTLP_HEADERS",
-            )
+        if self.endpoint.is_none()
+            && let Some(e) = vars.endpoint()
         {
-            self.headers = Some(Headers::parse_otel_list(&h).map_err(|e| named(name, e))?);
+            self.endpoint = Some(e.url);
+            self.endpoint_rule = if e.is_base {
+                EndpointRule::Base
+            } else {
+                EndpointRule::AsIs
+            };
+            self.endpoint_var = Some(e.var);
         }
-        if self.timeout.is_none()
-            && let Some((name, t)) = pick(
-                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-                "OTEL_EXPORTER_OTLP_TIMEOUT",
-            )
-        {
-            let ms: u64 = t.trim().parse().map_err(|_| {
-                ExportError::Config(format!(
-                    "{name}={t:?} is not a whole number of milliseconds"
-                ))
-            })?;
-            self.timeout = Some(Duration::from_millis(ms));
+        if self.headers.is_none() {
+            self.headers = vars.headers()?;
         }
-        if self.gzip.is_none()
-            && let Some((name, c)) = pick(
-                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-                "OTEL_EXPORTER_OTLP_COMPRESSION",
-            )
-        {
-            self.gzip = Some(match c.trim() {
-                "gzip" => true,
-                "none" => false,
-                other => {
-                    return Err(ExportError::Config(format!(
-                        "{name}={other:?} (expected gzip or none)"
-                    )));
-                }
-            });
+        if self.timeout.is_none() {
+            self.timeout = vars.timeout()?;
         }
-        if self.ca_pem.is_none()
-            && let Some((name, path)) = pick(
-                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-                "OTEL_EXPORTER_OTLP_CERTIFICATE",
-            )
-        {
-            if !cfg!(feature = "tls") {
-                return Err(ExportError::Config(format!(
-                    "{name} is set, which needs the agent-trace-export feature \"tls\""
-                )));
-            }
-            let pem = std::fs::read(path.trim())
-                .map_err(|e| ExportError::Config(format!("{name}={path:?} cannot be read: {e}")))?;
-            self.ca_pem = Some(pem);
+        if self.gzip.is_none() {
+            self.gzip = vars.gzip()?;
+        }
+        if self.ca_pem.is_none() {
+            self.ca_pem = vars.ca_pem()?;
         }
         Ok(self)
     }

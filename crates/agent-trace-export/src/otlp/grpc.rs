@@ -22,6 +22,10 @@ pub(crate) struct GrpcTransport {
     exporter: &'static str,
     redacted: String,
     client: TraceServiceClient<Channel>,
+    /// The client's channel, for other services on the same connection
+    /// (the metrics exporter's `export_raw`).
+    channel: Channel,
+    gzip: bool,
     metadata: MetadataMap,
     runtime: crate::runtime::ExporterRuntime,
     timeout: Duration,
@@ -106,7 +110,7 @@ impl GrpcTransport {
             let _guard = runtime.enter();
             ep.connect_lazy()
         };
-        let mut client = TraceServiceClient::new(channel)
+        let mut client = TraceServiceClient::new(channel.clone())
             .max_decoding_message_size(4 * 1024 * 1024)
             .max_encoding_message_size(usize::MAX);
         if gzip {
@@ -116,11 +120,52 @@ impl GrpcTransport {
             exporter,
             redacted,
             client,
+            channel,
+            gzip,
             metadata,
             runtime,
             timeout,
             hint,
         })
+    }
+
+    /// One unary call of `path` (`/package.Service/Method`) with an
+    /// already encoded protobuf message; answers the response message's
+    /// bytes. The same channel, metadata, timeout, compression and error
+    /// classification as the span export.
+    pub(crate) fn export_raw(
+        &mut self,
+        path: &'static str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, ExportError> {
+        let mut req = tonic::Request::new(body);
+        *req.metadata_mut() = self.metadata.clone();
+        req.set_timeout(self.timeout);
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+            .max_decoding_message_size(4 * 1024 * 1024)
+            .max_encoding_message_size(usize::MAX);
+        if self.gzip {
+            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+        }
+        let call = async move {
+            grpc.ready()
+                .await
+                .map_err(|e| Status::from_error(Box::new(e)))?;
+            grpc.unary(
+                req,
+                tonic::codegen::http::uri::PathAndQuery::from_static(path),
+                RawCodec,
+            )
+            .await
+        };
+        let result = self
+            .runtime
+            .block_on(async { tokio::time::timeout(self.timeout, call).await })?;
+        match result {
+            Err(_elapsed) => Err(self.timed_out()),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(self.classify(&status)),
+        }
     }
 
     pub(crate) fn export(
@@ -194,6 +239,52 @@ impl GrpcTransport {
             endpoint: self.redacted.clone(),
             timeout: self.timeout,
         }
+    }
+}
+
+/// A codec that passes encoded protobuf messages through as bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        use prost::bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        use prost::bytes::Buf as _;
+        let mut out = vec![0; src.remaining()];
+        src.copy_to_slice(&mut out);
+        Ok(Some(out))
     }
 }
 

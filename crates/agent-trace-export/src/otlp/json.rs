@@ -253,7 +253,7 @@ fn put_span(out: &mut Vec<u8>, s: &SpanData) {
 }
 
 /// A JSON array of `KeyValue`s.
-fn put_attributes(out: &mut Vec<u8>, kvs: &[KeyValue]) {
+pub(super) fn put_attributes(out: &mut Vec<u8>, kvs: &[KeyValue]) {
     out.push(b'[');
     for (i, kv) in kvs.iter().enumerate() {
         if i > 0 {
@@ -346,14 +346,14 @@ fn put_trace_state(out: &mut Vec<u8>, ts: &TraceState) {
     out.push(b'"');
 }
 
-fn put_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn put_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
     }
 }
 
-fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     loop {
@@ -368,7 +368,7 @@ fn put_u64(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// `s` as a JSON string, quotes included.
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     put_str_body(out, s);
     out.push(b'"');

@@ -14,6 +14,8 @@ mod fixtures;
 #[cfg(feature = "otlp-grpc")]
 mod grpc;
 mod json;
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+pub mod metrics;
 mod proto;
 #[cfg(any(feature = "otlp-http", test))]
 mod response;

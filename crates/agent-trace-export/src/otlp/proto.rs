@@ -77,7 +77,7 @@ fn varint_len(v: u64) -> usize {
 }
 
 #[inline(always)]
-fn put_varint(out: &mut Vec<u8>, v: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, v: u64) {
     if v < 0x80 {
         out.push(v as u8);
     } else if v < 0x4000 {
@@ -124,7 +124,7 @@ fn put_len_field(out: &mut Vec<u8>, field: u8, len: usize) {
 }
 
 #[inline(always)]
-fn put_bytes_field(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
+pub(super) fn put_bytes_field(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
     put_len_field(out, field, bytes.len());
     out.extend_from_slice(bytes);
 }
@@ -136,7 +136,7 @@ fn string_field_len(s: &str) -> usize {
 }
 
 #[inline(always)]
-fn put_string_field(out: &mut Vec<u8>, field: u8, s: &str) {
+pub(super) fn put_string_field(out: &mut Vec<u8>, field: u8, s: &str) {
     if !s.is_empty() {
         put_bytes_field(out, field, s.as_bytes());
     }
@@ -401,7 +401,7 @@ fn put_kv_general(out: &mut Vec<u8>, field: u8, kv: &KeyValue) {
 }
 
 #[inline]
-fn put_attributes(out: &mut Vec<u8>, field: u8, kvs: &[KeyValue]) {
+pub(super) fn put_attributes(out: &mut Vec<u8>, field: u8, kvs: &[KeyValue]) {
     for kv in kvs {
         put_kv(out, field, kv);
     }

@@ -1,0 +1,254 @@
+//! `OTEL_METRICS_EXPORTER` read by `init()`: `otlp` pushes the latencies,
+//! the tracer's own metrics and the GenAI metrics to the endpoint of
+//! `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, a last time when the guard drops
+//! (a short-lived program whose interval never came); an unknown name is a
+//! typed error that names it, as for `OTEL_TRACES_EXPORTER`. Each case runs
+//! in a child process, since the variables and the globals are the
+//! process's.
+#![cfg(feature = "otlp-http")]
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use prost::Message as _;
+
+const CHILD: &str = "AGENT_TRACE_METRICS_ENV_CHILD";
+
+/// Runs `case` in a child with `env`; its stdout and stderr.
+fn run(case: &str, env: &[(&str, &str)]) -> (String, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, case);
+    for var in [
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_SDK_DISABLED",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "child {case}:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// The child's side.
+#[test]
+fn child() {
+    let Ok(case) = std::env::var(CHILD) else {
+        return;
+    };
+    match agent_trace::init().install() {
+        Err(e) => println!("\nerror={e}"),
+        Ok(guard) => {
+            if case != "push" {
+                // Accepted (`prometheus` with the feature compiled in).
+                println!("\nerror=none");
+                return;
+            }
+            guard.tracer().start_trace("agent_task").end();
+            let mut call = agent_trace::genai::chat(guard.tracer(), "openai", "gpt-4o").start();
+            call.record_usage(120, 30);
+            call.end();
+            // The guard's drop: the last push.
+            drop(guard);
+            println!("\nerror=none");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_metrics_exporter_is_a_typed_error_that_names_it() {
+    let (out, _) = run("bad", &[("OTEL_METRICS_EXPORTER", "otlp,statsd")]);
+    assert!(
+        out.contains("error=cannot set up export")
+            && out.contains("OTEL_METRICS_EXPORTER")
+            && out.contains("\"statsd\"")
+            && out.contains("otlp, prometheus or none"),
+        "{out}"
+    );
+    let (out, _) = run(
+        "bad",
+        &[
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                "sometimes",
+            ),
+        ],
+    );
+    assert!(
+        out.contains("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+            && out.contains("cumulative, delta or lowmemory"),
+        "{out}"
+    );
+    let (out, _) = run(
+        "bad",
+        &[
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),
+        ],
+    );
+    assert!(out.contains("OTEL_METRIC_EXPORT_INTERVAL"), "{out}");
+    let (out, _) = run("bad", &[("OTEL_METRICS_EXPORTER", "prometheus")]);
+    if cfg!(feature = "prometheus") {
+        assert!(!out.contains("needs the agent-trace feature"), "{out}");
+    } else {
+        assert!(
+            out.contains("needs the agent-trace feature \"prometheus\""),
+            "{out}"
+        );
+    }
+}
+
+/// A receiver of metrics pushes on `/v1/metrics`: the decoded requests.
+fn receiver() -> (
+    tokio::runtime::Runtime,
+    std::net::SocketAddr,
+    Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+) {
+    let got: Arc<Mutex<Vec<ExportMetricsServiceRequest>>> = Arc::default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        axum::routing::post(move |body: Bytes| {
+            let store = store.clone();
+            async move {
+                let request = ExportMetricsServiceRequest::decode(&body[..]).unwrap();
+                store.lock().unwrap().push(request);
+                (StatusCode::OK, Vec::new())
+            }
+        }),
+    );
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (rt, addr, got)
+}
+
+/// The general endpoint alone selects OTLP for metrics as for traces (the
+/// specification's default exporter), and `OTEL_METRICS_EXPORTER=none`
+/// turns the push off.
+#[test]
+fn the_general_endpoint_alone_pushes_metrics_unless_told_none() {
+    let (_rt, addr, got) = receiver();
+    let base = format!("http://{addr}");
+    let (out, err) = run(
+        "push",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600000"),
+        ],
+    );
+    assert!(out.contains("error=none"), "{out}\n{err}");
+    check_push(&got.lock().unwrap());
+    got.lock().unwrap().clear();
+    let (out, err) = run(
+        "push",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ],
+    );
+    assert!(out.contains("error=none"), "{out}\n{err}");
+    assert!(got.lock().unwrap().is_empty());
+}
+
+#[test]
+fn otlp_pushes_latencies_tracer_and_genai_metrics_at_shutdown() {
+    let (_rt, addr, got) = receiver();
+    let full = format!("http://{addr}/v1/metrics");
+    let base = format!("http://{addr}");
+    // The metrics endpoint as is, or the general one with `/v1/metrics`.
+    for endpoint in [
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", full.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
+    ] {
+        got.lock().unwrap().clear();
+        let (out, err) = run(
+            "push",
+            &[
+                ("OTEL_METRICS_EXPORTER", "otlp"),
+                endpoint,
+                ("OTEL_TRACES_EXPORTER", "none"),
+                // An hour: only the shutdown's push can deliver.
+                ("OTEL_METRIC_EXPORT_INTERVAL", "3600000"),
+            ],
+        );
+        assert!(out.contains("error=none"), "{out}\n{err}");
+        check_push(&got.lock().unwrap());
+    }
+}
+
+fn check_push(got: &[ExportMetricsServiceRequest]) {
+    assert_eq!(got.len(), 1, "one push, at shutdown");
+    let metrics: Vec<_> = got[0]
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .collect();
+    let find = |name: &str| {
+        metrics.iter().find(|m| m.name == name).unwrap_or_else(|| {
+            panic!(
+                "{name} missing from {:?}",
+                metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
+            )
+        })
+    };
+    let Some(Data::ExponentialHistogram(h)) = &find("agent_trace_operation_duration").data else {
+        panic!("not an exponential histogram")
+    };
+    let operations: Vec<String> = h
+        .data_points
+        .iter()
+        .flat_map(|p| &p.attributes)
+        .filter(|kv| kv.key == "operation")
+        .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            V::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        operations.contains(&"agent_task".to_owned()),
+        "{operations:?}"
+    );
+    let Some(Data::Sum(spans)) = &find("agent_trace_spans").data else {
+        panic!("not a sum")
+    };
+    assert!(spans.is_monotonic);
+    let Some(Data::Histogram(tokens)) = &find("gen_ai.client.token.usage").data else {
+        panic!("not a histogram")
+    };
+    let total: u64 = tokens.data_points.iter().map(|p| p.count).sum();
+    assert_eq!(total, 2, "input and output");
+    let types: Vec<_> = tokens
+        .data_points
+        .iter()
+        .flat_map(|p| &p.attributes)
+        .filter(|kv| kv.key == "gen_ai.token.type")
+        .collect();
+    assert_eq!(types.len(), 2);
+    assert_eq!(find("gen_ai.client.operation.duration").unit, "s");
+    // The span durations, published to the facade just before the push.
+    let Some(Data::Histogram(durations)) = &find("agent_trace_span_duration").data else {
+        panic!("not a histogram")
+    };
+    assert_eq!(durations.data_points[0].count, 2, "the task and the call");
+}
