@@ -343,7 +343,7 @@ fn every_transport_delivers_a_push_the_official_types_decode() {
                 "tool_call",
                 &[("tool", "search")],
                 0.5,
-                0xabc + i as u128,
+                (0xabc + i as u128, 0x5000 + i as u64),
             )
             .unwrap();
         latencies.record("llm_call", 1.25).unwrap();
@@ -427,7 +427,19 @@ fn every_transport_delivers_a_push_the_official_types_decode() {
             traces.contains(&(0xabc + i as u128).to_be_bytes().to_vec()),
             "{traces:?}"
         );
-        assert!(tool.exemplars.iter().all(|e| e.span_id.is_empty()));
+        // With the span id of the span the value was measured on.
+        let spans: Vec<(Vec<u8>, Vec<u8>)> = tool
+            .exemplars
+            .iter()
+            .map(|e| (e.trace_id.clone(), e.span_id.clone()))
+            .collect();
+        assert!(
+            spans.contains(&(
+                (0xabc + i as u128).to_be_bytes().to_vec(),
+                (0x5000 + i as u64).to_be_bytes().to_vec()
+            )),
+            "{spans:?}"
+        );
         let llm = &points["operation=llm_call"];
         assert_eq!(
             (llm.count, llm.zero_count, llm.sum),

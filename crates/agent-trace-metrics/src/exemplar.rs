@@ -64,19 +64,65 @@ pub struct Exemplar {
     value_bits: u64,
     unix_nanos: u64,
     trace_id: NonZeroU128,
+    /// The span the value was measured on; 0 when not known.
+    span_id: u64,
+}
+
+/// What an exemplar points at: a trace, and the span in it whose latency
+/// the value is (`span_id` 0: not known). A bare `u128` is a trace id
+/// alone; `(trace_id, span_id)` names both.
+///
+/// ```
+/// use agent_trace_metrics::{ExemplarIds, LatencyMetrics};
+///
+/// let metrics = LatencyMetrics::new();
+/// let trace = 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736;
+/// metrics.record_with_exemplar("llm_call", 4.2, (trace, 0x00f0_67aa_0ba9_02b7))?;
+/// let e = metrics.exemplars("llm_call", None)[0];
+/// assert_eq!((e.trace_id(), e.span_id()), (trace, Some(0x00f0_67aa_0ba9_02b7)));
+/// assert_eq!(ExemplarIds::from(trace).span_id, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ExemplarIds {
+    /// The trace (the W3C trace id as a big-endian number); 0 names none,
+    /// and the value is then recorded without an exemplar.
+    pub trace_id: u128,
+    /// The span (the W3C span id as a big-endian number); 0: not known.
+    pub span_id: u64,
+}
+
+/// A trace id alone.
+impl From<u128> for ExemplarIds {
+    #[inline]
+    fn from(trace_id: u128) -> Self {
+        Self {
+            trace_id,
+            span_id: 0,
+        }
+    }
+}
+
+/// A trace id and a span id.
+impl From<(u128, u64)> for ExemplarIds {
+    #[inline]
+    fn from((trace_id, span_id): (u128, u64)) -> Self {
+        Self { trace_id, span_id }
+    }
 }
 
 impl Exemplar {
     /// An exemplar of a checked (finite, non-negative) value; `None` for a
     /// zero trace id, which names no trace.
     #[inline]
-    pub(crate) fn new(value: f64, trace_id: u128, unix_nanos: u64) -> Option<Self> {
+    pub(crate) fn new(value: f64, ids: ExemplarIds, unix_nanos: u64) -> Option<Self> {
         // `-0.0 + 0.0` is `0.0`: one bit pattern per value.
         let value = value + 0.0;
         Some(Self {
             value_bits: value.to_bits(),
             unix_nanos,
-            trace_id: NonZeroU128::new(trace_id)?,
+            trace_id: NonZeroU128::new(ids.trace_id)?,
+            span_id: ids.span_id,
         })
     }
 
@@ -88,6 +134,11 @@ impl Exemplar {
     /// The trace's id (the W3C trace id as a big-endian number); never zero.
     pub fn trace_id(&self) -> u128 {
         self.trace_id.get()
+    }
+
+    /// The span whose latency the value is, when it was recorded with one.
+    pub fn span_id(&self) -> Option<u64> {
+        (self.span_id != 0).then_some(self.span_id)
     }
 
     /// The trace id as 32 lowercase hex digits, as in `traceparent`.
@@ -113,16 +164,26 @@ impl Exemplar {
         self.newer_key() > other.newer_key()
     }
 
-    /// The order "newer": time, then value, then trace id.
+    /// The order "newer": time, then value, then trace id, then span id.
     #[inline]
-    fn newer_key(&self) -> (u64, u64, u128) {
-        (self.unix_nanos, self.value_bits, self.trace_id.get())
+    fn newer_key(&self) -> (u64, u64, u128, u64) {
+        (
+            self.unix_nanos,
+            self.value_bits,
+            self.trace_id.get(),
+            self.span_id,
+        )
     }
 
-    /// The order "larger": value, then time, then trace id.
+    /// The order "larger": value, then time, then trace id, then span id.
     #[inline]
-    fn larger_key(&self) -> (u64, u64, u128) {
-        (self.value_bits, self.unix_nanos, self.trace_id.get())
+    fn larger_key(&self) -> (u64, u64, u128, u64) {
+        (
+            self.value_bits,
+            self.unix_nanos,
+            self.trace_id.get(),
+            self.span_id,
+        )
     }
 }
 
@@ -131,6 +192,7 @@ impl fmt::Debug for Exemplar {
         f.debug_struct("Exemplar")
             .field("value", &self.value())
             .field("trace_id", &format_args!("{:032x}", self.trace_id.get()))
+            .field("span_id", &format_args!("{:016x}", self.span_id))
             .field("unix_nanos", &self.unix_nanos)
             .finish()
     }
@@ -144,7 +206,7 @@ impl fmt::Display for Exemplar {
 }
 
 /// At most one exemplar per bucket range (the newest) and the largest one;
-/// see the module docs. Fixed size: 14 entries of 32 bytes.
+/// see the module docs. Fixed size: 14 entries of 48 bytes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ExemplarSet {
     by_range: [Option<Exemplar>; BUCKETS],
@@ -246,12 +308,12 @@ mod tests {
     use super::*;
 
     fn ex(value: f64, id: u128, t: u64) -> Exemplar {
-        Exemplar::new(value, id, t).unwrap()
+        Exemplar::new(value, id.into(), t).unwrap()
     }
 
     #[test]
     fn zero_trace_ids_name_no_trace_and_negative_zero_is_zero() {
-        assert!(Exemplar::new(1.0, 0, 5).is_none());
+        assert!(Exemplar::new(1.0, 0.into(), 5).is_none());
         assert_eq!(ex(-0.0, 1, 0), ex(0.0, 1, 0));
     }
 

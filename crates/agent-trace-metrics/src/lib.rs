@@ -224,7 +224,7 @@ mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock, process_recorder};
 pub use error::MetricsError;
-pub use exemplar::Exemplar;
+pub use exemplar::{Exemplar, ExemplarIds};
 pub use history::Tier;
 pub use metrics::{
     Comparison, Latency, LatencyMetrics, LatencyMetricsBuilder, OVERFLOW_LABELS, Percentiles,

@@ -48,7 +48,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use crate::clock::{self, Clock, SystemClock, TickerLease};
-use crate::exemplar::{Exemplar, ExemplarSet, nearest_at_or_above};
+use crate::exemplar::{Exemplar, ExemplarIds, ExemplarSet, nearest_at_or_above};
 use crate::history::{Tier, check_tiers};
 use crate::prometheus::{Bridge, Publish, register_publisher};
 use crate::series::{Series, SeriesConfig};
@@ -310,10 +310,10 @@ impl Tracked {
         tracked
     }
 
-    /// Records with an exemplar when `trace_id` is not zero.
+    /// Records with an exemplar when the trace id is not zero.
     #[inline]
-    fn record_traced(&self, x: f64, trace_id: u128, now: u64, config: &SeriesConfig) {
-        match Exemplar::new(x, trace_id, now) {
+    fn record_traced(&self, x: f64, ids: ExemplarIds, now: u64, config: &SeriesConfig) {
+        match Exemplar::new(x, ids, now) {
             Some(e) => self.series.record_with_exemplar(x, e, now, config),
             None => self.series.record(x, now, config),
         }
@@ -675,7 +675,7 @@ impl LatencyMetrics {
         labels: &[(&str, &str)],
         latency: impl Into<Latency>,
     ) -> Result<(), MetricsError> {
-        self.record_by_name(operation, labels, latency.into(), 0)
+        self.record_by_name(operation, labels, latency.into(), ExemplarIds::default())
     }
 
     /// Records one latency of `operation` with the id of the trace it was
@@ -717,9 +717,9 @@ impl LatencyMetrics {
         &self,
         operation: &str,
         latency: impl Into<Latency>,
-        trace_id: u128,
+        exemplar: impl Into<ExemplarIds>,
     ) -> Result<(), MetricsError> {
-        self.record_by_name(operation, &[], latency.into(), trace_id)
+        self.record_by_name(operation, &[], latency.into(), exemplar.into())
     }
 
     /// [`record_with_exemplar`](Self::record_with_exemplar) into the series
@@ -733,9 +733,9 @@ impl LatencyMetrics {
         operation: &str,
         labels: &[(&str, &str)],
         latency: impl Into<Latency>,
-        trace_id: u128,
+        exemplar: impl Into<ExemplarIds>,
     ) -> Result<(), MetricsError> {
-        self.record_by_name(operation, labels, latency.into(), trace_id)
+        self.record_by_name(operation, labels, latency.into(), exemplar.into())
     }
 
     /// [`record_with_exemplar`](Self::record_with_exemplar) of an
@@ -771,11 +771,12 @@ impl LatencyMetrics {
         &self,
         operation: &'static str,
         latency: impl Into<Latency>,
-        trace_id: u128,
+        exemplar: impl Into<ExemplarIds>,
     ) -> Result<(), MetricsError> {
+        let exemplar = exemplar.into();
         match self.static_series(operation) {
-            Some(handle) => handle.record_with_exemplar(latency, trace_id),
-            None => self.record_by_name(operation, &[], latency.into(), trace_id),
+            Some(handle) => handle.record_with_exemplar(latency, exemplar),
+            None => self.record_by_name(operation, &[], latency.into(), exemplar),
         }
     }
 
@@ -816,20 +817,20 @@ impl LatencyMetrics {
         slot.get()
     }
 
-    /// The by-name recording path; `trace_id` 0 records no exemplar.
+    /// The by-name recording path; a trace id of 0 records no exemplar.
     #[inline]
     fn record_by_name(
         &self,
         operation: &str,
         labels: &[(&str, &str)],
         latency: Latency,
-        trace_id: u128,
+        exemplar: ExemplarIds,
     ) -> Result<(), MetricsError> {
         // Fast path: this thread recorded into the operation lately.
         let cached = OPERATIONS.try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
             let op = cache.get(self.id, operation)?;
-            Some(self.record_into(op, labels, latency, trace_id))
+            Some(self.record_into(op, labels, latency, exemplar))
         });
         if let Ok(Some(result)) = cached {
             return result;
@@ -842,7 +843,7 @@ impl LatencyMetrics {
                 cache.put(self.id, op.clone());
             }
         });
-        self.record_into(&op, labels, latency, trace_id)
+        self.record_into(&op, labels, latency, exemplar)
     }
 
     fn record_into(
@@ -850,7 +851,7 @@ impl LatencyMetrics {
         op: &Operation,
         labels: &[(&str, &str)],
         latency: Latency,
-        trace_id: u128,
+        exemplar: ExemplarIds,
     ) -> Result<(), MetricsError> {
         let x = match check(latency) {
             Ok(x) => x,
@@ -862,19 +863,19 @@ impl LatencyMetrics {
         let (config, now) = (&self.shared.config, self.shared.now());
         if labels.is_empty() {
             if let Some(series) = op.unlabelled.get() {
-                series.record_traced(x, trace_id, now, config);
+                series.record_traced(x, exemplar, now, config);
                 return Ok(());
             }
         } else if with_canonical(labels, |c| {
             read(&op.labelled)
                 .get(c)
-                .map(|series| series.record_traced(x, trace_id, now, config))
+                .map(|series| series.record_traced(x, exemplar, now, config))
                 .is_some()
         }) {
             return Ok(());
         }
         self.series_or_insert(op, labels)
-            .record_traced(x, trace_id, now, config);
+            .record_traced(x, exemplar, now, config);
         Ok(())
     }
 
@@ -1493,7 +1494,7 @@ impl SeriesHandle {
     pub fn record_with_exemplar(
         &self,
         latency: impl Into<Latency>,
-        trace_id: u128,
+        exemplar: impl Into<ExemplarIds>,
     ) -> Result<(), MetricsError> {
         match check(latency.into()) {
             Ok(x) => {
@@ -1503,7 +1504,7 @@ impl SeriesHandle {
                     None => self.shared.now(),
                 };
                 self.series
-                    .record_traced(x, trace_id, now, &self.shared.config);
+                    .record_traced(x, exemplar.into(), now, &self.shared.config);
                 Ok(())
             }
             Err(e) => {

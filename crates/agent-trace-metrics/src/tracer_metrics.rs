@@ -242,7 +242,7 @@ impl TracerMetrics {
         let mut local = self.inner.stripes[stripe_index()].0.lock();
         local.ended += 1;
         local.durations.add_at(i, x);
-        if let Some(e) = Exemplar::new(x, trace_id, end_unix_nanos) {
+        if let Some(e) = Exemplar::new(x, trace_id.into(), end_unix_nanos) {
             local.exemplars.get_or_insert_default().add(e);
         }
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use agent_trace_metrics::LatencyMetrics;
+use agent_trace_metrics::{ExemplarIds, LatencyMetrics};
 
 use crate::latency_metrics;
 
@@ -62,12 +62,15 @@ impl agent_trace_core::SpanProcessor for LatencyProcessor {
     }
 
     fn on_end_borrowed(&self, span: &agent_trace_core::SpanData) {
-        // An unsampled span's trace is not exported: no exemplar (id 0).
+        // An unsampled span's trace is not exported: no exemplar.
         let cx = &span.context;
-        let trace_id = if cx.is_sampled() {
-            cx.trace_id.to_u128()
+        let exemplar = if cx.is_sampled() {
+            ExemplarIds {
+                trace_id: cx.trace_id.to_u128(),
+                span_id: cx.span_id.to_u64(),
+            }
         } else {
-            0
+            ExemplarIds::default()
         };
         // A `Duration` is never NaN or negative, the only rejected values.
         let duration = span.duration();
@@ -79,8 +82,8 @@ impl agent_trace_core::SpanProcessor for LatencyProcessor {
         // other by name, through the registry's per-thread cache of recent
         // operations (no lock either way).
         let _ = match span.name.as_static() {
-            Some(name) => m.record_static_with_exemplar(name, duration, trace_id),
-            None => m.record_with_exemplar(span.name.as_str(), duration, trace_id),
+            Some(name) => m.record_static_with_exemplar(name, duration, exemplar),
+            None => m.record_with_exemplar(span.name.as_str(), duration, exemplar),
         };
     }
 }

@@ -82,7 +82,7 @@ use agent_trace_core::{
     AgentStepTracer, KeyValue, Span, SpanContext, StartMark, Status, StringValue,
     enter_span_tagged, exit_tagged, innermost_tagged, is_tracing_suppressed,
 };
-use agent_trace_metrics::LatencyMetrics;
+use agent_trace_metrics::{ExemplarIds, LatencyMetrics};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::Layer;
@@ -226,15 +226,20 @@ impl AgentTraceLayer {
     }
 
     /// Records the duration of a span that kept its callsite's name, with
-    /// its trace id as the exemplar (0, no exemplar, for a span that is not
+    /// its trace and span ids as the exemplar (none for a span that is not
     /// sampled: its trace is not exported), through the handle the
     /// registry keeps for the callsite's static name.
     #[inline]
-    fn record_latency(&self, callsite: &'static Metadata<'static>, d: Duration, trace_id: u128) {
+    fn record_latency(
+        &self,
+        callsite: &'static Metadata<'static>,
+        d: Duration,
+        exemplar: ExemplarIds,
+    ) {
         if let Some(metrics) = self.latencies() {
             // `record` only fails for NaN or negative values, which a
             // `Duration` cannot be.
-            let _ = metrics.record_static_with_exemplar(callsite.name(), d, trace_id);
+            let _ = metrics.record_static_with_exemplar(callsite.name(), d, exemplar);
         }
     }
 
@@ -242,12 +247,12 @@ impl AgentTraceLayer {
     /// new name (see [`record_latency`](Self::record_latency)).
     #[cold]
     #[inline(never)]
-    fn close_renamed(&self, s: Span, trace_id: u128) {
+    fn close_renamed(&self, s: Span, exemplar: ExemplarIds) {
         // A reference count, or a static string.
         let name = s.name().cloned();
         let took = s.end_measured();
         if let (Some(metrics), Some(name)) = (self.latencies(), name) {
-            let _ = metrics.record_with_exemplar(&name, took, trace_id);
+            let _ = metrics.record_with_exemplar(&name, took, exemplar);
         }
     }
 
@@ -440,17 +445,20 @@ impl AgentTraceLayer {
             Some(name) => !std::ptr::eq(name.as_str(), callsite.name()),
         };
         let cx = s.span_context();
-        let trace_id = if cx.is_sampled() {
-            cx.trace_id.to_u128()
+        let exemplar = if cx.is_sampled() {
+            ExemplarIds {
+                trace_id: cx.trace_id.to_u128(),
+                span_id: cx.span_id.to_u64(),
+            }
         } else {
-            0
+            ExemplarIds::default()
         };
         if renamed {
-            return self.close_renamed(s, trace_id);
+            return self.close_renamed(s, exemplar);
         }
         // Ending reports the duration it recorded.
         let took = s.end_measured();
-        self.record_latency(callsite, took, trace_id);
+        self.record_latency(callsite, took, exemplar);
     }
 }
 

@@ -448,6 +448,7 @@ fn one_series(
                 time: e.unix_nanos(),
                 value: e.value(),
                 trace_id: e.trace_id(),
+                span_id: e.span_id(),
             });
         }
     });

@@ -67,12 +67,13 @@ pub(crate) struct NumberPoint {
     pub(crate) value: Number,
 }
 
-/// A recorded value that names its trace.
+/// A recorded value that names its trace, and its span when known.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Exemplar {
     pub(crate) time: u64,
     pub(crate) value: f64,
     pub(crate) trace_id: u128,
+    pub(crate) span_id: Option<u64>,
 }
 
 /// A point of an explicit-bucket histogram.
@@ -199,7 +200,11 @@ fn exemplars(out: &mut Vec<u8>, field: u32, list: &[Exemplar]) {
         message(out, field, |m| {
             fixed64(m, 2, e.time);
             double(m, 3, e.value);
-            // trace_id (5); no span id is kept with a latency.
+            if let Some(span_id) = e.span_id {
+                key(m, 4, LEN);
+                proto::put_varint(m, 8);
+                m.extend_from_slice(&span_id.to_be_bytes());
+            }
             key(m, 5, LEN);
             proto::put_varint(m, 16);
             m.extend_from_slice(&e.trace_id.to_be_bytes());
@@ -407,7 +412,11 @@ mod json_out {
             json_number(out, e.value);
             out.extend_from_slice(br#","traceId":""#);
             json::put_hex(out, &e.trace_id.to_be_bytes());
-            out.extend_from_slice(br#"","spanId":""}"#);
+            out.extend_from_slice(br#"","spanId":""#);
+            if let Some(span_id) = e.span_id {
+                json::put_hex(out, &span_id.to_be_bytes());
+            }
+            out.extend_from_slice(br#""}"#);
         }
         out.push(b']');
     }
