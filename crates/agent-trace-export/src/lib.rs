@@ -115,7 +115,7 @@ pub use metrics_processor::MetricsProcessor;
 #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpProtocol};
 #[cfg(feature = "prometheus")]
-pub use prometheus::install_prometheus_listener;
+pub use prometheus::{install_prometheus_listener, install_prometheus_listener_beside};
 pub use resource::{Resource, SCOPE_NAME, SCOPE_VERSION};
 pub use tail::{
     TAIL_BUFFER_FULL, TailSamplingConfig, TailSamplingProcessor, TailSamplingProcessorBuilder,

@@ -55,12 +55,36 @@ const MAX_REQUEST: usize = 8 * 1024;
 /// [`ExportError::Prometheus`] when a global recorder is already installed,
 /// [`ExportError::ThreadSpawn`] when the serving thread cannot start.
 pub fn install_prometheus_listener(addr: SocketAddr) -> Result<SocketAddr, ExportError> {
+    listen(addr, agent_trace_metrics::install_prometheus_recorder)
+}
+
+/// [`install_prometheus_listener`] with a second `metrics` recorder beside
+/// ours (both receive every metric recorded through the facade: see
+/// [`agent_trace_metrics::install_prometheus_recorder_beside`]), as
+/// `init()` does when metrics are both served and pushed over OTLP.
+///
+/// # Errors
+///
+/// As [`install_prometheus_listener`].
+pub fn install_prometheus_listener_beside(
+    addr: SocketAddr,
+    other: impl metrics::Recorder + Send + Sync + 'static,
+) -> Result<SocketAddr, ExportError> {
+    listen(addr, || {
+        agent_trace_metrics::install_prometheus_recorder_beside(other)
+    })
+}
+
+/// Binds `addr`, installs the recorder, and serves its handle.
+fn listen(
+    addr: SocketAddr,
+    install: impl FnOnce() -> Result<PrometheusHandle, agent_trace_metrics::MetricsError>,
+) -> Result<SocketAddr, ExportError> {
     let listener = TcpListener::bind(addr).map_err(|cause| ExportError::Bind { addr, cause })?;
     let bound = listener
         .local_addr()
         .map_err(|cause| ExportError::Bind { addr, cause })?;
-    let handle =
-        agent_trace_metrics::install_prometheus_recorder().map_err(ExportError::Prometheus)?;
+    let handle = install().map_err(ExportError::Prometheus)?;
     std::thread::Builder::new()
         .name(THREAD.into())
         .spawn(move || {

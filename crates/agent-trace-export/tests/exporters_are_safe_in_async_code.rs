@@ -223,6 +223,10 @@ mod grpc {
 // ---- the exporters ----------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "without zipkin and jaeger, every kind left is OTLP"
+)]
 enum Kind {
     OtlpProtobuf,
     OtlpJson,

@@ -208,6 +208,7 @@
 mod clock;
 mod error;
 mod exemplar;
+mod fanout;
 mod history;
 mod metrics;
 mod prometheus;
@@ -225,6 +226,7 @@ mod window;
 pub use clock::{Clock, ManualClock, SystemClock, process_recorder};
 pub use error::MetricsError;
 pub use exemplar::{Exemplar, ExemplarIds};
+pub use fanout::FanoutRecorder;
 pub use history::Tier;
 pub use metrics::{
     Comparison, Latency, LatencyMetrics, LatencyMetricsBuilder, OVERFLOW_LABELS, Percentiles,
@@ -247,7 +249,7 @@ pub use prometheus::{
 #[cfg(feature = "prometheus")]
 pub use prometheus::{
     ExpositionFormat, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-    install_prometheus_recorder, prometheus_builder,
+    install_prometheus_recorder, install_prometheus_recorder_beside, prometheus_builder,
 };
 pub use quantile::Quantile;
 pub use slots::{BucketMapping, SeriesSlots, SlotView};

@@ -729,5 +729,5 @@ mod exporter;
 #[cfg(feature = "prometheus")]
 pub use exporter::{
     ExpositionFormat, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-    install_prometheus_recorder, prometheus_builder,
+    install_prometheus_recorder, install_prometheus_recorder_beside, prometheus_builder,
 };

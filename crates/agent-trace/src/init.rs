@@ -576,33 +576,51 @@ impl InitBuilder {
         // A listener given in code wins over `OTEL_METRICS_EXPORTER`'s.
         #[cfg(feature = "prometheus")]
         let prometheus = self.prometheus.or(metrics_env.prometheus);
-        #[cfg(feature = "prometheus")]
-        if let Some(addr) = prometheus {
-            agent_trace_export::install_prometheus_listener(addr)?;
-        }
         // The facade's series (the GenAI metrics, the cost counter) reach
-        // OTLP through a recorder of its own, when Prometheus has not
-        // taken the global recorder (one process has one); a recorder the
+        // OTLP through a recorder of its own: the global one, or beside
+        // Prometheus's when both are on (one process has one global
+        // recorder; a fan-out of the two takes its place). A recorder the
         // application installed first stays, and is said so.
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-        #[allow(unused_mut, reason = "without the prometheus feature")]
-        let mut facade = None;
+        #[cfg_attr(
+            not(feature = "prometheus"),
+            allow(unused_mut, reason = "only Prometheus takes it beside its own")
+        )]
+        let mut otlp_recorder = metrics_env
+            .otlp
+            .is_some()
+            .then(agent_trace_export::otlp::metrics::OtlpRecorder::new);
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-        if metrics_env.otlp.is_some() {
-            #[cfg(feature = "prometheus")]
-            let free = prometheus.is_none();
-            #[cfg(not(feature = "prometheus"))]
-            let free = true;
-            if free {
-                match agent_trace_export::otlp::metrics::OtlpRecorder::new().install() {
-                    Ok(series) => facade = Some(series),
-                    Err(_) => say(
-                        "a global `metrics` recorder is installed already: the GenAI and cost \
-                         metrics are not pushed over OTLP (latencies and the tracer's metrics are)",
-                    ),
+        let facade = otlp_recorder.as_ref().map(|r| r.facade_metrics());
+        #[cfg(feature = "prometheus")]
+        if let Some(addr) = prometheus {
+            #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+            match otlp_recorder.take() {
+                Some(otlp) => {
+                    agent_trace_export::install_prometheus_listener_beside(addr, otlp)?;
+                }
+                None => {
+                    agent_trace_export::install_prometheus_listener(addr)?;
                 }
             }
+            #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
+            agent_trace_export::install_prometheus_listener(addr)?;
         }
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        let facade = match otlp_recorder {
+            // Not beside Prometheus's: the global recorder, if it can be.
+            Some(otlp) => match otlp.install() {
+                Ok(series) => Some(series),
+                Err(_) => {
+                    say(
+                        "a global `metrics` recorder is installed already: the GenAI and cost \
+                         metrics are not pushed over OTLP (latencies and the tracer's metrics are)",
+                    );
+                    None
+                }
+            },
+            None => facade,
+        };
         // After the recorder, so that the handles register with it.
         let metrics = TracerMetrics::new();
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]

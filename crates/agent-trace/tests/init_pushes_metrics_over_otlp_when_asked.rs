@@ -52,7 +52,7 @@ fn child() {
     match agent_trace::init().install() {
         Err(e) => println!("\nerror={e}"),
         Ok(guard) => {
-            if case != "push" {
+            if case != "push" && case != "push_and_serve" {
                 // Accepted (`prometheus` with the feature compiled in).
                 println!("\nerror=none");
                 return;
@@ -61,11 +61,65 @@ fn child() {
             let mut call = agent_trace::genai::chat(guard.tracer(), "openai", "gpt-4o").start();
             call.record_usage(120, 30);
             call.end();
+            if case == "push_and_serve" {
+                // The same GenAI metrics on this process's own /metrics.
+                let port = std::env::var("OTEL_EXPORTER_PROMETHEUS_PORT").unwrap();
+                let text = scrape(&format!("127.0.0.1:{port}"));
+                for name in ["gen_ai_client_token_usage", "agent_trace_spans_total"] {
+                    println!("\nserved {name}={}", text.contains(name));
+                }
+            }
             // The guard's drop: the last push.
             drop(guard);
             println!("\nerror=none");
         }
     }
+}
+
+/// The text of `GET /metrics` at `addr`.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// `otlp,prometheus`: one process, one global `metrics` recorder, and the
+/// GenAI metrics still reach both (a fan-out of the two recorders).
+#[cfg(feature = "prometheus")]
+#[test]
+fn otlp_and_prometheus_together_each_get_the_genai_metrics() {
+    let (_rt, addr, got) = receiver();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let (out, err) = run(
+        "push_and_serve",
+        &[
+            ("OTEL_METRICS_EXPORTER", "otlp,prometheus"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                &format!("http://{addr}/v1/metrics"),
+            ),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", &port),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600000"),
+        ],
+    );
+    assert!(out.contains("error=none"), "{out}\n{err}");
+    assert!(
+        out.contains("served gen_ai_client_token_usage=true"),
+        "{out}"
+    );
+    assert!(out.contains("served agent_trace_spans_total=true"), "{out}");
+    check_push(&got.lock().unwrap());
 }
 
 #[test]

@@ -704,6 +704,30 @@ pub fn install_prometheus_recorder() -> Result<PrometheusHandle, MetricsError> {
     let recorder = PrometheusRecorder::new();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderAlreadyInstalled)?;
+    start_upkeep(handle)
+}
+
+/// [`install_prometheus_recorder`] with a second recorder beside ours (a
+/// [`FanoutRecorder`](crate::FanoutRecorder) of both becomes the global
+/// recorder): every metric recorded through the `metrics` facade reaches
+/// both, as when the same metrics are served to Prometheus and pushed over
+/// OTLP.
+///
+/// # Errors
+///
+/// As [`install_prometheus_recorder`].
+pub fn install_prometheus_recorder_beside(
+    other: impl Recorder + Send + Sync + 'static,
+) -> Result<PrometheusHandle, MetricsError> {
+    let recorder = PrometheusRecorder::new();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(crate::FanoutRecorder::new(recorder, other))
+        .map_err(|_| MetricsError::RecorderAlreadyInstalled)?;
+    start_upkeep(handle)
+}
+
+/// Describes our metrics and starts the upkeep thread of `handle`.
+fn start_upkeep(handle: PrometheusHandle) -> Result<PrometheusHandle, MetricsError> {
     describe_tracer_metrics();
     let upkeep = handle.clone();
     std::thread::Builder::new()
