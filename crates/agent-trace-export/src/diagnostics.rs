@@ -224,6 +224,12 @@ pub enum ExportEvent<'a> {
     },
 }
 
+/// The exporter name of the OTLP metrics push
+/// ([`PeriodicMetricsReader`](crate::otlp::metrics::PeriodicMetricsReader)),
+/// whose failures hold values back for the next push rather than drop
+/// spans.
+pub(crate) const METRICS_PUSH: &str = "otlp_metrics";
+
 impl fmt::Display for ExportEvent<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -239,7 +245,15 @@ impl fmt::Display for ExportEvent<'_> {
                 } else {
                     write!(f, "{exporter}: export failing: {named}")?;
                 }
-                if *retrying {
+                if *exporter == METRICS_PUSH {
+                    // A push that fails is not lost: its values go with the
+                    // next one.
+                    f.write_str(if *retrying {
+                        " (retrying)"
+                    } else {
+                        " (the values go with the next push)"
+                    })
+                } else if *retrying {
                     f.write_str(" (retrying; spans wait in the queue)")
                 } else if error.is_retryable() {
                     // Retries exhausted, turned off, or cut by shutdown.
@@ -353,5 +367,22 @@ mod tests {
             recovered.to_string(),
             "otlp: export recovered after 40.2 s (9 failed attempts; dropped meanwhile: 12 spans (queue full 12))"
         );
+        let error = ExportError::Unreachable {
+            exporter: "otlp",
+            endpoint: "http://localhost:4318/v1/metrics".into(),
+            message: "connection refused".into(),
+        };
+        for (retrying, says) in [
+            (true, "(retrying)"),
+            (false, "(the values go with the next push)"),
+        ] {
+            let push = ExportEvent::Failing {
+                exporter: METRICS_PUSH,
+                error: &error,
+                retrying,
+            };
+            assert!(push.to_string().ends_with(says), "{push}");
+            assert!(!push.to_string().contains("spans"), "{push}");
+        }
     }
 }

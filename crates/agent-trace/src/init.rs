@@ -1242,13 +1242,27 @@ impl Guard {
         &self.shared.tracer
     }
 
-    /// Delivers everything queued so far, waiting at most `timeout`.
+    /// Delivers everything queued so far, waiting at most `timeout`: the
+    /// span pipelines', then (with `OTEL_METRICS_EXPORTER=otlp`) a metrics
+    /// push of the values recorded so far.
     ///
     /// # Errors
     ///
-    /// The first pipeline that failed or timed out.
+    /// The first pipeline that failed or timed out, or the metrics push's
+    /// failure.
     pub fn flush(&self, timeout: Duration) -> Result<(), TraceError> {
-        self.shared.tracer.force_flush(timeout)
+        let traced = self.shared.tracer.force_flush(timeout);
+        #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+        if let Some(reader) = &self.shared.metrics_reader {
+            let pushed = reader
+                .force_flush(timeout)
+                .map_err(|cause| TraceError::Processor {
+                    processor: "OTLP metrics push",
+                    cause: Box::new(cause),
+                });
+            return traced.and(pushed);
+        }
+        traced
     }
 }
 

@@ -52,7 +52,7 @@ fn child() {
     match agent_trace::init().install() {
         Err(e) => println!("\nerror={e}"),
         Ok(guard) => {
-            if case != "push" && case != "push_and_serve" {
+            if !["push", "push_and_serve", "flush"].contains(&case.as_str()) {
                 // Accepted (`prometheus` with the feature compiled in).
                 println!("\nerror=none");
                 return;
@@ -68,6 +68,11 @@ fn child() {
                 for name in ["gen_ai_client_token_usage", "agent_trace_spans_total"] {
                     println!("\nserved {name}={}", text.contains(name));
                 }
+            }
+            if case == "flush" {
+                // A push now, of what was recorded so far.
+                guard.flush(std::time::Duration::from_secs(5)).unwrap();
+                println!("\nflushed");
             }
             // The guard's drop: the last push.
             drop(guard);
@@ -120,6 +125,32 @@ fn otlp_and_prometheus_together_each_get_the_genai_metrics() {
     );
     assert!(out.contains("served agent_trace_spans_total=true"), "{out}");
     check_push(&got.lock().unwrap());
+}
+
+/// `Guard::flush` pushes the metrics too, before the interval: then the
+/// guard's drop pushes once more.
+#[test]
+fn the_guard_s_flush_pushes_the_metrics_recorded_so_far() {
+    let (_rt, addr, got) = receiver();
+    let (out, err) = run(
+        "flush",
+        &[
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                &format!("http://{addr}/v1/metrics"),
+            ),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600000"),
+        ],
+    );
+    assert!(
+        out.contains("flushed") && out.contains("error=none"),
+        "{out}\n{err}"
+    );
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), 2, "the flush's push and the shutdown's");
+    check_push(&got[..1]);
 }
 
 #[test]

@@ -485,7 +485,7 @@ impl OtlpMetricsExporterBuilder {
         let timeout = self.timeout.unwrap_or(Duration::from_secs(10));
         let headers = self.headers.clone().unwrap_or_default();
         let config = crate::TransportConfig {
-            exporter: "otlp_metrics",
+            exporter: crate::diagnostics::METRICS_PUSH,
             endpoint: &endpoint,
             headers: &headers,
             timeout,

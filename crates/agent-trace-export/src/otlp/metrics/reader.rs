@@ -19,7 +19,7 @@ use crate::diagnostics::{Diagnostics, Dropped, ExportEvent};
 const THREAD: &str = "agent-trace-metrics-push";
 
 /// The exporter name in reports and in the tracer's export counters.
-const NAME: &str = "otlp_metrics";
+const NAME: &str = crate::diagnostics::METRICS_PUSH;
 
 /// What the reader did so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
