@@ -13,8 +13,12 @@
 //!   bench, see its header), written also to `target/bench-overload.md`;
 //!   this part fails if our pipeline did not account for every span.
 //! - `--e2e`: the CPU cost of tracing a simulated agent at 1,000 tasks/s
-//!   with OTLP export (`agent-trace`'s `agent_workload` bench), written also
-//!   to `target/bench-agent.md`.
+//!   with OTLP/HTTP export, ours next to the OpenTelemetry stack
+//!   (`tracing`, `tracing-opentelemetry`, `opentelemetry_sdk`,
+//!   `opentelemetry-otlp`) in the same run (`agent-trace`'s
+//!   `agent_workload` bench), written also to `target/bench-agent.md`; this
+//!   part fails if either stack did not deliver every span or the two
+//!   delivered different spans.
 //!
 //! `--quick` runs everything briefly (criterion's warm-up 0.2 s and
 //! measurement 0.5 s, 1 s per overload or agent run): what `.ci/run` does
