@@ -112,45 +112,162 @@ impl fmt::Debug for OtlpExporter {
 #[derive(Debug, Clone)]
 pub struct OtlpExporterBuilder {
     name: &'static str,
-    protocol: Option<OtlpProtocol>,
-    endpoint: Option<String>,
-    /// How `endpoint` becomes the traces URL.
-    endpoint_rule: EndpointRule,
-    /// The variable `endpoint` came from, for errors.
-    endpoint_var: Option<&'static str>,
-    headers: Option<Headers>,
-    timeout: Option<Duration>,
-    gzip: Option<bool>,
+    connection: OtlpConnection,
     resource: Option<Resource>,
-    ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for OtlpExporterBuilder {
     fn default() -> Self {
         Self {
             name: "otlp",
-            protocol: None,
-            endpoint: None,
-            endpoint_rule: EndpointRule::BaseWithoutPath,
-            endpoint_var: None,
-            headers: None,
-            timeout: None,
-            gzip: None,
+            connection: OtlpConnection::default(),
             resource: None,
-            ca_pem: None,
         }
     }
 }
 
-/// How an endpoint setting becomes the traces URL (for HTTP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EndpointRule {
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the whole URL.
-    AsIs,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: `/v1/traces` is appended.
-    Base,
-    /// Given in code: a base when it has no path, else as is.
-    BaseWithoutPath,
+/// What an OTLP exporter connects with, whatever the signal: the protocol,
+/// the endpoint (and how it was given), headers, timeout, compression and
+/// CA certificates, each `None` until given in code or read from the
+/// variables. The span exporter's builder and the metrics exporter's hold
+/// one each.
+#[derive(Debug, Clone, Default)]
+pub(super) struct OtlpConnection {
+    pub(super) protocol: Option<OtlpProtocol>,
+    pub(super) endpoint: Option<String>,
+    /// Whether `endpoint` is a base URL that gets the signal's path (for
+    /// HTTP): `Some(true)` from `OTEL_EXPORTER_OTLP_ENDPOINT`, `Some(false)`
+    /// from the signal's own variable, `None` (given in code) when it has
+    /// no path.
+    pub(super) endpoint_is_base: Option<bool>,
+    /// The variable `endpoint` came from, for errors.
+    pub(super) endpoint_var: Option<&'static str>,
+    pub(super) headers: Option<Headers>,
+    pub(super) timeout: Option<Duration>,
+    pub(super) gzip: Option<bool>,
+    pub(super) ca_pem: Option<Vec<u8>>,
+}
+
+/// A transport to an OTLP receiver, for either signal.
+pub(super) enum Connected {
+    #[cfg(feature = "otlp-http")]
+    Http(Box<HttpTransport>),
+    #[cfg(feature = "otlp-grpc")]
+    Grpc(Box<grpc::GrpcTransport>),
+}
+
+impl OtlpConnection {
+    /// An endpoint given in code: a base when it has no path.
+    pub(super) fn set_endpoint(&mut self, url: String) {
+        self.endpoint = Some(url);
+        self.endpoint_is_base = None;
+        self.endpoint_var = None;
+    }
+
+    /// Fills every setting not given from the signal's variables (`vars`).
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Config`] naming a malformed variable.
+    pub(super) fn fill_from_env(&mut self, vars: &OtlpVars) -> Result<(), ExportError> {
+        if self.protocol.is_none() {
+            self.protocol = vars.protocol()?;
+        }
+        if self.endpoint.is_none()
+            && let Some(e) = vars.endpoint()
+        {
+            self.endpoint = Some(e.url);
+            self.endpoint_is_base = Some(e.is_base);
+            self.endpoint_var = Some(e.var);
+        }
+        if self.headers.is_none() {
+            self.headers = vars.headers()?;
+        }
+        if self.timeout.is_none() {
+            self.timeout = vars.timeout()?;
+        }
+        if self.gzip.is_none() {
+            self.gzip = vars.gzip()?;
+        }
+        if self.ca_pem.is_none() {
+            self.ca_pem = vars.ca_pem()?;
+        }
+        Ok(())
+    }
+
+    /// The URL to send to: the OpenTelemetry rules (a signal-specific
+    /// endpoint as is, a base endpoint with `path`, such as `/v1/traces`,
+    /// appended for HTTP; gRPC takes either as is), or the default
+    /// (`default_http` for HTTP).
+    pub(super) fn url(&self, protocol: OtlpProtocol, path: &str, default_http: &str) -> String {
+        match (&self.endpoint, protocol) {
+            (None, OtlpProtocol::Grpc) => DEFAULT_GRPC_ENDPOINT.to_owned(),
+            (None, _) => default_http.to_owned(),
+            (Some(e), OtlpProtocol::Grpc) => e.clone(),
+            (Some(e), _) => {
+                if self.endpoint_is_base.unwrap_or_else(|| !has_path(e)) {
+                    format!("{}{path}", e.trim_end_matches('/'))
+                } else {
+                    e.clone()
+                }
+            }
+        }
+    }
+
+    /// The protocol (default HTTP/protobuf) and a transport to the URL for
+    /// `path` (see [`url`](Self::url)); `exporter` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Config`] for a malformed endpoint or header (naming
+    /// the variable it came from), or a protocol whose feature is not
+    /// compiled in.
+    pub(super) fn connect(
+        &self,
+        exporter: &'static str,
+        path: &str,
+        default_http: &str,
+    ) -> Result<(OtlpProtocol, Connected), ExportError> {
+        let protocol = self.protocol.unwrap_or_default();
+        let endpoint = self.url(protocol, path, default_http);
+        let headers = self.headers.clone().unwrap_or_default();
+        let config = crate::TransportConfig {
+            exporter,
+            endpoint: &endpoint,
+            headers: &headers,
+            timeout: self.timeout.unwrap_or(Duration::from_secs(10)),
+            gzip: self.gzip.unwrap_or(false),
+            ca_pem: self.ca_pem.as_deref(),
+            hint: port_hint(protocol, &endpoint),
+        };
+        let in_var = |e| match self.endpoint_var {
+            Some(var) => named(var, e),
+            None => e,
+        };
+        let connected = match protocol {
+            #[cfg(feature = "otlp-http")]
+            OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
+                Connected::Http(Box::new(HttpTransport::new(config).map_err(in_var)?))
+            }
+            #[cfg(feature = "otlp-grpc")]
+            OtlpProtocol::Grpc => {
+                Connected::Grpc(Box::new(grpc::GrpcTransport::new(config).map_err(in_var)?))
+            }
+            #[allow(unreachable_patterns, reason = "depends on the features compiled in")]
+            other => {
+                let _ = config;
+                return Err(ExportError::Config(format!(
+                    "OTLP protocol {other:?} needs the agent-trace-export feature {}",
+                    if other == OtlpProtocol::Grpc {
+                        "otlp-grpc"
+                    } else {
+                        "otlp-http"
+                    }
+                )));
+            }
+        };
+        Ok((protocol, connected))
+    }
 }
 
 /// Whether a URL has a path beyond `/`.
@@ -162,14 +279,15 @@ fn has_path(url: &str) -> bool {
 }
 
 /// A configuration error prefixed with the variable that caused it.
-fn named(var: &str, e: ExportError) -> ExportError {
+pub(super) fn named(var: &str, e: ExportError) -> ExportError {
     match e {
         ExportError::Config(m) => ExportError::Config(format!("{var}: {m}")),
         other => other,
     }
 }
 
-fn env(name: &str) -> Option<String> {
+/// A variable's value, unless unset or blank.
+pub(super) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
@@ -310,7 +428,7 @@ impl OtlpExporterBuilder {
 
     /// The transport (default HTTP/protobuf, or `OTEL_EXPORTER_OTLP_PROTOCOL`).
     pub fn protocol(mut self, p: OtlpProtocol) -> Self {
-        self.protocol = Some(p);
+        self.connection.protocol = Some(p);
         self
     }
 
@@ -333,28 +451,29 @@ impl OtlpExporterBuilder {
     /// # Ok::<(), agent_trace_export::ExportError>(())
     /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = Some(url.into());
-        self.endpoint_rule = EndpointRule::BaseWithoutPath;
-        self.endpoint_var = None;
+        self.connection.set_endpoint(url.into());
         self
     }
 
     /// Adds a header (gRPC metadata for gRPC), for example
     /// `Authorization: Bearer ...`. Never shown in `Debug` or errors.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.get_or_insert_default().insert(name, value);
+        self.connection
+            .headers
+            .get_or_insert_default()
+            .insert(name, value);
         self
     }
 
     /// The per-request timeout (default 10 s).
     pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
+        self.connection.timeout = Some(t);
         self
     }
 
     /// Whether requests are gzip-compressed (default off).
     pub fn gzip(mut self, on: bool) -> Self {
-        self.gzip = Some(on);
+        self.connection.gzip = Some(on);
         self
     }
 
@@ -368,7 +487,7 @@ impl OtlpExporterBuilder {
     /// `https://` endpoint, besides the system's roots.
     #[cfg(feature = "tls")]
     pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca_pem = Some(pem.into());
+        self.connection.ca_pem = Some(pem.into());
         self
     }
 
@@ -392,57 +511,8 @@ impl OtlpExporterBuilder {
     ///
     /// [`ExportError::Config`] naming a malformed variable.
     pub fn from_env(mut self) -> Result<Self, ExportError> {
-        let vars = &TRACES;
-        if self.protocol.is_none() {
-            self.protocol = vars.protocol()?;
-        }
-        if self.endpoint.is_none()
-            && let Some(e) = vars.endpoint()
-        {
-            self.endpoint = Some(e.url);
-            self.endpoint_rule = if e.is_base {
-                EndpointRule::Base
-            } else {
-                EndpointRule::AsIs
-            };
-            self.endpoint_var = Some(e.var);
-        }
-        if self.headers.is_none() {
-            self.headers = vars.headers()?;
-        }
-        if self.timeout.is_none() {
-            self.timeout = vars.timeout()?;
-        }
-        if self.gzip.is_none() {
-            self.gzip = vars.gzip()?;
-        }
-        if self.ca_pem.is_none() {
-            self.ca_pem = vars.ca_pem()?;
-        }
+        self.connection.fill_from_env(&TRACES)?;
         Ok(self)
-    }
-
-    /// The endpoint the exporter will use: the OpenTelemetry rules (a
-    /// signal-specific endpoint as is, a base endpoint with `/v1/traces`
-    /// appended for HTTP; gRPC takes either as is).
-    fn resolved_endpoint(&self, protocol: OtlpProtocol) -> String {
-        match (&self.endpoint, protocol) {
-            (None, OtlpProtocol::Grpc) => DEFAULT_GRPC_ENDPOINT.to_owned(),
-            (None, _) => DEFAULT_HTTP_ENDPOINT.to_owned(),
-            (Some(e), OtlpProtocol::Grpc) => e.clone(),
-            (Some(e), _) => {
-                let base = match self.endpoint_rule {
-                    EndpointRule::Base => true,
-                    EndpointRule::AsIs => false,
-                    EndpointRule::BaseWithoutPath => !has_path(e),
-                };
-                if base {
-                    format!("{}/v1/traces", e.trim_end_matches('/'))
-                } else {
-                    e.clone()
-                }
-            }
-        }
     }
 
     /// Checks the settings and builds the exporter (no connection is made
@@ -453,29 +523,18 @@ impl OtlpExporterBuilder {
     /// [`ExportError::Config`] for a malformed endpoint or header, or a
     /// protocol whose feature is not compiled in.
     pub fn build(self) -> Result<OtlpExporter, ExportError> {
-        let protocol = self.protocol.unwrap_or_default();
-        let endpoint = self.resolved_endpoint(protocol);
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(10));
-        let gzip = self.gzip.unwrap_or(false);
+        #[cfg_attr(
+            not(feature = "otlp-http"),
+            allow(unused_variables, reason = "HTTP alone tells protobuf from JSON")
+        )]
+        let (protocol, connected) =
+            self.connection
+                .connect(self.name, "/v1/traces", DEFAULT_HTTP_ENDPOINT)?;
         let resource = self.resource.unwrap_or_default();
-        let headers = self.headers.unwrap_or_default();
-        let config = crate::TransportConfig {
-            exporter: self.name,
-            endpoint: &endpoint,
-            headers: &headers,
-            timeout,
-            gzip,
-            ca_pem: self.ca_pem.as_deref(),
-            hint: port_hint(protocol, &endpoint),
-        };
-        let in_var = |e| match self.endpoint_var {
-            Some(var) => named(var, e),
-            None => e,
-        };
-        let transport = match protocol {
+        let transport = match connected {
             #[cfg(feature = "otlp-http")]
-            OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => Transport::Http {
-                http: Box::new(HttpTransport::new(config).map_err(in_var)?),
+            Connected::Http(http) => Transport::Http {
+                http,
                 encoder: if protocol == OtlpProtocol::HttpJson {
                     HttpEncoder::Json(JsonEncoder::new(&resource))
                 } else {
@@ -483,21 +542,7 @@ impl OtlpExporterBuilder {
                 },
             },
             #[cfg(feature = "otlp-grpc")]
-            OtlpProtocol::Grpc => {
-                Transport::Grpc(Box::new(grpc::GrpcTransport::new(config).map_err(in_var)?))
-            }
-            #[allow(unreachable_patterns, reason = "depends on the features compiled in")]
-            other => {
-                let _ = config;
-                return Err(ExportError::Config(format!(
-                    "OTLP protocol {other:?} needs the agent-trace-export feature {}",
-                    if other == OtlpProtocol::Grpc {
-                        "otlp-grpc"
-                    } else {
-                        "otlp-http"
-                    }
-                )));
-            }
+            Connected::Grpc(g) => Transport::Grpc(g),
         };
         Ok(OtlpExporter {
             name: self.name,

@@ -107,7 +107,7 @@ use super::grpc;
 use super::response;
 #[cfg(feature = "otlp-http")]
 use crate::http::HttpTransport;
-use crate::{ExportError, Headers, Resource};
+use crate::{ExportError, Resource};
 
 /// The default OTLP/HTTP metrics endpoint.
 pub const DEFAULT_HTTP_METRICS_ENDPOINT: &str = "http://localhost:4318/v1/metrics";
@@ -277,16 +277,10 @@ impl fmt::Debug for OtlpMetricsExporter {
 /// environment with [`from_env`](Self::from_env), else the defaults.
 #[derive(Debug, Clone, Default)]
 pub struct OtlpMetricsExporterBuilder {
-    protocol: Option<OtlpProtocol>,
-    endpoint: Option<String>,
-    /// Whether `endpoint` is a base URL that gets `/v1/metrics` (HTTP).
-    endpoint_is_base: Option<bool>,
-    endpoint_var: Option<&'static str>,
-    headers: Option<Headers>,
-    timeout: Option<Duration>,
-    gzip: Option<bool>,
+    /// The span exporter's settings: protocol, endpoint, headers, timeout,
+    /// compression, CA certificates.
+    connection: super::exporter::OtlpConnection,
     resource: Option<Resource>,
-    ca_pem: Option<Vec<u8>>,
     temporality: Option<MetricsTemporality>,
     histogram: LatencyHistogram,
     latency: Option<LatencySource>,
@@ -297,29 +291,12 @@ pub struct OtlpMetricsExporterBuilder {
 /// A facade series: its name and labels.
 type FacadeKey = (String, Vec<(String, String)>);
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn named(var: &str, e: ExportError) -> ExportError {
-    match e {
-        ExportError::Config(m) => ExportError::Config(format!("{var}: {m}")),
-        other => other,
-    }
-}
-
-/// Whether a URL has a path beyond `/`.
-fn has_path(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let path = rest.find('/').map_or("", |i| &rest[i..]);
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    !path.trim_matches('/').is_empty()
-}
+use super::exporter::{env, named};
 
 impl OtlpMetricsExporterBuilder {
     /// The transport (default HTTP/protobuf).
     pub fn protocol(mut self, p: OtlpProtocol) -> Self {
-        self.protocol = Some(p);
+        self.connection.protocol = Some(p);
         self
     }
 
@@ -328,29 +305,30 @@ impl OtlpMetricsExporterBuilder {
     /// is. Default `http://localhost:4318/v1/metrics` (HTTP),
     /// `http://localhost:4317` (gRPC).
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = Some(url.into());
-        self.endpoint_is_base = None;
-        self.endpoint_var = None;
+        self.connection.set_endpoint(url.into());
         self
     }
 
     /// Adds a header (gRPC metadata for gRPC); never shown in `Debug` or
     /// errors.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.get_or_insert_default().insert(name, value);
+        self.connection
+            .headers
+            .get_or_insert_default()
+            .insert(name, value);
         self
     }
 
     /// The per-request timeout (default 10 s; the reader's export timeout
     /// bounds each push as a whole).
     pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
+        self.connection.timeout = Some(t);
         self
     }
 
     /// Whether requests are gzip-compressed (default off).
     pub fn gzip(mut self, on: bool) -> Self {
-        self.gzip = Some(on);
+        self.connection.gzip = Some(on);
         self
     }
 
@@ -363,7 +341,7 @@ impl OtlpMetricsExporterBuilder {
     /// Also trusts the CA certificates in `pem` for an `https://` endpoint.
     #[cfg(feature = "tls")]
     pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca_pem = Some(pem.into());
+        self.connection.ca_pem = Some(pem.into());
         self
     }
 
@@ -422,29 +400,7 @@ impl OtlpMetricsExporterBuilder {
     /// [`ExportError::Config`] naming a malformed variable.
     pub fn from_env(mut self) -> Result<Self, ExportError> {
         // The variables the span exporter reads, for this signal.
-        let vars = &super::exporter::METRICS;
-        if self.protocol.is_none() {
-            self.protocol = vars.protocol()?;
-        }
-        if self.endpoint.is_none()
-            && let Some(e) = vars.endpoint()
-        {
-            self.endpoint = Some(e.url);
-            self.endpoint_is_base = Some(e.is_base);
-            self.endpoint_var = Some(e.var);
-        }
-        if self.headers.is_none() {
-            self.headers = vars.headers()?;
-        }
-        if self.timeout.is_none() {
-            self.timeout = vars.timeout()?;
-        }
-        if self.gzip.is_none() {
-            self.gzip = vars.gzip()?;
-        }
-        if self.ca_pem.is_none() {
-            self.ca_pem = vars.ca_pem()?;
-        }
+        self.connection.fill_from_env(&super::exporter::METRICS)?;
         if self.temporality.is_none()
             && let Some(t) = env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
         {
@@ -456,22 +412,6 @@ impl OtlpMetricsExporterBuilder {
         Ok(self)
     }
 
-    /// The endpoint the exporter will use (the OpenTelemetry rules).
-    fn resolved_endpoint(&self, protocol: OtlpProtocol) -> String {
-        match (&self.endpoint, protocol) {
-            (None, OtlpProtocol::Grpc) => super::DEFAULT_GRPC_ENDPOINT.to_owned(),
-            (None, _) => DEFAULT_HTTP_METRICS_ENDPOINT.to_owned(),
-            (Some(e), OtlpProtocol::Grpc) => e.clone(),
-            (Some(e), _) => {
-                if self.endpoint_is_base.unwrap_or_else(|| !has_path(e)) {
-                    format!("{}/v1/metrics", e.trim_end_matches('/'))
-                } else {
-                    e.clone()
-                }
-            }
-        }
-    }
-
     /// Checks the settings and builds the exporter (no connection is made
     /// until the first push).
     ///
@@ -480,45 +420,23 @@ impl OtlpMetricsExporterBuilder {
     /// [`ExportError::Config`] for a malformed endpoint or header, a scale
     /// outside `-10..=20`, or a protocol whose feature is not compiled in.
     pub fn build(self) -> Result<OtlpMetricsExporter, ExportError> {
-        let protocol = self.protocol.unwrap_or_default();
-        let endpoint = self.resolved_endpoint(protocol);
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(10));
-        let headers = self.headers.clone().unwrap_or_default();
-        let config = crate::TransportConfig {
-            exporter: crate::diagnostics::METRICS_PUSH,
-            endpoint: &endpoint,
-            headers: &headers,
-            timeout,
-            gzip: self.gzip.unwrap_or(false),
-            ca_pem: self.ca_pem.as_deref(),
-            hint: None,
-        };
-        let in_var = |e| match self.endpoint_var {
-            Some(var) => named(var, e),
-            None => e,
-        };
-        let transport = match protocol {
+        #[cfg_attr(
+            not(feature = "otlp-http"),
+            allow(unused_variables, reason = "HTTP alone tells protobuf from JSON")
+        )]
+        let (protocol, connected) = self.connection.connect(
+            crate::diagnostics::METRICS_PUSH,
+            "/v1/metrics",
+            DEFAULT_HTTP_METRICS_ENDPOINT,
+        )?;
+        let transport = match connected {
             #[cfg(feature = "otlp-http")]
-            OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => Transport::Http {
-                http: Box::new(HttpTransport::new(config).map_err(in_var)?),
+            super::exporter::Connected::Http(http) => Transport::Http {
+                http,
                 json: protocol == OtlpProtocol::HttpJson,
             },
             #[cfg(feature = "otlp-grpc")]
-            OtlpProtocol::Grpc => {
-                Transport::Grpc(Box::new(grpc::GrpcTransport::new(config).map_err(in_var)?))
-            }
-            #[allow(unreachable_patterns, reason = "depends on the features compiled in")]
-            other => {
-                let _ = config;
-                return Err(ExportError::Config(format!(
-                    "OTLP protocol {other:?} needs the agent-trace-export feature {}",
-                    if other == OtlpProtocol::Grpc {
-                        "otlp-grpc"
-                    } else {
-                        "otlp-http"
-                    }
-                )));
-            }
+            super::exporter::Connected::Grpc(g) => Transport::Grpc(g),
         };
         let accuracy = self
             .latency
