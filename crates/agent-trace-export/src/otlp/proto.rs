@@ -46,13 +46,13 @@ use super::{CONTEXT_HAS_IS_REMOTE, CONTEXT_IS_REMOTE};
 use crate::{Resource, SCOPE_NAME, SCOPE_VERSION};
 
 /// Protobuf wire types.
-const VARINT: u8 = 0;
+pub(super) const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
-const LEN: u8 = 2;
+pub(super) const LEN: u8 = 2;
 const FIXED32: u8 = 5;
 
 /// The key of field `field` (below 16: one byte) with wire type `wire`.
-const fn key(field: u8, wire: u8) -> u8 {
+pub(super) const fn key(field: u8, wire: u8) -> u8 {
     (field << 3) | wire
 }
 
@@ -196,7 +196,7 @@ fn end_len1(out: &mut Vec<u8>, at: usize) {
 /// Writes the key of field `field` and a two-byte placeholder for its
 /// length; returns where the placeholder is, for [`end_len2`].
 #[inline]
-fn begin_len2(out: &mut Vec<u8>, field: u8) -> usize {
+pub(super) fn begin_len2(out: &mut Vec<u8>, field: u8) -> usize {
     out.extend_from_slice(&[key(field, LEN), 0, 0]);
     out.len() - 2
 }
@@ -204,7 +204,7 @@ fn begin_len2(out: &mut Vec<u8>, field: u8) -> usize {
 /// Fills in the placeholder of [`begin_len2`] with the length of what was
 /// written after it.
 #[inline]
-fn end_len2(out: &mut Vec<u8>, at: usize) {
+pub(super) fn end_len2(out: &mut Vec<u8>, at: usize) {
     let len = out.len() - at - 2;
     if (0x80..0x4000).contains(&len) {
         out[at] = len as u8 | 0x80;
@@ -252,7 +252,7 @@ fn put_scalar(out: &mut Vec<u8>, v: Scalar<'_>) {
 
 /// A `fixed64` field, written even when zero (a `oneof` member).
 #[inline]
-fn put_fixed64_always(out: &mut Vec<u8>, field: u8, v: u64) {
+pub(super) fn put_fixed64_always(out: &mut Vec<u8>, field: u8, v: u64) {
     let mut b = [key(field, FIXED64); 9];
     b[1..].copy_from_slice(&v.to_le_bytes());
     out.extend_from_slice(&b);

@@ -101,6 +101,7 @@ use self::collect::{Aggregation, SeriesKey, SeriesState};
 use self::recorder::{HistogramData, Value};
 use self::wire::{Data, HistogramPoint, Metric, Number, NumberPoint};
 use super::OtlpProtocol;
+use super::exporter::{env, named};
 #[cfg(feature = "otlp-grpc")]
 use super::grpc;
 #[cfg(feature = "otlp-http")]
@@ -290,8 +291,6 @@ pub struct OtlpMetricsExporterBuilder {
 
 /// A facade series: its name and labels.
 type FacadeKey = (String, Vec<(String, String)>);
-
-use super::exporter::{env, named};
 
 impl OtlpMetricsExporterBuilder {
     /// The transport (default HTTP/protobuf).

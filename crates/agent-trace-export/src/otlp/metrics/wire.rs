@@ -126,25 +126,23 @@ impl Data {
 // ---------------------------------------------------------------------------
 // Protobuf
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
+// The primitives are the span encoder's (`proto.rs`); every field number
+// of the metrics messages is below 16, so each key is one byte.
 
-fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
-    proto::put_varint(out, u64::from(field << 3 | u32::from(wire)));
+fn key(out: &mut Vec<u8>, field: u8, wire: u8) {
+    out.push(proto::key(field, wire));
 }
 
-fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
-    key(out, field, FIXED64);
-    out.extend_from_slice(&v.to_le_bytes());
+fn fixed64(out: &mut Vec<u8>, field: u8, v: u64) {
+    proto::put_fixed64_always(out, field, v);
 }
 
-fn double(out: &mut Vec<u8>, field: u32, v: f64) {
+fn double(out: &mut Vec<u8>, field: u8, v: f64) {
     fixed64(out, field, v.to_bits());
 }
 
-fn varint(out: &mut Vec<u8>, field: u32, v: u64) {
-    key(out, field, VARINT);
+fn varint(out: &mut Vec<u8>, field: u8, v: u64) {
+    key(out, field, proto::VARINT);
     proto::put_varint(out, v);
 }
 
@@ -152,42 +150,25 @@ fn zigzag(v: i32) -> u64 {
     u64::from(((v << 1) ^ (v >> 31)) as u32)
 }
 
-fn string(out: &mut Vec<u8>, field: u32, s: &str) {
-    if !s.is_empty() {
-        key(out, field, LEN);
-        proto::put_varint(out, s.len() as u64);
-        out.extend_from_slice(s.as_bytes());
-    }
+fn string(out: &mut Vec<u8>, field: u8, s: &str) {
+    proto::put_string_field(out, field, s);
 }
 
-/// A nested message: written after room for its length, then moved only
-/// if the length takes more than the two bytes reserved.
-fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
-    key(out, field, LEN);
-    let at = out.len();
-    out.extend_from_slice(&[0, 0]);
+/// A nested message: written after room for a two-byte length, which is
+/// then filled in (the body moves only for a length of another width).
+fn message(out: &mut Vec<u8>, field: u8, body: impl FnOnce(&mut Vec<u8>)) {
+    let at = proto::begin_len2(out, field);
     body(out);
-    let len = out.len() - at - 2;
-    if len < 0x80 {
-        out[at] = len as u8;
-        out.remove(at + 1);
-    } else if len < 0x4000 {
-        out[at] = (len as u8) | 0x80;
-        out[at + 1] = (len >> 7) as u8;
-    } else {
-        let mut prefix = Vec::with_capacity(10);
-        proto::put_varint(&mut prefix, len as u64);
-        out.splice(at..at + 2, prefix);
-    }
+    proto::end_len2(out, at);
 }
 
-fn attributes(out: &mut Vec<u8>, field: u32, attrs: &Attributes) {
+fn attributes(out: &mut Vec<u8>, field: u8, attrs: &Attributes) {
     for (k, v) in attrs {
         message(out, field, |kv| {
             string(kv, 1, k);
             // AnyValue { string_value = 1 }, present even when empty.
             message(kv, 2, |any| {
-                key(any, 1, LEN);
+                key(any, 1, proto::LEN);
                 proto::put_varint(any, v.len() as u64);
                 any.extend_from_slice(v.as_bytes());
             });
@@ -195,17 +176,17 @@ fn attributes(out: &mut Vec<u8>, field: u32, attrs: &Attributes) {
     }
 }
 
-fn exemplars(out: &mut Vec<u8>, field: u32, list: &[Exemplar]) {
+fn exemplars(out: &mut Vec<u8>, field: u8, list: &[Exemplar]) {
     for e in list {
         message(out, field, |m| {
             fixed64(m, 2, e.time);
             double(m, 3, e.value);
             if let Some(span_id) = e.span_id {
-                key(m, 4, LEN);
+                key(m, 4, proto::LEN);
                 proto::put_varint(m, 8);
                 m.extend_from_slice(&span_id.to_be_bytes());
             }
-            key(m, 5, LEN);
+            key(m, 5, proto::LEN);
             proto::put_varint(m, 16);
             m.extend_from_slice(&e.trace_id.to_be_bytes());
         });
