@@ -515,7 +515,7 @@ impl<E: SpanExporter + 'static> BatchSpanProcessorBuilder<E> {
             shared: shared.clone(),
             exporter: Box::new(self.exporter),
             config: self.config,
-            rng: seed(),
+            jitter: Jitter::new(),
             reports: Reports::default(),
         };
         let handle = std::thread::Builder::new()
@@ -670,19 +670,39 @@ impl Drop for BatchSpanProcessor {
 
 /// SplitMix64 state for backoff jitter, seeded from the clock and the
 /// address of a local.
-fn seed() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let local = 0u8;
-    t ^ (std::ptr::from_ref(&local) as u64).rotate_left(32)
+/// The random part of retry backoffs (SplitMix64), seeded from the clock
+/// and a stack address, so that exporters of many processes failing
+/// together do not retry in step. The span pipeline and the OTLP metrics
+/// push each keep one.
+#[derive(Debug)]
+pub(crate) struct Jitter(u64);
+
+impl Jitter {
+    pub(crate) fn new() -> Self {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let local = 0u8;
+        Self(t ^ (std::ptr::from_ref(&local) as u64).rotate_left(32))
+    }
+
+    /// A uniformly random duration in `[0, d]`.
+    pub(crate) fn upto(&mut self, d: Duration) -> Duration {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(if nanos == 0 { 0 } else { z % (nanos + 1) })
+    }
 }
 
 struct Worker {
     shared: Arc<Shared>,
     exporter: Box<dyn SpanExporter>,
     config: BatchConfig,
-    rng: u64,
+    jitter: Jitter,
     reports: Reports,
 }
 
@@ -699,14 +719,10 @@ struct Reports {
     last_drop_report: Option<Instant>,
 }
 
-/// Exports failing since `since`.
+/// Exports failing, and the drops counted when they began.
 #[derive(Debug)]
 struct Outage {
-    since: Instant,
-    /// The kinds of failure reported since (`ExportError::kind`).
-    kinds: Vec<String>,
-    failed_attempts: u64,
-    /// The drops counted when it began.
+    failing: crate::diagnostics::Outage,
     dropped_before: Dropped,
 }
 
@@ -840,7 +856,8 @@ impl Worker {
                 Err(e) => {
                     // Full jitter, with the receiver's wish as a floor.
                     let wait = self
-                        .jitter(backoff)
+                        .jitter
+                        .upto(backoff)
                         .max(e.retry_after().unwrap_or(Duration::ZERO));
                     let in_time = started.elapsed() + wait <= retry.max_elapsed;
                     // During shutdown, one attempt more at most: the caller
@@ -889,15 +906,10 @@ impl Worker {
         self.shared.ledger().last_error = Some(message);
         let dropped_before = self.dropped();
         let outage = self.reports.outage.get_or_insert_with(|| Outage {
-            since: Instant::now(),
-            kinds: Vec::new(),
-            failed_attempts: 0,
+            failing: crate::diagnostics::Outage::new(),
             dropped_before,
         });
-        outage.failed_attempts += 1;
-        let kind = e.kind();
-        if !outage.kinds.contains(&kind) {
-            outage.kinds.push(kind);
+        if outage.failing.failed(e) {
             self.shared.diagnostics.emit(&ExportEvent::Failing {
                 exporter: self.shared.name,
                 error: e,
@@ -914,8 +926,8 @@ impl Worker {
         let now = self.dropped();
         self.shared.diagnostics.emit(&ExportEvent::Recovered {
             exporter: self.shared.name,
-            after: outage.since.elapsed(),
-            failed_attempts: outage.failed_attempts,
+            after: outage.failing.since.elapsed(),
+            failed_attempts: outage.failing.failed_attempts,
             dropped: now.since(&outage.dropped_before),
         });
         self.reports.reported_drops = now;
@@ -964,17 +976,6 @@ impl Worker {
             }
             std::thread::park_timeout(t - now);
         }
-    }
-
-    /// A uniformly random duration in `[0, d]` (SplitMix64).
-    fn jitter(&mut self, d: Duration) -> Duration {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(if nanos == 0 { 0 } else { z % (nanos + 1) })
     }
 }
 

@@ -224,6 +224,39 @@ pub enum ExportEvent<'a> {
     },
 }
 
+/// Exports failing since `since`: each kind of failure is reported once
+/// per outage, and the attempts counted for the recovery's report. The
+/// span pipeline and the OTLP metrics push each keep one while failing.
+#[derive(Debug)]
+pub(crate) struct Outage {
+    pub(crate) since: std::time::Instant,
+    /// The kinds of failure reported since (`ExportError::kind`).
+    kinds: Vec<String>,
+    pub(crate) failed_attempts: u64,
+}
+
+impl Outage {
+    pub(crate) fn new() -> Self {
+        Self {
+            since: std::time::Instant::now(),
+            kinds: Vec::new(),
+            failed_attempts: 0,
+        }
+    }
+
+    /// Counts a failed attempt; whether its kind is new in this outage,
+    /// and so to be reported.
+    pub(crate) fn failed(&mut self, e: &ExportError) -> bool {
+        self.failed_attempts += 1;
+        let kind = e.kind();
+        if self.kinds.contains(&kind) {
+            return false;
+        }
+        self.kinds.push(kind);
+        true
+    }
+}
+
 /// The exporter name of the OTLP metrics push
 /// ([`PeriodicMetricsReader`](crate::otlp::metrics::PeriodicMetricsReader)),
 /// whose failures hold values back for the next push rather than drop

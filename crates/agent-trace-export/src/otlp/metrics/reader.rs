@@ -13,7 +13,8 @@ use agent_trace_metrics::{LocalCounter, TracerMetrics};
 
 use super::OtlpMetricsExporter;
 use crate::ExportError;
-use crate::diagnostics::{Diagnostics, Dropped, ExportEvent};
+use crate::batch::Jitter;
+use crate::diagnostics::{Diagnostics, Dropped, ExportEvent, Outage};
 
 /// The thread's name.
 const THREAD: &str = "agent-trace-metrics-push";
@@ -190,7 +191,7 @@ impl PeriodicMetricsReaderBuilder {
                 .metrics
                 .map(|m| (m.export_success(NAME), m.export_failure(NAME))),
             outage: None,
-            rng: 0x2545_f491_4f6c_dd1d,
+            jitter: Jitter::new(),
         };
         let thread = std::thread::Builder::new()
             .name(THREAD.into())
@@ -303,13 +304,6 @@ impl Drop for PeriodicMetricsReader {
     }
 }
 
-/// An outage: since when pushes fail, and which kinds were reported.
-struct Outage {
-    since: Instant,
-    kinds: Vec<String>,
-    failed_attempts: u64,
-}
-
 struct Worker {
     shared: Arc<Shared>,
     exporter: OtlpMetricsExporter,
@@ -318,7 +312,7 @@ struct Worker {
     diagnostics: Diagnostics,
     counters: Option<(LocalCounter, LocalCounter)>,
     outage: Option<Outage>,
-    rng: u64,
+    jitter: Jitter,
 }
 
 impl Worker {
@@ -393,7 +387,7 @@ impl Worker {
                     let wait = e
                         .retry_after()
                         .unwrap_or_default()
-                        .max(self.jitter(backoff));
+                        .max(half_jitter(&mut self.jitter, backoff));
                     let retrying = e.is_retryable() && Instant::now() + wait < deadline;
                     self.shared.lock().stats.failed_attempts += 1;
                     // Nothing is dropped by a failed push: its values go
@@ -431,15 +425,8 @@ impl Worker {
     }
 
     fn failed(&mut self, e: &ExportError, retrying: bool) {
-        let outage = self.outage.get_or_insert_with(|| Outage {
-            since: Instant::now(),
-            kinds: Vec::new(),
-            failed_attempts: 0,
-        });
-        outage.failed_attempts += 1;
-        let kind = e.kind();
-        if !outage.kinds.contains(&kind) {
-            outage.kinds.push(kind);
+        let outage = self.outage.get_or_insert_with(Outage::new);
+        if outage.failed(e) {
             self.diagnostics.emit(&ExportEvent::Failing {
                 exporter: NAME,
                 error: e,
@@ -458,15 +445,11 @@ impl Worker {
             });
         }
     }
+}
 
-    /// A uniformly random duration in `[d / 2, d]` (SplitMix64).
-    fn jitter(&mut self, d: Duration) -> Duration {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        let half = u64::try_from(d.as_nanos() / 2).unwrap_or(u64::MAX);
-        Duration::from_nanos(half + if half == 0 { 0 } else { z % (half + 1) })
-    }
+/// A uniformly random duration in `[d / 2, d]`: a push is one request a
+/// minute, so its retries keep at least half their backoff.
+fn half_jitter(jitter: &mut Jitter, d: Duration) -> Duration {
+    let half = d / 2;
+    half + jitter.upto(d - half)
 }
