@@ -539,16 +539,19 @@ fn today() -> String {
     text
 }
 
-/// The CPU model and the number of cores, from `/proc/cpuinfo`.
-fn machine() -> String {
+/// The CPU model, from `/proc/cpuinfo`: every figure names it.
+pub(crate) fn cpu_model() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
+    info.lines()
         .find_map(|l| l.strip_prefix("model name")?.split(':').nth(1))
         .map_or("an unknown CPU", str::trim)
-        .to_owned();
+        .to_owned()
+}
+
+/// The CPU model and the number of cores.
+fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    format!("{model}, {cores} cores")
+    format!("{}, {cores} cores", cpu_model())
 }
 
 #[cfg(test)]

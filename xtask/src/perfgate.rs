@@ -307,12 +307,7 @@ fn baseline_comment(text: &str) -> &str {
 /// A new baseline file.
 fn baseline_text(measured: &[(&Workload, f64)], valgrind: &str) -> Result<String, String> {
     let rustc = version("rustc", &["--version"])?;
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, model)| model.trim());
+    let cpu = crate::bench::cpu_model();
     let mut t = String::new();
     t.push_str(
         "# The baseline of `cargo xtask perfgate`: instructions per operation on the calling\n\

@@ -349,27 +349,22 @@ impl Series {
         now: u64,
         config: &SeriesConfig,
     ) {
-        for stripe in &self.stripes {
-            let mut live = stripe.0.lock();
-            if !live.sketch.is_empty() {
-                self.close(&mut live, now, config);
+        self.with_history(now, config, |history| {
+            history.collect_into(acc, since, &config.specs, config.max_buckets);
+            if let Some(out) = exemplars {
+                history.collect_exemplars(out, since, &config.specs);
             }
-        }
-        let mut history = lock(&self.history);
-        history.advance(now, &config.specs, config.max_buckets);
-        history.collect_into(acc, since, &config.specs, config.max_buckets);
-        if let Some(out) = exemplars {
-            history.collect_exemplars(out, since, &config.specs);
-        }
+        });
     }
 
-    /// Closes the live slots (as [`collect_into`](Self::collect_into)
-    /// does), moves aged slots on, and hands `f` the history, locked.
+    /// Closes the live slots, moves aged slots on, and hands `f` the
+    /// history, locked: what every query ([`collect_into`](Self::collect_into))
+    /// and the OTLP push's reads start with.
     pub(crate) fn with_history<R>(
         &self,
         now: u64,
         config: &SeriesConfig,
-        f: impl FnOnce(&History) -> R,
+        f: impl FnOnce(&mut History) -> R,
     ) -> R {
         for stripe in &self.stripes {
             let mut live = stripe.0.lock();
@@ -379,7 +374,7 @@ impl Series {
         }
         let mut history = lock(&self.history);
         history.advance(now, &config.specs, config.max_buckets);
-        f(&history)
+        f(&mut history)
     }
 
     /// Heap bytes owned by this series, plus its own size.
