@@ -935,8 +935,14 @@ impl Worker {
     }
 
     /// Reports the spans dropped since the last report: the first at once,
-    /// then at most once per [`DROP_REPORT_INTERVAL`].
+    /// then at most once per [`DROP_REPORT_INTERVAL`]. Not once the pipeline
+    /// shuts down: the shutdown reports every span not delivered over the
+    /// pipeline's life ([`ExportEvent::Undelivered`]), and a report of the
+    /// same drops just before it would say them twice.
     fn report_drops(&mut self) {
+        if self.shared.shut_down.load(Ordering::Relaxed) {
+            return;
+        }
         let now = self.dropped();
         let new = now.since(&self.reports.reported_drops);
         if new.total() == 0 {

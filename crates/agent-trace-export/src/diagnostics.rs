@@ -329,6 +329,17 @@ impl fmt::Display for ExportEvent<'_> {
                 dropped,
                 last_error,
             } => {
+                if *exporter == METRICS_PUSH {
+                    // No push follows the shutdown's.
+                    write!(
+                        f,
+                        "{exporter}: the last push failed at shutdown; its values are not delivered"
+                    )?;
+                    if let Some(e) = last_error {
+                        write!(f, ": {e}")?;
+                    }
+                    return Ok(());
+                }
                 if dropped.total() == 0 {
                     write!(f, "{exporter}: shutdown failed")?;
                     if let Some(e) = last_error {
@@ -417,5 +428,17 @@ mod tests {
             assert!(push.to_string().ends_with(says), "{push}");
             assert!(!push.to_string().contains("spans"), "{push}");
         }
+        let last = ExportEvent::Undelivered {
+            exporter: METRICS_PUSH,
+            dropped: Dropped::default(),
+            last_error: Some(
+                "otlp: cannot reach http://localhost:4318/v1/metrics: connection refused",
+            ),
+        };
+        assert_eq!(
+            last.to_string(),
+            "otlp_metrics: the last push failed at shutdown; its values are not delivered: \
+             otlp: cannot reach http://localhost:4318/v1/metrics: connection refused"
+        );
     }
 }

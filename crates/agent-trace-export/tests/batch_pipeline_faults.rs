@@ -477,6 +477,31 @@ fn a_refused_connection_is_reported_once_with_its_cause_and_every_span_counted()
     assert!(summary[0].contains("Connection refused"), "{summary:?}");
 }
 
+/// Spans lost while the pipeline shuts down are reported once, in the
+/// shutdown's summary, not also as drops the moment before.
+#[test]
+fn spans_lost_at_shutdown_are_reported_once() {
+    let addr = closed_port();
+    let (batch, tracer, lines) = reported(
+        addr,
+        Duration::from_secs(2),
+        BatchConfig::default()
+            .with_retry(fast_retry().with_max_elapsed(Duration::from_millis(300))),
+    );
+    spans(&tracer, 4);
+    let err = batch.shutdown(Duration::from_secs(5)).unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
+    let all = lines.all();
+    assert_eq!(lines.with("dropped").len(), 0, "{all:?}");
+    let summary = lines.with("at shutdown");
+    assert_eq!(summary.len(), 1, "{all:?}");
+    assert!(
+        summary[0].starts_with("otlp: not delivered at shutdown: 4 spans (export failed 4)"),
+        "{summary:?}"
+    );
+    all_counted(&batch.stats());
+}
+
 #[test]
 fn a_503_without_retry_after_and_a_429_are_retried_and_reported_with_the_recovery() {
     let receiver = Receiver::scripted([Answer::Status(503, None), Answer::Status(429, None)]);

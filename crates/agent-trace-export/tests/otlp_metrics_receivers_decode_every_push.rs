@@ -681,6 +681,54 @@ fn a_short_lived_programs_last_values_arrive_at_shutdown() {
     assert_eq!(got.len(), 1);
 }
 
+/// A short-lived program whose only push is the shutdown's, with the
+/// collector down: one report, which says the values are not delivered and
+/// why, and none that promises a next push.
+#[test]
+fn a_failed_last_push_says_its_values_are_not_delivered() {
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let diagnostics = {
+        let events = events.clone();
+        Diagnostics::callback(move |e: &ExportEvent<'_>| events.lock().unwrap().push(e.to_string()))
+    };
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused_addr = refused.local_addr().unwrap();
+    drop(refused);
+    let latencies = Arc::new(
+        LatencyMetrics::builder()
+            .metrics_facade(false)
+            .build()
+            .unwrap(),
+    );
+    let exporter = OtlpMetricsExporter::builder()
+        .endpoint(format!("http://{refused_addr}"))
+        .timeout(Duration::from_millis(100))
+        .latency_metrics(latencies.clone())
+        .build()
+        .unwrap();
+    let reader = PeriodicMetricsReader::builder()
+        .interval(Duration::from_secs(3600))
+        .timeout(Duration::from_millis(300))
+        .diagnostics(diagnostics)
+        .build(exporter)
+        .unwrap();
+    latencies.record("batch_job", 2.5).unwrap();
+    let err = reader.shutdown(Duration::from_secs(10)).unwrap_err();
+    assert!(err.to_string().contains("cannot reach"), "{err}");
+    let ev = events.lock().unwrap();
+    assert!(
+        ev.iter().all(|e| !e.contains("next push")),
+        "no push follows the shutdown's: {ev:?}"
+    );
+    let last = ev.last().expect("the failure is reported");
+    assert!(
+        last.starts_with(
+            "otlp_metrics: the last push failed at shutdown; its values are not delivered: "
+        ) && last.contains("cannot reach"),
+        "{ev:?}"
+    );
+}
+
 /// Collector faults (refused connection, 503, no answer within the
 /// timeout) are reported once per kind through the diagnostics, counted in
 /// the stats and the tracer's export failure counter, and lose nothing:
@@ -770,7 +818,7 @@ fn collector_faults_are_reported_and_counted_like_span_export_faults() {
         );
         assert!(
             ev.iter()
-                .any(|e| e.contains("not delivered") || e.contains("shutdown failed")),
+                .any(|e| e.contains("its values are not delivered")),
             "{ev:?}"
         );
     }

@@ -1022,7 +1022,11 @@ impl GuardShared {
 /// ran out of time. It holds the final summary; each pipeline has also
 /// reported the cause of its losses on its diagnostics (stderr by
 /// default).
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` reads like its `Display` followed by the causes, since that
+/// is what `main` prints when it returns the error; `{:#?}` shows every
+/// field.
+#[derive(thiserror::Error)]
 #[error("tracing shut down with {} not delivered", summary.dropped())]
 #[non_exhaustive]
 pub struct ShutdownError {
@@ -1032,6 +1036,28 @@ pub struct ShutdownError {
     pub cause: Option<TraceError>,
     /// Where every span went.
     pub summary: TelemetrySummary,
+}
+
+impl fmt::Debug for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("ShutdownError")
+                .field("cause", &self.cause)
+                .field("summary", &self.summary)
+                .finish();
+        }
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        if source.is_some() {
+            f.write_str("\n\nCaused by:")?;
+        }
+        while let Some(cause) = source {
+            write!(f, "\n    {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Guard {

@@ -1,6 +1,7 @@
 //! `guard.shutdown()?`, the natural last line of an async `main`: with a
 //! collector down it is an error that counts the undelivered span and
-//! keeps the summary; it returns within the shutdown timeout, on a Tokio
+//! keeps the summary (its `Debug`, what `main` prints, is the message
+//! and its causes); it returns within the shutdown timeout, on a Tokio
 //! worker thread, without panicking. (One test: `init()` installs the
 //! process's global tracer once.)
 #![cfg(feature = "otlp-http")]
@@ -44,4 +45,19 @@ async fn shutdown_with_the_collector_down_is_an_error_counting_the_lost_span() {
         err.to_string(),
         "tracing shut down with 1 span (export failed 1) not delivered"
     );
+    // What `main` prints when it returns the error: the message and its
+    // causes, not a wall of counters.
+    let debug = format!("{err:?}");
+    assert!(
+        debug.starts_with(
+            "tracing shut down with 1 span (export failed 1) not delivered\n\nCaused by:\n    "
+        ),
+        "{debug}"
+    );
+    assert!(
+        debug.contains(&addr.to_string()),
+        "names the endpoint: {debug}"
+    );
+    assert!(!debug.contains("BatchStats"), "{debug}");
+    assert!(format!("{err:#?}").contains("summary"));
 }

@@ -390,10 +390,13 @@ impl Worker {
                         .max(half_jitter(&mut self.jitter, backoff));
                     let retrying = e.is_retryable() && Instant::now() + wait < deadline;
                     self.shared.lock().stats.failed_attempts += 1;
-                    // Nothing is dropped by a failed push: its values go
-                    // with the next one, so it is "retrying" until the
-                    // shutdown's push.
-                    self.failed(&e, !shutdown);
+                    // Nothing is dropped by a failed push mid-run: its
+                    // values go with the next one. The shutdown's last
+                    // failure is not reported here but as undelivered, in
+                    // `run`, since no push follows it.
+                    if retrying || !shutdown {
+                        self.failed(&e, retrying);
+                    }
                     if !retrying {
                         self.shared.lock().stats.failed_pushes += 1;
                         if let Some((_, failure)) = &self.counters {
