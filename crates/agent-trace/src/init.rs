@@ -177,7 +177,7 @@ pub struct InitBuilder {
     #[cfg(feature = "tracing")]
     filter: Option<String>,
     print_on_shutdown: bool,
-    store: bool,
+    store: Option<crate::TraceStoreConfig>,
     shutdown_timeout: Duration,
     latencies: bool,
     tail_sampling: Option<agent_trace_export::TailSamplingConfig>,
@@ -236,7 +236,7 @@ pub fn init() -> InitBuilder {
         #[cfg(feature = "tracing")]
         filter: None,
         print_on_shutdown: false,
-        store: true,
+        store: Some(crate::TraceStoreConfig::default()),
         shutdown_timeout: Duration::from_secs(5),
         latencies: true,
         tail_sampling: None,
@@ -408,14 +408,11 @@ impl InitBuilder {
     }
 
     /// Whether finished traces are kept in memory, in the tracer's
-    /// [`TraceStore`](crate::TraceStore) with its default retention, so that
-    /// `tracer().trace(id)` and [`print_trees_on_shutdown`](Self::print_trees_on_shutdown)
-    /// find them (default `true`). A service that only exports can turn it
-    /// off: the store costs about 1,800 instructions per span on the
-    /// application thread, most of it the copy of each span that a second
-    /// owner (the store, besides the export pipeline) needs and dropping
-    /// the copies of evicted traces (the agent workload bench,
-    /// `benches/agent_workload.rs`, under callgrind).
+    /// [`TraceStore`](crate::TraceStore) with its default retention (the
+    /// last 100 traces, for an hour at most), so that `tracer().trace(id)`
+    /// and [`print_trees_on_shutdown`](Self::print_trees_on_shutdown) find
+    /// them (default `true`). A service that only exports can turn it off;
+    /// [`trace_store`](Self::trace_store) sets another retention.
     ///
     /// ```no_run
     /// let _guard = agent_trace::init().keep_traces_in_memory(false).install()?;
@@ -423,7 +420,28 @@ impl InitBuilder {
     /// # Ok::<(), agent_trace::InitError>(())
     /// ```
     pub fn keep_traces_in_memory(mut self, on: bool) -> Self {
-        self.store = on;
+        self.store = on.then(crate::TraceStoreConfig::default);
+        self
+    }
+
+    /// Keeps finished traces in memory with this retention (and turns the
+    /// store on). The default keeps 100 traces: see
+    /// [`TraceStoreConfig::max_traces`](crate::TraceStoreConfig::max_traces)
+    /// for what a larger store costs per span.
+    ///
+    /// ```no_run
+    /// use agent_trace::TraceStoreConfig;
+    ///
+    /// let _guard = agent_trace::init()
+    ///     .trace_store(TraceStoreConfig {
+    ///         max_traces: 1_000,
+    ///         ..TraceStoreConfig::default()
+    ///     })
+    ///     .install()?;
+    /// # Ok::<(), agent_trace::InitError>(())
+    /// ```
+    pub fn trace_store(mut self, config: crate::TraceStoreConfig) -> Self {
+        self.store = Some(config);
         self
     }
 
@@ -648,9 +666,10 @@ impl InitBuilder {
         if let Some(s) = sampler {
             builder = builder.sampler(s);
         }
-        if !self.store {
-            builder = builder.without_store();
-        }
+        builder = match self.store.clone() {
+            Some(config) => builder.store(config),
+            None => builder.without_store(),
+        };
         // The pipelines, behind the one processor that lets them change
         // later (`Guard::configure_export`).
         let exports = Arc::new(Exports::new());
