@@ -12,7 +12,18 @@
 //! counter per bucket of [`DURATION_BUCKETS`] and an atomic sum: a batch is
 //! one add per bucket, a single value one bucket add and one sum update,
 //! and rendering walks fixed-size counters (no values to drain) with each
-//! series' label text formatted once, at registration. Counters, gauges and
+//! series' label text formatted once, at registration.
+//!
+//! The GenAI histograms of [`GEN_AI_HISTOGRAM_BUCKETS`] (operation
+//! durations, token usage, agent and tool durations...) are kept the same
+//! way, each with the bucket bounds the conventions give for it: they are
+//! recorded at every model call, tool call and agent invocation, and
+//! through the exporter each value was an allocation now and then (its
+//! value list grows by blocks) and memory held until the next render or
+//! upkeep, so that a recorder installed without its upkeep thread
+//! (`metrics::set_global_recorder(PrometheusRecorder::new())`) grew for as
+//! long as nobody scraped it (the agent workload bench: page faults on the
+//! application thread at every block). Counters, gauges and
 //! every other histogram go to the exporter's recorder unchanged, except
 //! the gauges named in [`FLOAT_COUNTER_NAMES`] (the cost counter): the
 //! facade's counters take integers, so a counter with fractional
@@ -79,13 +90,14 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A `metrics-exporter-prometheus` builder with [`DURATION_BUCKETS`] set
 /// for our histogram names, and the GenAI semantic conventions' buckets for
-/// `gen_ai_client_operation_duration_seconds` (10 ms doubling to 81.92 s)
-/// and `gen_ai_client_token_usage` (powers of 4 up to 4^13), which the
-/// exporter keeps. Add your own settings (global labels, buckets for your
+/// each of [`GEN_AI_HISTOGRAM_BUCKETS`] (for a recorder of the builder's
+/// own; [`PrometheusRecorder`] keeps those histograms itself, with the same
+/// buckets). Add your own settings (global labels, buckets for your
 /// metrics) and wrap it with [`PrometheusRecorder::from_builder`].
 ///
 /// Global labels set on the builder apply to the exporter's metrics, not
-/// to our duration histograms (the builder does not reveal them).
+/// to our duration and GenAI histograms (the builder does not reveal
+/// them).
 ///
 /// ```
 /// use agent_trace_metrics::{PrometheusRecorder, prometheus_builder};
@@ -109,27 +121,54 @@ pub fn prometheus_builder() -> PrometheusBuilder {
 /// One of our histograms: a counter per bucket and the sum of the values.
 #[derive(Debug)]
 struct BucketHistogram {
-    counts: [AtomicU64; BUCKETS],
+    /// The buckets' upper bounds (`le`), `+Inf` left out: [`DURATION_BUCKETS`]
+    /// or a GenAI histogram's (see [`bounds_of`]).
+    bounds: &'static [f64],
+    /// Whether `bounds` are [`DURATION_BUCKETS`], whose index has a faster
+    /// form (a constant has no one address to compare).
+    durations: bool,
+    /// One per bound, and the last for `+Inf`.
+    counts: Box<[AtomicU64]>,
     /// The sum, as `f64` bits.
     sum: AtomicU64,
 }
 
 impl Default for BucketHistogram {
     fn default() -> Self {
-        Self {
-            counts: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum: AtomicU64::new(0.0f64.to_bits()),
-        }
+        Self::new(Bounds::Durations)
     }
 }
 
 impl BucketHistogram {
+    fn new(bounds: Bounds) -> Self {
+        let (bounds, durations) = match bounds {
+            Bounds::Durations => (DURATION_BUCKETS, true),
+            Bounds::GenAi(b) => (b, false),
+        };
+        Self {
+            bounds,
+            durations,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0.0f64.to_bits()),
+        }
+    }
+
+    /// The first bound `value` does not exceed, or the last bucket
+    /// (`+Inf`).
+    fn index(&self, value: f64) -> usize {
+        if self.durations {
+            bucket_index(value)
+        } else {
+            self.bounds.iter().map(|&b| usize::from(value > b)).sum()
+        }
+    }
+
     fn add(&self, value: f64, n: u64) {
         // NaN would make the sum NaN for good; Prometheus has no use for it.
         if value.is_nan() || n == 0 {
             return;
         }
-        self.counts[bucket_index(value)].fetch_add(n, Ordering::Relaxed);
+        self.counts[self.index(value)].fetch_add(n, Ordering::Relaxed);
         let add = value * n as f64;
         // The closure never returns `None`, so this cannot fail.
         let _ = self
@@ -157,8 +196,9 @@ struct Series {
     labels: String,
     histogram: Arc<BucketHistogram>,
     /// The newest exemplar per bucket, published by the `LatencyMetrics`
-    /// series (or tracer metrics) that registered this histogram.
-    exemplars: Arc<BucketExemplars>,
+    /// series (or tracer metrics) that registered this histogram; `None`
+    /// for the GenAI histograms, which carry none.
+    exemplars: Option<Arc<BucketExemplars>>,
 }
 
 /// One of our float counters (see the module docs): an `f64`, as bits,
@@ -202,9 +242,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The bucket bounds of one of the histograms kept here.
+#[derive(Clone, Copy, Debug)]
+enum Bounds {
+    /// [`DURATION_BUCKETS`], for [`HISTOGRAM_NAMES`]: with exemplars.
+    Durations,
+    /// A GenAI histogram's, from [`GEN_AI_HISTOGRAM_BUCKETS`].
+    GenAi(&'static [f64]),
+}
+
+/// The bucket bounds of the histograms kept here; `None` for any other
+/// histogram (the exporter's).
+fn bounds_of(name: &str) -> Option<Bounds> {
+    if HISTOGRAM_NAMES.contains(&name) {
+        return Some(Bounds::Durations);
+    }
+    GEN_AI_HISTOGRAM_BUCKETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bounds)| Bounds::GenAi(bounds))
+}
+
 impl Ours {
     fn is_ours(name: &str) -> bool {
-        HISTOGRAM_NAMES.contains(&name)
+        bounds_of(name).is_some()
     }
 
     fn is_float_counter(name: &str) -> bool {
@@ -239,18 +300,22 @@ impl Ours {
         Gauge::from_arc(counter.clone())
     }
 
-    fn register(&self, key: &Key) -> Histogram {
+    /// Registers a series of one of our histograms (`bounds`, from
+    /// [`bounds_of`]).
+    fn register(&self, key: &Key, bounds: Bounds) -> Histogram {
         let labels = Self::label_text(key);
         let mut all = lock(&self.series);
         let by_labels = all.entry(key.name().to_owned()).or_default();
         let series = by_labels.entry(labels.clone()).or_insert_with(|| Series {
             labels,
-            histogram: Arc::default(),
-            exemplars: Arc::default(),
+            histogram: Arc::new(BucketHistogram::new(bounds)),
+            exemplars: matches!(bounds, Bounds::Durations).then(Arc::default),
         });
         // For the caller of this registration on this thread (see the
         // parent module's docs on exemplars).
-        hand_over_exemplars(series.exemplars.clone());
+        if let Some(exemplars) = &series.exemplars {
+            hand_over_exemplars(exemplars.clone());
+        }
         Histogram::from_arc(series.histogram.clone())
     }
 
@@ -286,16 +351,15 @@ impl Ours {
             let _ = writeln!(out, "# TYPE {name} histogram");
             for s in by_labels.values() {
                 let sep = if s.labels.is_empty() { "" } else { "," };
-                let held = if exemplars {
-                    s.exemplars.get()
-                } else {
-                    [None; BUCKETS]
+                let held = match &s.exemplars {
+                    Some(e) if exemplars => e.get(),
+                    _ => [None; BUCKETS],
                 };
                 let mut cumulative = 0u64;
                 for (i, c) in s.histogram.counts.iter().enumerate() {
                     let count = c.load(Ordering::Relaxed);
                     cumulative += count;
-                    match DURATION_BUCKETS.get(i) {
+                    match s.histogram.bounds.get(i) {
                         Some(le) => {
                             let _ = write!(
                                 out,
@@ -314,7 +378,7 @@ impl Ours {
                     // Shown only on a bucket that counts values of its own
                     // (counts are handed over before exemplars, so one that
                     // has an exemplar normally counts its value already).
-                    if let Some(e) = held[i].filter(|_| count > 0) {
+                    if let Some(e) = held.get(i).copied().flatten().filter(|_| count > 0) {
                         write_exemplar(out, &e);
                     }
                     out.push('\n');
@@ -509,7 +573,8 @@ impl ExpositionFormat {
 
 /// The Prometheus recorder of agent-trace: `metrics-exporter-prometheus`'s
 /// recorder for counters, gauges and the application's histograms, and our
-/// own bucket histograms for [`HISTOGRAM_NAMES`] (see the module docs).
+/// own bucket histograms for [`HISTOGRAM_NAMES`] and the GenAI histograms
+/// of [`GEN_AI_HISTOGRAM_BUCKETS`] (see the module docs).
 ///
 /// Install it with [`install_prometheus_recorder`], or yourself with
 /// `metrics::set_global_recorder`; render its [`PrometheusHandle`].
@@ -603,10 +668,9 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        if Ours::is_ours(key.name()) {
-            self.ours.register(key)
-        } else {
-            self.inner.register_histogram(key, metadata)
+        match bounds_of(key.name()) {
+            Some(bounds) => self.ours.register(key, bounds),
+            None => self.inner.register_histogram(key, metadata),
         }
     }
 }
@@ -830,5 +894,88 @@ mod tests {
         assert_eq!(h.counts[bucket_index(7.0)].load(Ordering::Relaxed), 1);
         let sum = f64::from_bits(h.sum.load(Ordering::Relaxed));
         assert!((sum - 300_007.0).abs() < 1e-6, "{sum}");
+    }
+
+    /// The GenAI histograms are counters per bucket here, not value lists
+    /// in the exporter that grow until a render: the exporter's own text
+    /// never has them, and a batch of a million is one add.
+    #[test]
+    fn gen_ai_histograms_are_bucket_counters_kept_here() {
+        let recorder = PrometheusRecorder::new();
+        metrics::with_local_recorder(&recorder, || {
+            let tokens = metrics::histogram!(GEN_AI_TOKEN_USAGE, "gen_ai_token_type" => "input");
+            tokens.record_many(300.0, 1_000_000);
+            tokens.record(5.0);
+            tokens.record(f64::NAN);
+        });
+        let exporters_own = recorder.inner.handle().render();
+        assert!(
+            !exporters_own.contains(GEN_AI_TOKEN_USAGE),
+            "{exporters_own}"
+        );
+        let text = recorder.handle().render();
+        let has = |line: &str| text.lines().any(|l| l == line);
+        // Powers of 4: 5 falls in le=16, 300 in le=1024.
+        for (le, n) in [
+            ("4", 0),
+            ("16", 1),
+            ("256", 1),
+            ("1024", 1_000_001),
+            ("+Inf", 1_000_001),
+        ] {
+            let line = format!(
+                r#"{GEN_AI_TOKEN_USAGE}_bucket{{gen_ai_token_type="input",le="{le}"}} {n}"#
+            );
+            assert!(has(&line), "{line} missing from\n{text}");
+        }
+        assert!(
+            has(&format!(
+                r#"{GEN_AI_TOKEN_USAGE}_sum{{gen_ai_token_type="input"}} 300000005"#
+            )),
+            "{text}"
+        );
+        assert!(
+            has(&format!(
+                r#"{GEN_AI_TOKEN_USAGE}_count{{gen_ai_token_type="input"}} 1000001"#
+            )),
+            "{text}"
+        );
+        // Prometheus's own linter, where it is installed
+        // (`scripts/install-e2e-deps.sh`), with every GenAI histogram
+        // described and recorded.
+        let recorder = PrometheusRecorder::new();
+        metrics::with_local_recorder(&recorder, || {
+            for (name, _) in GEN_AI_HISTOGRAM_BUCKETS {
+                metrics::describe_histogram!(*name, "A GenAI histogram.");
+                metrics::histogram!(*name, "gen_ai_operation_name" => "chat").record(3.0);
+            }
+        });
+        let text = recorder.handle().render();
+        match std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+        {
+            Ok(mut child) => {
+                use std::io::Write as _;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(text.as_bytes())
+                    .unwrap();
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+                    "promtool check metrics: {}\n{}{}\n{text}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Err(e) => eprintln!("promtool not run ({e}); the text was parsed only"),
+        }
     }
 }
