@@ -7,7 +7,7 @@
 //! Time only places a value in a slot, and the finest slots are 5 s wide.
 //! So while it runs, a [`LatencyMetrics`](crate::LatencyMetrics) on the
 //! default clock reads the time of the last *tick*: a thread
-//! (`agent-trace-clock`) stores [`Timestamp::now`] every 10 ms,
+//! (`agent-trace-clock`) stores [`Timestamp::now`] every 100 ms,
 //! and a read is one atomic load. The precise time comes from the one
 //! clock (the CPU's time-stamp counter kept within 250 µs of the wall
 //! clock, calibrated once per process for spans and metrics alike).
@@ -17,10 +17,18 @@
 //! hypervisor), half of a whole `record` through a handle, and
 //! `SystemTime::now` about 35 to 45 ns; the load costs about one.
 //!
-//! The price, stated: a value is placed at most one tick (10 ms) before
+//! The price, stated: a value is placed at most one tick (100 ms) before
 //! the moment it was recorded, more only if the process is so starved of
 //! CPU that the ticking thread does not run for longer; against 5 s slots
-//! that moves a window's edge by 0.2% of a slot. Until the thread has
+//! that moves a window's edge by 2% of a slot.
+//!
+//! Why 100 ms and not finer: each tick wakes a thread, and a wake-up is
+//! not free where the agent runs (on the 2-core KVM machine, about 20 us
+//! of CPU each: at 10 ms ticks the thread cost 1.3 to 2.5 us of CPU per
+//! task of the agent workload bench at 1,000 tasks/s, ten times what the
+//! ticks saved its ~16 records a task). At 100 ms it costs a tenth of
+//! that, and the ticks still pay for themselves from about 13,000 records
+//! a second. Until the thread has
 //! ticked once, after it stopped, or if it could not be started, reads are
 //! precise (so a read may be up to one tick behind an earlier precise one:
 //! a step back that slot assignment absorbs, as it does clock steps).
@@ -70,7 +78,7 @@ static RECORDER_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomic
 static RUNNING: AtomicU64 = AtomicU64::new(0);
 
 /// How often the clock thread ticks.
-const TICK: Duration = Duration::from_millis(10);
+const TICK: Duration = Duration::from_millis(100);
 
 /// The leases and the thread they keep, changed only under [`TICKER`]
 /// (a lease is taken and dropped with a registry, never per record).
@@ -180,7 +188,7 @@ fn current_recorder() -> usize {
 /// (`metrics::with_local_recorder`), and whenever it cannot be known: while
 /// no [`LatencyMetrics`](crate::LatencyMetrics) on the default clock lives
 /// (its clock thread is what sees it; see the module docs), and for up to
-/// one tick (10 ms) after a global recorder is set.
+/// one tick (100 ms) after a global recorder is set.
 ///
 /// Handles registered with a recorder for which this answers `Some` may be
 /// kept and reused for as long as it keeps answering the same address: a

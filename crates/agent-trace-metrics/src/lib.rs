@@ -169,7 +169,7 @@
 //! # Performance
 //!
 //! `record` validates the value, reads the clock (one atomic load of a
-//! 10 ms tick: see [`LatencyMetricsBuilder::clock`]), finds the series (in a per-thread cache of recent
+//! 100 ms tick: see [`LatencyMetricsBuilder::clock`]), finds the series (in a per-thread cache of recent
 //! operations, else under a shard's read lock, cloning nothing; a
 //! [`SeriesHandle`] skips this) and adds to a per-thread stripe of the
 //! series' live slot under an uncontended spin lock: computing the bucket

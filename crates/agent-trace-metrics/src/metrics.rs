@@ -1615,7 +1615,7 @@ impl LatencyMetricsBuilder {
     /// The clock that places records in time.
     ///
     /// The default is the system clock read as the last tick of a thread
-    /// (`agent-trace-clock`) that stores the time every 10 ms while
+    /// (`agent-trace-clock`) that stores the time every 100 ms while
     /// a registry on the default clock, or one of its handles, is alive: a
     /// read is one atomic load. A clock given here, [`SystemClock`]
     /// included, is read on every record and query instead, and starts no
