@@ -113,5 +113,5 @@ pub use store::{SpanNode, StoreStats, Trace, TraceStore, TraceStoreConfig};
 pub use suppress::{
     SuppressGuard, is_tracing_suppressed, suppress_tracing, suppress_tracing_on_this_thread,
 };
-pub use tracer::{AgentStepTracer, DEFAULT_FLUSH_TIMEOUT, TracerBuilder};
+pub use tracer::{AgentStepTracer, DEFAULT_FLUSH_TIMEOUT, TracerBuilder, time_left};
 pub use tree::{SpanTree, TreePosition};

@@ -254,20 +254,24 @@ impl AgentStepTracer {
         self.store()?.trace(trace_id)
     }
 
-    /// Asks every processor to deliver what it holds.
+    /// Asks every processor to deliver what it holds, waiting at most
+    /// `timeout` in all (each processor gets what the ones before it left).
     ///
     /// # Errors
     /// The first processor error; every processor is asked regardless.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
-        self.each_processor(|p| p.force_flush(timeout))
+        let left = time_left(timeout);
+        self.each_processor(|p| p.force_flush(left()))
     }
 
-    /// Flushes and shuts down every processor.
+    /// Flushes and shuts down every processor, waiting at most `timeout`
+    /// in all (each processor gets what the ones before it left).
     ///
     /// # Errors
     /// The first processor error; every processor is shut down regardless.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
-        self.each_processor(|p| p.shutdown(timeout))
+        let left = time_left(timeout);
+        self.each_processor(|p| p.shutdown(left()))
     }
 
     /// Calls `f` on every processor, even after one fails; the first error.
@@ -284,6 +288,30 @@ impl AgentStepTracer {
             }
         }
         first
+    }
+}
+
+/// The time left of `timeout` from now, each time it is asked: one
+/// deadline for calls made one after another (all of `timeout` when it is
+/// too long to be a deadline). What [`AgentStepTracer::shutdown`] gives
+/// each processor, and what a processor that shuts down several others in
+/// turn can give them.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let left = agent_trace_core::time_left(Duration::from_secs(5));
+/// let first = left();
+/// assert!(first <= Duration::from_secs(5));
+/// assert!(left() <= first);
+/// assert_eq!(agent_trace_core::time_left(Duration::MAX)(), Duration::MAX);
+/// ```
+pub fn time_left(timeout: Duration) -> impl Fn() -> Duration {
+    let deadline = std::time::Instant::now().checked_add(timeout);
+    move || {
+        deadline.map_or(timeout, |d| {
+            d.saturating_duration_since(std::time::Instant::now())
+        })
     }
 }
 

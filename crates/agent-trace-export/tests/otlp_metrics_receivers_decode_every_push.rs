@@ -706,16 +706,24 @@ fn a_failed_last_push_says_its_values_are_not_delivered() {
         .latency_metrics(latencies.clone())
         .build()
         .unwrap();
+    // A push's timeout (retries within it) far longer than the shutdown's
+    // one retry.
     let reader = PeriodicMetricsReader::builder()
         .interval(Duration::from_secs(3600))
-        .timeout(Duration::from_millis(300))
-        .diagnostics(diagnostics)
+        .timeout(Duration::from_secs(30))
+        .diagnostics(diagnostics.clone())
         .build(exporter)
         .unwrap();
     latencies.record("batch_job", 2.5).unwrap();
+    let started = std::time::Instant::now();
     let err = reader.shutdown(Duration::from_secs(10)).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "one retry at shutdown, not the push's 30 s: {:?}",
+        started.elapsed()
+    );
     assert!(err.to_string().contains("cannot reach"), "{err}");
-    let ev = events.lock().unwrap();
+    let ev = events.lock().unwrap().clone();
     assert!(
         ev.iter().all(|e| !e.contains("next push")),
         "no push follows the shutdown's: {ev:?}"
@@ -727,6 +735,35 @@ fn a_failed_last_push_says_its_values_are_not_delivered() {
         ) && last.contains("cannot reach"),
         "{ev:?}"
     );
+
+    // A collector that accepts and never answers: the shutdown runs out of
+    // time while the push waits, and says so before it returns.
+    events.lock().unwrap().clear();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let exporter = OtlpMetricsExporter::builder()
+        .endpoint(format!("http://{}", silent.local_addr().unwrap()))
+        .timeout(Duration::from_secs(5))
+        .latency_metrics(latencies.clone())
+        .build()
+        .unwrap();
+    let reader = PeriodicMetricsReader::builder()
+        .interval(Duration::from_secs(3600))
+        .diagnostics(diagnostics)
+        .build(exporter)
+        .unwrap();
+    let err = reader.shutdown(Duration::from_millis(300)).unwrap_err();
+    assert!(
+        matches!(err, agent_trace_export::ExportError::Timeout { .. }),
+        "{err}"
+    );
+    let ev = events.lock().unwrap().clone();
+    assert!(
+        ev.iter().any(|e| e.starts_with(
+            "otlp_metrics: the last push failed at shutdown; its values are not delivered: "
+        )),
+        "{ev:?}"
+    );
+    drop(silent);
 }
 
 /// Collector faults (refused connection, 503, no answer within the

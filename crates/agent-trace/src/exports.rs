@@ -146,12 +146,16 @@ impl SpanProcessor for Exports {
         }
     }
 
+    /// At most `timeout` in all, the pipelines one after another.
     fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
-        self.each_active(|p| p.force_flush(timeout))
+        let left = agent_trace_core::time_left(timeout);
+        self.each_active(|p| p.force_flush(left()))
     }
 
+    /// At most `timeout` in all, the pipelines one after another.
     fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
         // Retired pipelines were shut down when retired.
-        self.each_active(|p| p.shutdown(timeout))
+        let left = agent_trace_core::time_left(timeout);
+        self.each_active(|p| p.shutdown(left()))
     }
 }

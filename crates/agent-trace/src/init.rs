@@ -471,8 +471,9 @@ impl InitBuilder {
 
     /// How long the guard's drop (or a signal, with
     /// [`shutdown_on_signals`](Self::shutdown_on_signals)) waits for the
-    /// export pipelines (default 5 s). What is still queued or being sent
-    /// then is counted as dropped (`shutdown_deadline`) and reported.
+    /// export pipelines and then the last OTLP metrics push, all together
+    /// (default 5 s). What is still queued or being sent then is counted
+    /// as dropped (`shutdown_deadline`) and reported.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -1022,16 +1023,21 @@ impl GuardShared {
             use std::io::Write as _;
             let _ = std::io::stdout().lock().write_all(out.as_bytes());
         }
+        // One deadline for the whole shutdown.
+        let left = agent_trace_core::time_left(self.timeout);
         // Each pipeline also reports what it could not deliver, with the
         // cause, through its diagnostics.
         let traced = self.tracer.shutdown(self.timeout);
         // The last metrics push, after the pipelines, so that it carries
-        // their final counts; its failure is reported through the same
-        // diagnostics and counted in the export failures.
+        // their final counts, in the time they left; its failure (or its
+        // running out of time) is reported through the same diagnostics
+        // and counted in the export failures.
         #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
         if let Some(reader) = &self.metrics_reader {
-            let _ = reader.shutdown(self.timeout);
+            let _ = reader.shutdown(left());
         }
+        #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
+        let _ = left;
         traced
     }
 }

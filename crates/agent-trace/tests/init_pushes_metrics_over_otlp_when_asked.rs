@@ -127,6 +127,39 @@ fn otlp_and_prometheus_together_each_get_the_genai_metrics() {
     check_push(&got.lock().unwrap());
 }
 
+/// A collector that accepts and never answers, for spans and metrics: the
+/// guard's drop keeps to its shutdown timeout (5 s) in all, the span
+/// pipelines and then the last metrics push sharing it (each had the whole
+/// timeout, one after the other), and says what each did not deliver.
+#[test]
+fn shutdown_keeps_to_one_timeout_with_the_collector_silent() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let started = std::time::Instant::now();
+    let (out, err) = run(
+        "push",
+        &[
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}")),
+            // Each request would wait far longer than the shutdown.
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "60000"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600000"),
+        ],
+    );
+    let took = started.elapsed();
+    assert!(out.contains("error=none"), "{out}\n{err}");
+    assert!(
+        took < std::time::Duration::from_millis(7_500),
+        "the child took {took:?}\n{err}"
+    );
+    assert!(err.contains("otlp: not delivered at shutdown: "), "{err}");
+    assert!(
+        err.contains("otlp_metrics: the last push failed at shutdown; its values are not delivered"),
+        "{err}"
+    );
+    drop(silent);
+}
+
 /// `Guard::flush` pushes the metrics too, before the interval: then the
 /// guard's drop pushes once more.
 #[test]

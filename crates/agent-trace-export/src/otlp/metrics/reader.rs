@@ -80,6 +80,8 @@ pub struct PeriodicMetricsReader {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     timeout: Duration,
+    /// Where a shutdown that ran out of time says so.
+    diagnostics: Diagnostics,
 }
 
 impl std::fmt::Debug for PeriodicMetricsReader {
@@ -186,7 +188,7 @@ impl PeriodicMetricsReaderBuilder {
             exporter,
             interval,
             timeout,
-            diagnostics: self.diagnostics,
+            diagnostics: self.diagnostics.clone(),
             counters: self
                 .metrics
                 .map(|m| (m.export_success(NAME), m.export_failure(NAME))),
@@ -207,6 +209,7 @@ impl PeriodicMetricsReaderBuilder {
             shared,
             thread: Mutex::new(Some(thread)),
             timeout,
+            diagnostics: self.diagnostics,
         })
     }
 }
@@ -232,9 +235,12 @@ impl PeriodicMetricsReader {
         self.request(timeout, false)
     }
 
-    /// Pushes a last time and stops the thread, waiting at most `timeout`
-    /// (the thread finishes its push in the background past that).
-    /// Further calls, and the drop, return at once.
+    /// Pushes a last time (retried once at most, as the span pipeline does
+    /// at shutdown) and stops the thread, waiting at most `timeout` (the
+    /// thread finishes its push in the background past that). A last push
+    /// that fails, or does not end in time, is reported on the
+    /// diagnostics: its values are not delivered. Further calls, and the
+    /// drop, return at once.
     ///
     /// # Errors
     ///
@@ -247,6 +253,15 @@ impl PeriodicMetricsReader {
             }
         }
         let result = self.request(timeout, true);
+        if let Err(e @ ExportError::Timeout { .. }) = &result {
+            // The thread reports a push that ends in failure; one still
+            // going is said here, or the process may exit in silence.
+            self.diagnostics.emit(&ExportEvent::Undelivered {
+                exporter: NAME,
+                dropped: Dropped::default(),
+                last_error: Some(&e.to_string()),
+            });
+        }
         let exited = self.shared.lock().exited;
         if exited
             && let Some(t) = self
@@ -340,24 +355,25 @@ impl Worker {
             };
             let result = self.push_with_retries(shutdown);
             next = Instant::now() + self.interval;
+            let last_error = result.err().map(|e| e.to_string());
+            // Said before the shutdown's caller is answered: a process that
+            // exits right after would not say it at all.
+            if shutdown && let Some(e) = &last_error {
+                self.diagnostics.emit(&ExportEvent::Undelivered {
+                    exporter: NAME,
+                    dropped: Dropped::default(),
+                    last_error: Some(e),
+                });
+            }
             let mut state = self.shared.lock();
             state.answered = state.answered.max(target);
-            state.last_error = result.err().map(|e| e.to_string());
+            state.last_error = last_error;
             state.stats.lost_values = self.exporter.lost_values();
             if shutdown {
                 state.exited = true;
             }
             self.shared.done.notify_all();
             if shutdown {
-                let undelivered = state.last_error.clone();
-                drop(state);
-                if let Some(e) = undelivered {
-                    self.diagnostics.emit(&ExportEvent::Undelivered {
-                        exporter: NAME,
-                        dropped: Dropped::default(),
-                        last_error: Some(&e),
-                    });
-                }
                 return;
             }
         }
@@ -388,7 +404,11 @@ impl Worker {
                         .retry_after()
                         .unwrap_or_default()
                         .max(half_jitter(&mut self.jitter, backoff));
-                    let retrying = e.is_retryable() && Instant::now() + wait < deadline;
+                    // At shutdown, one retry at most, as the span
+                    // pipeline does: the application is waiting to exit.
+                    let retrying = e.is_retryable()
+                        && Instant::now() + wait < deadline
+                        && !(shutdown && backoff > Duration::from_millis(100));
                     self.shared.lock().stats.failed_attempts += 1;
                     // Nothing is dropped by a failed push mid-run: its
                     // values go with the next one. The shutdown's last
@@ -405,7 +425,7 @@ impl Worker {
                         return Err(e);
                     }
                     // A wait the shutdown does not cut: the last push still
-                    // gets its retries within the timeout.
+                    // gets its one retry.
                     let until = Instant::now() + wait;
                     let mut state = self.shared.lock();
                     loop {
