@@ -427,15 +427,25 @@ fn shutdown_with_a_stuck_exporter_returns_at_its_deadline() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-#[test]
-fn a_refused_connection_is_reported_once_with_its_cause_and_every_span_counted() {
+/// A pipeline to a port nobody listens on, retrying for 300 ms, whose
+/// reports are kept; and the port.
+fn refused_within_300_ms() -> (
+    SocketAddr,
+    (Arc<BatchSpanProcessor>, AgentStepTracer, Lines),
+) {
     let addr = closed_port();
-    let (batch, tracer, lines) = reported(
+    let pipeline = reported(
         addr,
         Duration::from_secs(2),
         BatchConfig::default()
             .with_retry(fast_retry().with_max_elapsed(Duration::from_millis(300))),
     );
+    (addr, pipeline)
+}
+
+#[test]
+fn a_refused_connection_is_reported_once_with_its_cause_and_every_span_counted() {
+    let (addr, (batch, tracer, lines)) = refused_within_300_ms();
     spans(&tracer, 10);
     let err = batch.force_flush(Duration::from_secs(30)).unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
@@ -481,13 +491,7 @@ fn a_refused_connection_is_reported_once_with_its_cause_and_every_span_counted()
 /// shutdown's summary, not also as drops the moment before.
 #[test]
 fn spans_lost_at_shutdown_are_reported_once() {
-    let addr = closed_port();
-    let (batch, tracer, lines) = reported(
-        addr,
-        Duration::from_secs(2),
-        BatchConfig::default()
-            .with_retry(fast_retry().with_max_elapsed(Duration::from_millis(300))),
-    );
+    let (_, (batch, tracer, lines)) = refused_within_300_ms();
     spans(&tracer, 4);
     let err = batch.shutdown(Duration::from_secs(5)).unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");

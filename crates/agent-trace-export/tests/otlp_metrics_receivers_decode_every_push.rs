@@ -681,6 +681,34 @@ fn a_short_lived_programs_last_values_arrive_at_shutdown() {
     assert_eq!(got.len(), 1);
 }
 
+/// A reader pushing `latencies` to `endpoint` every hour, each request
+/// given `request` and each push (retries included) `push`, reporting to
+/// `diagnostics` and counting into `tracer`.
+fn reader_to(
+    endpoint: String,
+    protocol: OtlpProtocol,
+    (request, push): (Duration, Duration),
+    latencies: &Arc<LatencyMetrics>,
+    diagnostics: &Diagnostics,
+    tracer: Option<&TracerMetrics>,
+) -> PeriodicMetricsReader {
+    let exporter = OtlpMetricsExporter::builder()
+        .protocol(protocol)
+        .endpoint(endpoint)
+        .timeout(request)
+        .latency_metrics(latencies.clone())
+        .build()
+        .unwrap();
+    let mut reader = PeriodicMetricsReader::builder()
+        .interval(Duration::from_secs(3600))
+        .timeout(push)
+        .diagnostics(diagnostics.clone());
+    if let Some(tracer) = tracer {
+        reader = reader.metrics(tracer);
+    }
+    reader.build(exporter).unwrap()
+}
+
 /// A short-lived program whose only push is the shutdown's, with the
 /// collector down: one report, which says the values are not delivered and
 /// why, and none that promises a next push.
@@ -700,20 +728,16 @@ fn a_failed_last_push_says_its_values_are_not_delivered() {
             .build()
             .unwrap(),
     );
-    let exporter = OtlpMetricsExporter::builder()
-        .endpoint(format!("http://{refused_addr}"))
-        .timeout(Duration::from_millis(100))
-        .latency_metrics(latencies.clone())
-        .build()
-        .unwrap();
     // A push's timeout (retries within it) far longer than the shutdown's
     // one retry.
-    let reader = PeriodicMetricsReader::builder()
-        .interval(Duration::from_secs(3600))
-        .timeout(Duration::from_secs(30))
-        .diagnostics(diagnostics.clone())
-        .build(exporter)
-        .unwrap();
+    let reader = reader_to(
+        format!("http://{refused_addr}"),
+        OtlpProtocol::HttpProtobuf,
+        (Duration::from_millis(100), Duration::from_secs(30)),
+        &latencies,
+        &diagnostics,
+        None,
+    );
     latencies.record("batch_job", 2.5).unwrap();
     let started = std::time::Instant::now();
     let err = reader.shutdown(Duration::from_secs(10)).unwrap_err();
@@ -740,17 +764,14 @@ fn a_failed_last_push_says_its_values_are_not_delivered() {
     // time while the push waits, and says so before it returns.
     events.lock().unwrap().clear();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let exporter = OtlpMetricsExporter::builder()
-        .endpoint(format!("http://{}", silent.local_addr().unwrap()))
-        .timeout(Duration::from_secs(5))
-        .latency_metrics(latencies.clone())
-        .build()
-        .unwrap();
-    let reader = PeriodicMetricsReader::builder()
-        .interval(Duration::from_secs(3600))
-        .diagnostics(diagnostics)
-        .build(exporter)
-        .unwrap();
+    let reader = reader_to(
+        format!("http://{}", silent.local_addr().unwrap()),
+        OtlpProtocol::HttpProtobuf,
+        (Duration::from_secs(5), Duration::from_secs(10)),
+        &latencies,
+        &diagnostics,
+        None,
+    );
     let err = reader.shutdown(Duration::from_millis(300)).unwrap_err();
     assert!(
         matches!(err, agent_trace_export::ExportError::Timeout { .. }),
@@ -822,20 +843,14 @@ fn collector_faults_are_reported_and_counted_like_span_export_faults() {
     ];
     for (endpoint, protocol, said) in &cases {
         let before = failures();
-        let exporter = OtlpMetricsExporter::builder()
-            .protocol(*protocol)
-            .endpoint(endpoint.clone())
-            .timeout(Duration::from_millis(200))
-            .latency_metrics(latencies.clone())
-            .build()
-            .unwrap();
-        let reader = PeriodicMetricsReader::builder()
-            .interval(Duration::from_secs(3600))
-            .timeout(Duration::from_millis(700))
-            .diagnostics(diagnostics.clone())
-            .metrics(&tracer)
-            .build(exporter)
-            .unwrap();
+        let reader = reader_to(
+            endpoint.clone(),
+            *protocol,
+            (Duration::from_millis(200), Duration::from_millis(700)),
+            &latencies,
+            &diagnostics,
+            Some(&tracer),
+        );
         let err = reader.force_flush(Duration::from_secs(10)).unwrap_err();
         assert!(err.to_string().contains(said), "{protocol:?}: {err}");
         let stats = reader.stats();

@@ -247,10 +247,11 @@ pub const HISTOGRAM_NAMES: &[&str] = &[OPERATION_DURATION_SECONDS, SPAN_DURATION
 
 /// Describes (unit and help text) every metric of agent-trace to the
 /// installed `metrics` recorder: the tracer's own, which the core and export
-/// crates emit, [`OPERATION_DURATION_SECONDS`], the two GenAI client
-/// histograms the facade's `genai` helpers record
-/// (`gen_ai_client_operation_duration_seconds`, `gen_ai_client_token_usage`),
-/// and the facade's cost metrics ([`COST_TOTAL`], [`UNPRICED_CALLS_TOTAL`]).
+/// crates emit, [`OPERATION_DURATION_SECONDS`], every GenAI histogram the
+/// facade's `genai` helpers record ([`GEN_AI_HISTOGRAM_BUCKETS`]: client
+/// operation durations, token usage, time to first chunk, agent, tool and
+/// workflow durations and call counts), and the facade's cost metrics
+/// ([`COST_TOTAL`], [`UNPRICED_CALLS_TOTAL`]).
 ///
 /// Call it once after installing the recorder;
 /// `install_prometheus_recorder` does. Calling it again is harmless.
@@ -302,6 +303,50 @@ pub fn describe_tracer_metrics() {
         Unit::Count,
         "Number of input and output tokens used per GenAI operation (gen_ai.client.token.usage), by gen_ai_token_type."
     );
+    for (name, unit, help) in [
+        (
+            GEN_AI_TIME_TO_FIRST_CHUNK_SECONDS,
+            Unit::Seconds,
+            "Time to the first chunk of streaming GenAI calls (gen_ai.client.operation.time_to_first_chunk).",
+        ),
+        (
+            GEN_AI_INVOKE_AGENT_DURATION_SECONDS,
+            Unit::Seconds,
+            "Duration of in-process GenAI agent invocations (gen_ai.invoke_agent.duration).",
+        ),
+        (
+            GEN_AI_EXECUTE_TOOL_DURATION_SECONDS,
+            Unit::Seconds,
+            "Duration of GenAI tool executions (gen_ai.execute_tool.duration).",
+        ),
+        (
+            GEN_AI_INVOKE_AGENT_INFERENCE_CALLS,
+            Unit::Count,
+            "Model calls per GenAI agent invocation (gen_ai.invoke_agent.inference_calls).",
+        ),
+        (
+            GEN_AI_INVOKE_AGENT_TOOL_CALLS,
+            Unit::Count,
+            "Tool calls per GenAI agent invocation (gen_ai.invoke_agent.tool_calls).",
+        ),
+        (
+            GEN_AI_INVOKE_WORKFLOW_DURATION_SECONDS,
+            Unit::Seconds,
+            "Duration of GenAI workflow executions (gen_ai.invoke_workflow.duration).",
+        ),
+        (
+            GEN_AI_INVOKE_WORKFLOW_INFERENCE_CALLS,
+            Unit::Count,
+            "Model calls per GenAI workflow execution (gen_ai.invoke_workflow.inference_calls).",
+        ),
+        (
+            GEN_AI_INVOKE_WORKFLOW_TOOL_CALLS,
+            Unit::Count,
+            "Tool calls per GenAI workflow execution (gen_ai.invoke_workflow.tool_calls).",
+        ),
+    ] {
+        describe_histogram!(name, unit, help);
+    }
     // A float counter: a gauge for the facade (see `COST_TOTAL`).
     describe_gauge!(
         COST_TOTAL,

@@ -258,15 +258,24 @@ fn every_tracer_metric_is_described_with_help_text() {
         agent_trace_metrics::EXPORT_FAILURE_TOTAL,
         agent_trace_metrics::SPANS_DROPPED_TOTAL,
         agent_trace_metrics::OPERATION_DURATION_SECONDS,
-        // The GenAI client histograms of the facade's `genai` helpers.
+        // The GenAI histograms of the facade's `genai` helpers (each,
+        // without a help text, fails `promtool check metrics`).
         "gen_ai_client_operation_duration_seconds",
         "gen_ai_client_token_usage",
+        "gen_ai_client_operation_time_to_first_chunk_seconds",
+        "gen_ai_invoke_agent_duration_seconds",
+        "gen_ai_execute_tool_duration_seconds",
+        "gen_ai_invoke_agent_inference_calls",
+        "gen_ai_invoke_agent_tool_calls",
+        "gen_ai_invoke_workflow_duration_seconds",
+        "gen_ai_invoke_workflow_inference_calls",
+        "gen_ai_invoke_workflow_tool_calls",
         // The cost metrics of the facade's `cost` ledger.
         agent_trace_metrics::COST_TOTAL,
         agent_trace_metrics::UNPRICED_CALLS_TOTAL,
     ] {
         assert!(names.contains(&name), "{name} is not described");
     }
-    assert_eq!(names.len(), 13);
+    assert_eq!(names.len(), 21);
     assert!(described.iter().all(|(_, help)| !help.is_empty()));
 }

@@ -3,23 +3,20 @@
 //! `gen_ai.execute_tool.duration`, the call counts,
 //! `gen_ai.client.operation.time_to_first_chunk`, ...) under their
 //! Prometheus names, with the labels the conventions give them, and with
-//! the conventions' buckets once those are set on the recorder.
+//! the conventions' buckets (our recorder keeps every GenAI histogram with
+//! them); Prometheus's `promtool` accepts the text.
+
+mod support;
 
 use agent_trace::genai;
 use agent_trace::semconv::metric;
 use agent_trace::{AgentStepTracer, Sampler};
-use agent_trace_metrics::{PrometheusRecorder, prometheus_builder};
-use metrics_exporter_prometheus::Matcher;
+use agent_trace_metrics::PrometheusRecorder;
 
-/// A recorder with every GenAI histogram's buckets.
+/// Our Prometheus recorder, as `PrometheusRecorder::new()` makes it: no
+/// bucket setting of the user's is needed for the GenAI histograms.
 fn recorder() -> PrometheusRecorder {
-    let mut builder = prometheus_builder();
-    for (name, buckets) in metric::HISTOGRAM_BUCKETS {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full((*name).to_owned()), buckets)
-            .expect("non-empty buckets");
-    }
-    PrometheusRecorder::from_builder(builder)
+    PrometheusRecorder::new()
 }
 
 /// The conventions' boundaries for `gen_ai.client.operation.duration`,
@@ -59,13 +56,17 @@ fn assert_buckets(text: &str, name: &str, labels: &str, bounds: &[&str]) {
 /// Runs a small agent: a streaming call, a plain call that fails, a tool,
 /// in a workflow. Sampled out: metrics count every call.
 fn run_agent() -> String {
-    let recorder = recorder();
+    run_agent_on(&recorder())
+}
+
+/// [`run_agent`] on `recorder`.
+fn run_agent_on(recorder: &PrometheusRecorder) -> String {
     let handle = recorder.handle();
     let tracer = AgentStepTracer::builder()
         .without_store()
         .sampler(Sampler::AlwaysOff)
         .build();
-    metrics::with_local_recorder(&recorder, || {
+    metrics::with_local_recorder(recorder, || {
         let workflow = genai::invoke_workflow(&tracer, "support_pipeline").start();
         let agent = genai::invoke_agent(&tracer, "my_framework", "Researcher")
             .parent(workflow.span())
@@ -93,6 +94,22 @@ fn run_agent() -> String {
         workflow.end();
     });
     handle.render()
+}
+
+/// Every GenAI metric of a small agent, described as
+/// `install_prometheus_recorder` describes them, as Prometheus's linter
+/// reads it (it wants a help text for each).
+#[test]
+fn prometheus_s_linter_accepts_the_genai_metrics() {
+    let recorder = recorder();
+    metrics::with_local_recorder(&recorder, agent_trace_metrics::describe_tracer_metrics);
+    let text = run_agent_on(&recorder);
+    for (name, _) in metric::HISTOGRAM_BUCKETS {
+        if text.contains(&format!("# TYPE {name} ")) {
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}\n{text}");
+        }
+    }
+    support::promtool_accepts(&text);
 }
 
 #[test]

@@ -154,7 +154,9 @@ fn shutdown_keeps_to_one_timeout_with_the_collector_silent() {
     );
     assert!(err.contains("otlp: not delivered at shutdown: "), "{err}");
     assert!(
-        err.contains("otlp_metrics: the last push failed at shutdown; its values are not delivered"),
+        err.contains(
+            "otlp_metrics: the last push failed at shutdown; its values are not delivered"
+        ),
         "{err}"
     );
     drop(silent);

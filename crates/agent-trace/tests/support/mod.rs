@@ -49,3 +49,36 @@ pub(crate) fn collecting_tracer() -> (AgentStepTracer, Arc<Collector>) {
         .build();
     (tracer, collector)
 }
+
+/// `promtool check metrics` on an exposition text, where promtool is
+/// installed (`scripts/install-e2e-deps.sh`): it must accept the text
+/// without a word. Elsewhere the text is only parsed by the test itself.
+pub(crate) fn promtool_accepts(text: &str) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(mut child) => {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+                "promtool check metrics: {}\n{}{}\n{text}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Err(e) => eprintln!("promtool not run ({e}); the text was parsed only"),
+    }
+}
