@@ -539,6 +539,10 @@ fn check_openmetrics(
                 .and_then(|le| le.parse::<f64>().ok())
                 == Some(120.0)
             && e["exemplar"]["trace_id"] == trace_id
+            // The span the latency was measured on, beside its trace.
+            && e["exemplar"]["span_id"]
+                .as_str()
+                .is_some_and(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
             && e["value"].as_f64() == Some(75.0)
     });
     eprintln!(
@@ -552,7 +556,7 @@ fn check_openmetrics(
         Ok(())
     } else {
         Err(format!(
-            "no exemplar of trace {trace_id} on llm_call's le=120 bucket"
+            "no exemplar of trace {trace_id} (with a span id) on llm_call's le=120 bucket"
         ))
     }
 }

@@ -63,13 +63,14 @@ impl SpanProcessor for MetricsProcessor {
     }
 
     fn on_end_borrowed(&self, span: &SpanData) {
-        // The trace id is the exemplar of the span duration histogram,
-        // when the span is sampled (an unsampled trace is not exported).
+        // The trace and span ids are the exemplar of the span duration
+        // histogram, when the span is sampled (an unsampled trace is not
+        // exported).
         let cx = &span.context;
         if cx.is_sampled() {
             self.metrics.span_ended_with_exemplar(
                 span.duration(),
-                cx.trace_id.to_u128(),
+                (cx.trace_id.to_u128(), cx.span_id.to_u64()),
                 span.end_time.as_unix_nanos(),
             );
         } else {

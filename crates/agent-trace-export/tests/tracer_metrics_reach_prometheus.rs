@@ -90,6 +90,7 @@ fn span_counts_durations_and_labelled_counters_render() {
     assert!(text.contains("# TYPE agent_trace_span_duration_seconds histogram"));
 
     // A second render after one more span: differences, not totals again.
+    let (server_trace, server_span) = (server.trace_id(), server.span_id());
     drop(server);
     // Asking again gives the same counter.
     metrics.spans_dropped("queue_full").add(1);
@@ -113,4 +114,19 @@ fn span_counts_durations_and_labelled_counters_render() {
     );
     let counts = metrics.counts();
     assert_eq!((counts.spans, counts.traces, counts.ended), (9, 2, 9));
+
+    // In OpenMetrics, the newest span of a bucket is its exemplar, named
+    // by its trace and its own span id: the server span ended last.
+    let om = handle.render_as(agent_trace_metrics::ExpositionFormat::OpenMetrics);
+    let named = format!(
+        r#"# {{trace_id="{:032x}",span_id="{:016x}"}}"#,
+        server_trace.to_u128(),
+        server_span.to_u64()
+    );
+    assert!(
+        om.lines().any(
+            |l| l.starts_with("agent_trace_span_duration_seconds_bucket") && l.contains(&named)
+        ),
+        "{named} missing from\n{om}"
+    );
 }

@@ -225,16 +225,19 @@ impl TracerMetrics {
     }
 
     /// Counts a span that ended after `duration`, at `end_unix_nanos`, in
-    /// the trace `trace_id` (the W3C trace id as a big-endian number): the
-    /// span duration histogram of the OpenMetrics exposition shows the
+    /// the trace `ids` names (a W3C trace id as a big-endian number, or
+    /// `(trace_id, span_id)` with the span's own id; see [`ExemplarIds`]):
+    /// the span duration histogram of the OpenMetrics exposition shows the
     /// newest such span of each bucket as its exemplar. A zero trace id
     /// counts the span without an exemplar, as
     /// [`span_ended`](Self::span_ended).
+    ///
+    /// [`ExemplarIds`]: crate::ExemplarIds
     #[inline]
     pub fn span_ended_with_exemplar(
         &self,
         duration: Duration,
-        trace_id: u128,
+        ids: impl Into<crate::ExemplarIds>,
         end_unix_nanos: u64,
     ) {
         let x = duration.as_secs_f64();
@@ -242,7 +245,7 @@ impl TracerMetrics {
         let mut local = self.inner.stripes[stripe_index()].0.lock();
         local.ended += 1;
         local.durations.add_at(i, x);
-        if let Some(e) = Exemplar::new(x, trace_id.into(), end_unix_nanos) {
+        if let Some(e) = Exemplar::new(x, ids.into(), end_unix_nanos) {
             local.exemplars.get_or_insert_default().add(e);
         }
     }

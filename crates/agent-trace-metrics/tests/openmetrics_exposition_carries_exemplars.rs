@@ -33,9 +33,18 @@ fn bucket_line<'a>(text: &'a str, name: &str, labels: &str, le: &str) -> &'a str
 /// `(trace id, value, timestamp)` of the exemplar on a line, if any.
 fn exemplar(line: &str) -> Option<(String, f64, f64)> {
     let (_, ex) = line.split_once(" # {trace_id=\"")?;
-    let (id, rest) = ex.split_once("\"} ")?;
+    let (labels, rest) = ex.split_once("} ")?;
+    let id = labels.split('"').next()?;
     let (value, ts) = rest.split_once(' ')?;
     Some((id.to_owned(), value.parse().ok()?, ts.parse().ok()?))
+}
+
+/// The span id of the exemplar on a bucket line, if it names one.
+fn exemplar_span(line: &str) -> Option<String> {
+    let (_, ex) = line.split_once(" # {")?;
+    let (labels, _) = ex.split_once("} ")?;
+    let (_, span) = labels.split_once(",span_id=\"")?;
+    Some(span.trim_end_matches('"').to_owned())
 }
 
 /// A recorder with traced latencies and tracer metrics in it.
@@ -47,10 +56,13 @@ fn recorded() -> (PrometheusHandle, LatencyMetrics, TracerMetrics) {
         agent_trace_metrics::describe_tracer_metrics();
         let m = LatencyMetrics::builder().clock(clock).build().unwrap();
         let labels = [("model", "m1")];
-        for (secs, id) in [(0.3, 0x11), (0.4, 0x12), (4.2, 0x4bf9), (130.0, 0x13)] {
+        for (secs, id) in [(0.3, 0x11), (0.4, 0x12), (130.0, 0x13)] {
             m.record_labelled_with_exemplar("llm_call", &labels, secs, id)
                 .unwrap();
         }
+        // A value measured on a known span: the exemplar names both.
+        m.record_labelled_with_exemplar("llm_call", &labels, 4.2, (0x4bf9, 0x00f0_67aa_0ba9_02b7))
+            .unwrap();
         // Without a trace id: counted, no exemplar.
         m.record_labelled("llm_call", &labels, 0.01).unwrap();
         let t = TracerMetrics::new();
@@ -73,6 +85,12 @@ fn bucket_lines_carry_the_newest_traced_value_of_their_bucket() {
     assert_eq!(id, "00000000000000000000000000000012");
     assert_eq!((value, ts), (0.4, 1_700_000_000.0));
     assert_eq!(at("5").unwrap().0, format!("{:032x}", 0x4bf9));
+    assert_eq!(
+        exemplar_span(bucket_line(&text, LATENCY, LLM, "5")).as_deref(),
+        Some("00f067aa0ba902b7")
+    );
+    // A trace id alone: no span id.
+    assert_eq!(exemplar_span(bucket_line(&text, LATENCY, LLM, "0.5")), None);
     assert_eq!(at("+Inf").unwrap().1, 130.0);
     // A bucket counts only its own traced values' exemplar: none elsewhere
     // (0.01 s came without a trace id).

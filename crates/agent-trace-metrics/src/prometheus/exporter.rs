@@ -46,7 +46,9 @@
 //! Prometheus reads exemplars: each `_bucket` line of our histograms
 //! carries the newest exemplar recorded in that bucket (a value recorded
 //! with a trace id; see the parent module) as `# {trace_id="..."} value
-//! timestamp`. The rest, which the exporter renders in the classic format
+//! timestamp`, with `span_id="..."` beside the trace id when the value was
+//! measured on a known span (the latency processor and the `tracing`
+//! layer give both). The rest, which the exporter renders in the classic format
 //! only, is carried over line by line: counter families lose their
 //! `_total` in `# TYPE` and `# HELP` (samples keep it, or gain it),
 //! `untyped` becomes `unknown`, blank lines go, and `# EOF` ends the text.
@@ -399,14 +401,20 @@ impl Ours {
     }
 }
 
-/// ` # {trace_id="..."} value timestamp`: an OpenMetrics exemplar, the
-/// timestamp in seconds since the epoch.
+/// ` # {trace_id="...",span_id="..."} value timestamp`: an OpenMetrics
+/// exemplar (the span id when known), the timestamp in seconds since the
+/// epoch.
 fn write_exemplar(out: &mut String, e: &Exemplar) {
     let nanos = e.unix_nanos();
+    let _ = write!(out, " # {{trace_id=\"{:032x}\"", e.trace_id());
+    // The span too, when the value was measured on a known one (48
+    // characters of labels in all: OpenMetrics allows 128).
+    if let Some(span_id) = e.span_id() {
+        let _ = write!(out, ",span_id=\"{span_id:016x}\"");
+    }
     let _ = write!(
         out,
-        " # {{trace_id=\"{:032x}\"}} {} {}.{:09}",
-        e.trace_id(),
+        "}} {} {}.{:09}",
         e.value(),
         nanos / 1_000_000_000,
         nanos % 1_000_000_000
