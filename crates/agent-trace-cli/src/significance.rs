@@ -7,8 +7,9 @@
 //! a million spans a side cost what a thousand do.
 //!
 //! - Latency as a whole (`p50`): the Mann-Whitney U test, computed from the
-//!   counts of logarithmic buckets of 2% width ([`Buckets`], the bucket
-//!   width of the latency sketch at its 1% accuracy). Values in one bucket
+//!   counts of logarithmic buckets of 2% width ([`Buckets`]: the latency
+//!   sketch's own buckets at its 1% accuracy, through
+//!   `agent_trace_metrics::BucketMapping`). Values in one bucket
 //!   count as ties, and the tie-corrected normal approximation of U gives
 //!   the p-value. It makes no assumption about the shape of latency
 //!   distributions (skewed, heavy-tailed, several modes), which a t-test on
@@ -33,14 +34,17 @@
 //! error rate) at or below the level for any number of tests and any
 //! dependence between them.
 
-/// `ln((1 + a) / (1 - a))` for the sketch's relative accuracy `a = 1%`:
-/// one bucket spans values within a factor of `(1 + a) / (1 - a)`.
-const LOG_GAMMA: f64 = 0.020_000_666_706_669_435;
+/// The latency sketch's buckets at its default 1% accuracy: one bucket
+/// spans values within a factor of `1.01 / 0.99`, about 2%.
+static MAPPING: std::sync::LazyLock<agent_trace_metrics::BucketMapping> =
+    std::sync::LazyLock::new(|| {
+        agent_trace_metrics::BucketMapping::new(0.01).expect("1% is a valid accuracy")
+    });
 
-/// Counts of durations in logarithmic buckets (about 2% wide), and zeros
-/// apart: what the rank tests need, in at most ~2,200 counters whatever
-/// the number of values (a `u64` of nanoseconds spans 44 natural
-/// logarithms).
+/// Counts of durations in the latency sketch's logarithmic buckets (about
+/// 2% wide), and zeros apart: what the rank tests need, in at most ~2,200
+/// counters whatever the number of values (a `u64` of nanoseconds spans 44
+/// natural logarithms).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Buckets {
     zeros: u64,
@@ -52,15 +56,15 @@ pub(crate) struct Buckets {
 impl Buckets {
     /// Counts one value (nanoseconds, or any non-negative quantity).
     pub(crate) fn record(&mut self, value: u64) {
-        if value == 0 {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a bucket is 2% wide; nanoseconds beyond 2^53 lose less"
+        )]
+        let Some(i) = MAPPING.index(value as f64) else {
+            // Zero (and nothing else: a u64 is finite and not negative).
             self.zeros += 1;
             return;
-        }
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "ln of a u64 over LOG_GAMMA is below 2,300"
-        )]
-        let i = ((value as f64).ln() / LOG_GAMMA).floor() as i32;
+        };
         if self.counts.is_empty() {
             self.first = i;
             self.counts.push(0);

@@ -52,7 +52,7 @@ use crate::exemplar::{Exemplar, ExemplarIds, ExemplarSet, nearest_at_or_above};
 use crate::history::{Tier, check_tiers};
 use crate::prometheus::{Bridge, Publish, register_publisher};
 use crate::series::{Series, SeriesConfig};
-use crate::sketch::{Mapping, Sketch};
+use crate::sketch::Sketch;
 use crate::threshold::{Statistic, Threshold, ThresholdEvent, ThresholdState, Violation};
 use crate::{IntoWindow, MetricsError, Quantile, Window};
 
@@ -1685,12 +1685,7 @@ impl LatencyMetricsBuilder {
     /// [`MetricsError::InvalidAccuracy`], [`MetricsError::InvalidTiers`] or
     /// [`MetricsError::LimitTooSmall`] for a setting that cannot work.
     pub fn build(self) -> Result<LatencyMetrics, MetricsError> {
-        let a = self.relative_accuracy;
-        if !(a > 0.0 && a < 1.0) {
-            return Err(MetricsError::InvalidAccuracy {
-                value: a.to_string(),
-            });
-        }
+        let mapping = crate::BucketMapping::new(self.relative_accuracy)?.into_mapping();
         let specs = check_tiers(&self.tiers)?;
         if self.max_series < 1 {
             return Err(MetricsError::LimitTooSmall {
@@ -1699,7 +1694,6 @@ impl LatencyMetricsBuilder {
                 found: self.max_series,
             });
         }
-        let mapping = Mapping::new(a);
         let max_buckets = self
             .max_buckets
             .unwrap_or_else(|| mapping.buckets_for_octaves(60.0));

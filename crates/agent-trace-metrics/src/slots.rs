@@ -39,6 +39,38 @@ use crate::sketch::{CompactSketch, Mapping};
 pub struct BucketMapping(Mapping);
 
 impl BucketMapping {
+    /// The buckets of a sketch of relative accuracy `relative_accuracy`
+    /// (`0.01` is [`LatencyMetrics`]' default), for tools that bucket
+    /// values the way the sketch does without a registry (the CLI's rank
+    /// tests on exported spans).
+    ///
+    /// ```
+    /// use agent_trace_metrics::{BucketMapping, LatencyMetrics};
+    ///
+    /// let m = BucketMapping::new(0.01)?;
+    /// assert_eq!(m, LatencyMetrics::new().bucket_mapping());
+    /// assert!(BucketMapping::new(1.5).is_err());
+    /// # Ok::<(), agent_trace_metrics::MetricsError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`MetricsError::InvalidAccuracy`](crate::MetricsError::InvalidAccuracy)
+    /// outside the open interval `(0, 1)`.
+    pub fn new(relative_accuracy: f64) -> Result<Self, crate::MetricsError> {
+        if !(relative_accuracy > 0.0 && relative_accuracy < 1.0) {
+            return Err(crate::MetricsError::InvalidAccuracy {
+                value: relative_accuracy.to_string(),
+            });
+        }
+        Ok(Self(Mapping::new(relative_accuracy)))
+    }
+
+    /// The mapping itself, for the registry's builder.
+    pub(crate) fn into_mapping(self) -> Mapping {
+        self.0
+    }
+
     /// The relative accuracy `a`: every value of a bucket is within `a` of
     /// [`value`](Self::value), and `upper / lower <= (1 + a) / (1 - a)`.
     pub fn relative_accuracy(&self) -> f64 {
