@@ -586,6 +586,11 @@ impl ExpositionFormat {
 ///
 /// Install it with [`install_prometheus_recorder`], or yourself with
 /// `metrics::set_global_recorder`; render its [`PrometheusHandle`].
+/// Installed yourself, it has no upkeep thread: the application's own
+/// histograms (not ours, not the GenAI ones, which are counters here) keep
+/// their values until a render, so render or call
+/// [`run_upkeep`](PrometheusHandle::run_upkeep) every few seconds when
+/// nothing scrapes it.
 ///
 /// ```
 /// use agent_trace_metrics::{LatencyMetrics, PrometheusRecorder};
