@@ -117,6 +117,21 @@
 //! progress to stderr. The process fails if, in a traced run of either
 //! stack, the receiver did not get every span created (after the flush),
 //! if ours counted a span as dropped, or if the stacks' span shapes differ.
+//!
+//! # Looking at one part of ours
+//!
+//! One run of one mode, its figures as JSON on the last line of stdout:
+//!
+//! ```text
+//! target/release/deps/agent_workload-<hash> --child trace_only --secs 6
+//! ```
+//!
+//! Two variables change our stack in such a run, to measure a part by
+//! difference (interleave the runs of each setting: single runs vary up to
+//! 2x on a shared host):
+//! `AGENT_WORKLOAD_MAX_TRACES=N` keeps `N` traces in the in-memory store
+//! (`0`: no store; default: the store's default), and
+//! `AGENT_WORKLOAD_LATENCIES=0` records no latency metrics.
 
 #[path = "../../agent-trace-export/benches/support/cpu_time.rs"]
 mod cpu_time;
@@ -287,6 +302,9 @@ fn run_child(mode: Mode, rate: f64, secs: f64) -> Result<Value, String> {
         .env_remove("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
         .env_remove("OTEL_TRACES_SAMPLER")
         .env_remove("OTEL_SDK_DISABLED")
+        // Ours as `init()` sets it up: the knobs are for single runs.
+        .env_remove("AGENT_WORKLOAD_MAX_TRACES")
+        .env_remove("AGENT_WORKLOAD_LATENCIES")
         .output()
         .map_err(|e| format!("cannot run child: {e}"))?;
     if !out.status.success() {
@@ -813,15 +831,30 @@ impl Installed {
                     .resource(Resource::new("research-agent").with_version("1.0.0"))
                     .build()
                     .map_err(|e| format!("exporter: {e}"))?;
-                let guard = agent_trace::init()
+                let mut init = agent_trace::init()
                     .service_name("research-agent")
                     .exporter(otlp)
                     .exporters_from_env(false)
                     .file_by_default(false)
-                    .record_latencies(!lean)
-                    .keep_traces_in_memory(!lean)
-                    .install()
-                    .map_err(|e| format!("init: {e}"))?;
+                    .record_latencies(
+                        !lean && std::env::var("AGENT_WORKLOAD_LATENCIES").as_deref() != Ok("0"),
+                    )
+                    .keep_traces_in_memory(!lean);
+                // See the module docs, "Looking at one part of ours".
+                if let Some(n) = std::env::var("AGENT_WORKLOAD_MAX_TRACES")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|_| !lean)
+                {
+                    init = match n {
+                        0 => init.keep_traces_in_memory(false),
+                        n => init.trace_store(agent_trace::TraceStoreConfig {
+                            max_traces: n,
+                            ..agent_trace::TraceStoreConfig::default()
+                        }),
+                    };
+                }
+                let guard = init.install().map_err(|e| format!("init: {e}"))?;
                 Installed::Ours(guard)
             }
             Stack::Otel => Installed::Otel(install_otel(endpoint, mode == Mode::OtelDefaults)?),
