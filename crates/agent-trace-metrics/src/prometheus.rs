@@ -245,6 +245,28 @@ pub const DURATION_BUCKETS: &[f64] = &[
 /// The histogram names that take [`DURATION_BUCKETS`].
 pub const HISTOGRAM_NAMES: &[&str] = &[OPERATION_DURATION_SECONDS, SPAN_DURATION_SECONDS];
 
+/// The bucket bounds agent-trace gives the histogram named `name`:
+/// [`DURATION_BUCKETS`] for [`HISTOGRAM_NAMES`], the conventions' bounds
+/// for each of [`GEN_AI_HISTOGRAM_BUCKETS`], `None` for any other. What
+/// the Prometheus recorder keeps and what the OTLP push sends.
+///
+/// ```
+/// use agent_trace_metrics::{DURATION_BUCKETS, GEN_AI_TOKEN_BUCKETS, histogram_bucket_bounds};
+///
+/// assert_eq!(histogram_bucket_bounds("agent_trace_span_duration_seconds"), Some(DURATION_BUCKETS));
+/// assert_eq!(histogram_bucket_bounds("gen_ai_client_token_usage"), Some(GEN_AI_TOKEN_BUCKETS));
+/// assert_eq!(histogram_bucket_bounds("my_app_histogram"), None);
+/// ```
+pub fn histogram_bucket_bounds(name: &str) -> Option<&'static [f64]> {
+    if HISTOGRAM_NAMES.contains(&name) {
+        return Some(DURATION_BUCKETS);
+    }
+    GEN_AI_HISTOGRAM_BUCKETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bounds)| *bounds)
+}
+
 /// Describes (unit and help text) every metric of agent-trace to the
 /// installed `metrics` recorder: the tracer's own, which the core and export
 /// crates emit, [`OPERATION_DURATION_SECONDS`], every GenAI histogram the

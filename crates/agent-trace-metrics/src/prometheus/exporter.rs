@@ -81,6 +81,7 @@ pub use metrics_exporter_prometheus::PrometheusBuilder;
 use super::{
     BUCKETS, BucketExemplars, DURATION_BUCKETS, FLOAT_COUNTER_NAMES, GEN_AI_HISTOGRAM_BUCKETS,
     HISTOGRAM_NAMES, bucket_index, describe_tracer_metrics, hand_over_exemplars,
+    histogram_bucket_bounds,
 };
 use crate::{Exemplar, MetricsError};
 
@@ -123,12 +124,8 @@ pub fn prometheus_builder() -> PrometheusBuilder {
 /// One of our histograms: a counter per bucket and the sum of the values.
 #[derive(Debug)]
 struct BucketHistogram {
-    /// The buckets' upper bounds (`le`), `+Inf` left out: [`DURATION_BUCKETS`]
-    /// or a GenAI histogram's (see [`bounds_of`]).
-    bounds: &'static [f64],
-    /// Whether `bounds` are [`DURATION_BUCKETS`], whose index has a faster
-    /// form (a constant has no one address to compare).
-    durations: bool,
+    /// The buckets' upper bounds (`le`), `+Inf` left out.
+    bounds: Bounds,
     /// One per bound, and the last for `+Inf`.
     counts: Box<[AtomicU64]>,
     /// The sum, as `f64` bits.
@@ -143,14 +140,11 @@ impl Default for BucketHistogram {
 
 impl BucketHistogram {
     fn new(bounds: Bounds) -> Self {
-        let (bounds, durations) = match bounds {
-            Bounds::Durations => (DURATION_BUCKETS, true),
-            Bounds::GenAi(b) => (b, false),
-        };
         Self {
             bounds,
-            durations,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            counts: (0..=bounds.get().len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             sum: AtomicU64::new(0.0f64.to_bits()),
         }
     }
@@ -158,10 +152,9 @@ impl BucketHistogram {
     /// The first bound `value` does not exceed, or the last bucket
     /// (`+Inf`).
     fn index(&self, value: f64) -> usize {
-        if self.durations {
-            bucket_index(value)
-        } else {
-            self.bounds.iter().map(|&b| usize::from(value > b)).sum()
+        match self.bounds {
+            Bounds::Durations => bucket_index(value),
+            Bounds::GenAi(bounds) => bounds.iter().map(|&b| usize::from(value > b)).sum(),
         }
     }
 
@@ -247,22 +240,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The bucket bounds of one of the histograms kept here.
 #[derive(Clone, Copy, Debug)]
 enum Bounds {
-    /// [`DURATION_BUCKETS`], for [`HISTOGRAM_NAMES`]: with exemplars.
+    /// [`DURATION_BUCKETS`], for [`HISTOGRAM_NAMES`]: with exemplars, and
+    /// a faster index.
     Durations,
     /// A GenAI histogram's, from [`GEN_AI_HISTOGRAM_BUCKETS`].
     GenAi(&'static [f64]),
 }
 
-/// The bucket bounds of the histograms kept here; `None` for any other
-/// histogram (the exporter's).
+impl Bounds {
+    fn get(self) -> &'static [f64] {
+        match self {
+            Self::Durations => DURATION_BUCKETS,
+            Self::GenAi(bounds) => bounds,
+        }
+    }
+}
+
+/// The bucket bounds of the histograms kept here
+/// ([`histogram_bucket_bounds`]); `None` for any other histogram (the
+/// exporter's).
 fn bounds_of(name: &str) -> Option<Bounds> {
     if HISTOGRAM_NAMES.contains(&name) {
         return Some(Bounds::Durations);
     }
-    GEN_AI_HISTOGRAM_BUCKETS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, bounds)| Bounds::GenAi(bounds))
+    histogram_bucket_bounds(name).map(Bounds::GenAi)
 }
 
 impl Ours {
@@ -361,7 +362,7 @@ impl Ours {
                 for (i, c) in s.histogram.counts.iter().enumerate() {
                     let count = c.load(Ordering::Relaxed);
                     cumulative += count;
-                    match s.histogram.bounds.get(i) {
+                    match s.histogram.bounds.get().get(i) {
                         Some(le) => {
                             let _ = write!(
                                 out,

@@ -19,6 +19,9 @@ use crate::diagnostics::{Diagnostics, Dropped, ExportEvent, Outage};
 /// The thread's name.
 const THREAD: &str = "agent-trace-metrics-push";
 
+/// The wait before a push's first retry, doubled at each (up to 5 s).
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
 /// The exporter name in reports and in the tracer's export counters.
 const NAME: &str = crate::diagnostics::METRICS_PUSH;
 
@@ -382,7 +385,7 @@ impl Worker {
     /// One push, retried within the export timeout.
     fn push_with_retries(&mut self, shutdown: bool) -> Result<(), ExportError> {
         let deadline = Instant::now() + self.timeout;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         loop {
             match self.exporter.push() {
                 Ok(outcome) => {
@@ -408,7 +411,7 @@ impl Worker {
                     // pipeline does: the application is waiting to exit.
                     let retrying = e.is_retryable()
                         && Instant::now() + wait < deadline
-                        && !(shutdown && backoff > Duration::from_millis(100));
+                        && !(shutdown && backoff > FIRST_BACKOFF);
                     self.shared.lock().stats.failed_attempts += 1;
                     // Nothing is dropped by a failed push mid-run: its
                     // values go with the next one. The shutdown's last

@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use agent_trace_metrics::{
-    ACTIVE_SPANS, COST_TOTAL, DURATION_BUCKETS, EXPORT_FAILURE_TOTAL, EXPORT_QUEUE_LENGTH,
-    EXPORT_SUCCESS_TOTAL, FLOAT_COUNTER_NAMES, GEN_AI_HISTOGRAM_BUCKETS,
-    OPERATION_DURATION_SECONDS, SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL, SPANS_TOTAL,
-    TRACES_TOTAL, UNPRICED_CALLS_TOTAL,
+    ACTIVE_SPANS, COST_TOTAL, EXPORT_FAILURE_TOTAL, EXPORT_QUEUE_LENGTH, EXPORT_SUCCESS_TOTAL,
+    FLOAT_COUNTER_NAMES, OPERATION_DURATION_SECONDS, SPAN_DURATION_SECONDS, SPANS_DROPPED_TOTAL,
+    SPANS_TOTAL, TRACES_TOTAL, UNPRICED_CALLS_TOTAL, histogram_bucket_bounds,
 };
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
@@ -305,14 +304,11 @@ impl Recorder for OtlpRecorder {
     }
 }
 
+/// Ours and the GenAI histograms' bounds (the latency histogram is
+/// read from its source, never from here), OpenTelemetry's default for
+/// any other.
 fn histogram_bounds(name: &str) -> &'static [f64] {
-    if name == SPAN_DURATION_SECONDS {
-        return DURATION_BUCKETS;
-    }
-    GEN_AI_HISTOGRAM_BUCKETS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or(DEFAULT_BOUNDS, |(_, b)| b)
+    histogram_bucket_bounds(name).unwrap_or(DEFAULT_BOUNDS)
 }
 
 /// The OTLP name, unit and description of a facade series: the GenAI
