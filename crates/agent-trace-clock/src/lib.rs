@@ -96,9 +96,11 @@
 
 mod anchor;
 mod clock;
+mod stripe;
 mod tick;
 mod timestamp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use stripe::{thread_stripe, thread_stripe_if_set};
 pub use tick::Tick;
 pub use timestamp::Timestamp;

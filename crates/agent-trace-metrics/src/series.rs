@@ -37,8 +37,7 @@
 //!
 //! Lock order is stripe, then history, everywhere.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::exemplar::{Exemplar, ExemplarSet};
@@ -141,32 +140,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-thread_local! {
-    /// This thread's stripe, `usize::MAX` until [`stripe_index`] picks one.
-    /// A `const` thread local without drop glue is a plain load from the
-    /// thread's block; a lazily initialised one checks its state first.
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
+/// This thread's stripe ([`agent_trace_clock::thread_stripe`], the
+/// number the span path uses too), picked on first use.
 #[inline]
 pub(crate) fn stripe_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    STRIPE.with(|s| {
-        let i = s.get();
-        if i < STRIPES {
-            i
-        } else {
-            let i = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
-            s.set(i);
-            i
-        }
-    })
+    agent_trace_clock::thread_stripe() % STRIPES
 }
 
-/// This thread's stripe once [`stripe_index`] has picked it.
+/// This thread's stripe once [`stripe_index`] (or the span path) has
+/// picked it.
 #[inline]
 fn stripe_index_if_set() -> Option<usize> {
-    STRIPE.with(|s| Some(s.get()).filter(|&i| i < STRIPES))
+    agent_trace_clock::thread_stripe_if_set().map(|n| n % STRIPES)
 }
 
 impl Series {
