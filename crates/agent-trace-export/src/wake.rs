@@ -33,13 +33,19 @@ impl WakeFlag {
 
     /// The application thread's side, after it queued a span: whether to
     /// unpark the worker. `full`: whether a full batch is queued, read
-    /// after the push.
+    /// after the push, and only when the flag is clear: while the worker
+    /// has been woken and not yet looked (under sustained load, always), a
+    /// span costs one load of this flag, a line that is rarely written,
+    /// rather than a look at the queue's head and tail, which the worker
+    /// and the other application threads write.
     #[inline]
-    pub fn wake_needed(&self, full: bool) -> bool {
+    pub fn wake_needed(&self, full: impl FnOnce() -> bool) -> bool {
         // SeqCst pairs with the worker's clearing of the flag before it
         // parks (see `wait`): of this load and the worker's look at the
-        // queue after clearing, at least one sees the other's write.
-        if full && !self.woken.load(Ordering::SeqCst) {
+        // queue after clearing, at least one sees the other's write (the
+        // push before this load). A set flag seen here means the clearing
+        // comes later, and the worker's look after it sees the push.
+        if !self.woken.load(Ordering::SeqCst) && full() {
             self.woken.store(true, Ordering::Relaxed);
             return true;
         }

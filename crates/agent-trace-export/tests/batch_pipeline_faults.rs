@@ -349,14 +349,15 @@ fn a_hanging_receiver_times_out_without_blocking_the_application() {
     all_counted(&s);
 }
 
-#[test]
-fn a_burst_overflows_the_queue_and_every_drop_is_counted() {
+/// A pipeline with a queue and batches of 64 whose first export waits
+/// until the returned sender sends (later ones pass), and the count of
+/// spans its exporter received.
+fn gated_pipeline() -> (mpsc::Sender<()>, Arc<AtomicUsize>, Arc<BatchSpanProcessor>) {
     let (release, gate) = mpsc::channel::<()>();
     let gate = Mutex::new(gate);
     let delivered = Arc::new(AtomicUsize::new(0));
     let d = delivered.clone();
     let exporter = FnExporter::new("gated", move |batch: &[FinishedSpan]| {
-        // The first export waits for the test; later ones pass.
         let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(30));
         d.fetch_add(batch.len(), Ordering::SeqCst);
         Ok::<(), std::io::Error>(())
@@ -371,6 +372,12 @@ fn a_burst_overflows_the_queue_and_every_drop_is_counted() {
             .build()
             .unwrap(),
     );
+    (release, delivered, batch)
+}
+
+#[test]
+fn a_burst_overflows_the_queue_and_every_drop_is_counted() {
+    let (release, delivered, batch) = gated_pipeline();
     let tracer = traced(&batch);
     spans(&tracer, 5_000);
     for _ in 0..200 {
@@ -383,6 +390,33 @@ fn a_burst_overflows_the_queue_and_every_drop_is_counted() {
     assert!(s.dropped_queue_full >= 5_000 - 128, "{s:?}");
     assert_eq!(s.exported as usize, delivered.load(Ordering::SeqCst));
     assert_eq!(s.exported + s.dropped_queue_full, 5_000, "{s:?}");
+    all_counted(&s);
+}
+
+#[test]
+fn drops_by_several_threads_at_once_add_up_exactly() {
+    // Each thread counts its drops on a copy of its own (striped): the
+    // total must still be every drop, none counted twice.
+    let (release, delivered, batch) = gated_pipeline();
+    let tracer = traced(&batch);
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let tracer = tracer.clone();
+            std::thread::spawn(move || spans(&tracer, 20_000))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for _ in 0..200 {
+        let _ = release.send(());
+    }
+    batch.force_flush(Duration::from_secs(30)).unwrap();
+    let s = batch.stats();
+    assert_eq!(s.received, 120_000);
+    assert!(s.dropped_queue_full >= 120_000 - 128, "{s:?}");
+    assert_eq!(s.exported as usize, delivered.load(Ordering::SeqCst));
+    assert_eq!(s.exported + s.dropped_queue_full, 120_000, "{s:?}");
     all_counted(&s);
 }
 

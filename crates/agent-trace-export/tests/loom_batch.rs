@@ -48,7 +48,7 @@ impl Pipeline {
     /// `BatchSpanProcessor::on_end`'s part.
     fn on_end(&self, span: usize, worker: &thread::Thread) {
         self.queue.push(span).expect("room for every span");
-        if self.woken.wake_needed(self.full_batch()) {
+        if self.woken.wake_needed(|| self.full_batch()) {
             worker.unpark();
         }
     }
