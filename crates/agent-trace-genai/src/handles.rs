@@ -66,20 +66,22 @@ pub(crate) fn static_recorder() -> Option<RecorderId> {
 /// sets costs a bounded scan, not memory.
 pub(crate) type FastState = foldhash::fast::RandomState;
 
-/// Whether a borrowed label set is the very one a cache keeps, told from
-/// the addresses of its texts rather than the texts.
+/// Whether a borrowed label set is the very one a cache keeps, told
+/// without hashing it: from the addresses of its texts, or from the texts
+/// themselves when they are short ([`same_text`]).
 ///
 /// Implementations answer `true` only when the two are equal: a text at the
 /// same address and of the same length as one the cache keeps is that text
 /// (a static string, or a shared one whose allocation the kept copy holds
-/// alive), while an inline copy lives in its own value and so never shares
-/// an address with the cache's. `false` just means "compare the texts".
+/// alive); a short text (an inline copy, as `&str` arguments make, lives in
+/// its own value and never shares an address with the cache's) is compared
+/// byte for byte. `false` just means "compare the texts".
 pub(crate) trait SameAs<K> {
     /// Whether [`same_as`](Self::same_as) can ever answer `true`; when not,
     /// the cache skips the identity check.
     const BY_IDENTITY: bool = true;
 
-    /// `true` only if `self == kept`, known without reading any text.
+    /// `true` only if `self == kept`, known without hashing.
     fn same_as(&self, kept: &K) -> bool;
 }
 
@@ -89,11 +91,25 @@ impl SameAs<String> for str {
     }
 }
 
-/// Whether `a` and `b` are the same text at the same address.
+/// Whether `a` and `b` are the same text, known cheaply: at the same
+/// address, or equal and at most [`SHORT_TEXT`] bytes long. `false` may
+/// still mean equal (long texts at different addresses are not read).
+///
+/// The helpers' `&str` arguments (provider, model, agent and tool names)
+/// are copied into inline strings, so they never share an address with the
+/// cache's copies: with the address check alone every look-up hashed its
+/// label set (callgrind, the agent workload bench: about 1,100 instructions
+/// per cached GenAI record, the identity check never hitting).
 #[inline]
 pub(crate) fn same_text(a: &str, b: &str) -> bool {
-    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+    a.len() == b.len()
+        && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || (a.len() <= SHORT_TEXT && a == b))
 }
+
+/// The longest text [`same_text`] compares byte for byte: the helpers'
+/// names and models, and any inline string, are shorter; comparing this
+/// much costs a fraction of hashing it.
+const SHORT_TEXT: usize = 32;
 
 /// Entries of a cache checked by identity ([`SameAs`]) before any hashing:
 /// the label sets a thread used last. An agent task's GenAI spans use a
@@ -351,6 +367,22 @@ mod tests {
             }
         }
         assert_eq!(bump(&mut cache, &Texts("chat", "gpt-4o")), 4);
+    }
+
+    #[test]
+    fn same_text_is_true_only_for_equal_texts_and_reads_only_short_ones() {
+        let copy = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+        // Inline copies of the helpers' `&str` arguments: equal texts at
+        // other addresses.
+        assert!(same_text("gpt-4o", copy("gpt-4o")));
+        assert!(same_text("", copy("")));
+        assert!(!same_text("gpt-4o", copy("gpt-4x")));
+        assert!(!same_text("gpt-4o", copy("gpt-4")));
+        // A long text is compared by address only.
+        let long = "a model name longer than thirty-two bytes";
+        assert!(same_text(long, long));
+        assert!(!same_text(long, copy(long)));
+        assert!(same_text(&long[..SHORT_TEXT], copy(&long[..SHORT_TEXT])));
     }
 
     #[test]
