@@ -41,6 +41,23 @@ impl StartMark {
     pub fn timestamp(self) -> Timestamp {
         self.0.timestamp()
     }
+
+    /// The time since this mark, on the span clock (monotonic; what a span
+    /// started at this mark would report as its [`elapsed`] time).
+    ///
+    /// ```
+    /// use agent_trace_core::StartMark;
+    ///
+    /// let mark = StartMark::now();
+    /// std::thread::sleep(std::time::Duration::from_millis(2));
+    /// assert!(mark.elapsed() >= std::time::Duration::from_millis(2));
+    /// ```
+    ///
+    /// [`elapsed`]: crate::Span::elapsed
+    #[inline]
+    pub fn elapsed(self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.0.nanos_until(Tick::now()))
+    }
 }
 
 #[cfg(test)]

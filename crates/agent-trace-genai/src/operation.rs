@@ -4,11 +4,11 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ::metrics::Label;
 use agent_trace_core::{
-    Exception, Key, KeyValue, Parent, Span, SpanBuilder, SpanId, Status, StringValue, Value,
+    Exception, Key, KeyValue, Parent, Span, SpanBuilder, SpanId, StartMark, Status, StringValue,
+    Value,
 };
 
 use super::content::ContentCapture;
@@ -197,7 +197,7 @@ impl<'a> Start<'a> {
         let parent_scope = scope::resolve(&self.parent);
         // Read before the span starts, so the metric covers what the span
         // covers (for a sampled-out span, whose duration is not measured).
-        let start = Instant::now();
+        let start = StartMark::now();
         let span = span.start();
 
         let tally = match self.family {
@@ -270,7 +270,9 @@ pub(crate) struct Operation {
     error_type: Option<StringValue>,
     capture: ContentCapture,
     conventions: Conventions,
-    start: Instant,
+    /// On the span clock (a counter read, where `Instant` is a system
+    /// call's worth), for a span that does not record.
+    start: StartMark,
     /// Seconds to the first chunk of a stream, once received.
     first_chunk: Option<f64>,
     /// Where this span runs (its own scope: for a container, what its
