@@ -111,14 +111,47 @@ pub(crate) fn take() -> Option<Slot> {
 
 #[inline]
 fn take_in(stock: &impl Deref<Target = Stock>) -> Option<Slot> {
-    // SAFETY: `LOCAL` is only touched by `take`, `recycle` and their cold
-    // helpers, none of which runs code that could re-enter them while the
-    // reference lives (a span's contents are dropped before `LOCAL` is
-    // touched, and no user code runs).
-    let hit = LOCAL.try_with(|local| unsafe { (*local.get()).pop() });
+    let hit = LOCAL.try_with(|local| {
+        // SAFETY: `LOCAL` is only touched by `take`, `recycle` and their
+        // cold helpers, none of which runs code that could re-enter them
+        // while the reference lives (a span's contents are dropped before
+        // `LOCAL` is touched, and no user code runs; `prefetch` only
+        // hints).
+        let local = unsafe { &mut *local.get() };
+        let slot = local.pop();
+        if let Some(next) = local.last() {
+            prefetch(next);
+        }
+        slot
+    });
     match hit {
         Ok(Some(slot)) => Some(slot),
         _ => refill(stock),
+    }
+}
+
+/// Starts loading the next span this thread will take into the cache, while
+/// the current one is used: a recycled span's lines were last written by
+/// the thread that freed it (on another core, when the export worker
+/// recycled it) or long ago, and its start's first stores waited for them.
+/// Measured on an Intel Xeon host: the agent workload's `trace_only` run
+/// 44.1 -> 40.4 us of CPU a task (interleaved medians), the overload bench
+/// with two application threads 265 -> 185 ns a span.
+#[inline(always)]
+fn prefetch(next: &Slot) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start: *const i8 = std::ptr::from_ref::<SpanData>(next).cast();
+        // Every line the span touches: its start may sit anywhere in one.
+        for line in 0..=mem::size_of::<SpanData>() / 64 {
+            // SAFETY: `_mm_prefetch` is unsafe only for its
+            // `target_feature(enable = "sse")`, which every x86_64 processor
+            // has (it is in the target's baseline). A prefetch is a hint: it
+            // never faults and changes no memory, whatever the address
+            // (`wrapping_add` keeps the address computation itself defined).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line * 64)) };
+        }
     }
 }
 
