@@ -717,7 +717,16 @@ impl ProtobufEncoder {
         out.reserve(room + estimate + estimate / 8);
         let start = out.len();
         out.resize(start + room, 0);
-        for s in batch {
+        // The spans ended up to a batch interval ago and are cold in the
+        // cache: each is loaded two spans ahead, its attribute list one
+        // ahead (the list's address is in the span).
+        for (i, s) in batch.iter().enumerate() {
+            if let Some(ahead) = batch.get(i + 2) {
+                ahead.prefetch();
+            }
+            if let Some(next) = batch.get(i + 1) {
+                next.prefetch_attributes();
+            }
             put_span(out, s);
         }
         let spans = out.len() - start - room;
