@@ -139,7 +139,10 @@ fn take_in(stock: &impl Deref<Target = Stock>) -> Option<Slot> {
 /// with two application threads 265 -> 185 ns a span.
 #[inline(always)]
 fn prefetch(next: &Slot) {
-    prefetch_bytes(std::ptr::from_ref::<SpanData>(next).cast(), mem::size_of::<SpanData>());
+    prefetch_bytes(
+        std::ptr::from_ref::<SpanData>(next).cast(),
+        mem::size_of::<SpanData>(),
+    );
 }
 
 /// Hints the processor to load the cache lines of `len` bytes from

@@ -380,16 +380,28 @@ fn a_burst_overflows_the_queue_and_every_drop_is_counted() {
     let (release, delivered, batch) = gated_pipeline();
     let tracer = traced(&batch);
     spans(&tracer, 5_000);
+    released_all_counted(&release, &delivered, &batch, 5_000);
+}
+
+/// Opens a [`gated_pipeline`]'s gate once `total` spans were ended into it,
+/// flushes, and checks that every span was exported or dropped for a full
+/// queue, and that at most one batch in the exporter and a full queue
+/// behind it were kept.
+fn released_all_counted(
+    release: &mpsc::Sender<()>,
+    delivered: &AtomicUsize,
+    batch: &BatchSpanProcessor,
+    total: u64,
+) {
     for _ in 0..200 {
         let _ = release.send(());
     }
     batch.force_flush(Duration::from_secs(30)).unwrap();
     let s = batch.stats();
-    assert_eq!(s.received, 5_000);
-    // At most one batch in the exporter and a full queue behind it.
-    assert!(s.dropped_queue_full >= 5_000 - 128, "{s:?}");
+    assert_eq!(s.received, total);
+    assert!(s.dropped_queue_full >= total - 128, "{s:?}");
     assert_eq!(s.exported as usize, delivered.load(Ordering::SeqCst));
-    assert_eq!(s.exported + s.dropped_queue_full, 5_000, "{s:?}");
+    assert_eq!(s.exported + s.dropped_queue_full, total, "{s:?}");
     all_counted(&s);
 }
 
@@ -408,16 +420,7 @@ fn drops_by_several_threads_at_once_add_up_exactly() {
     for t in threads {
         t.join().unwrap();
     }
-    for _ in 0..200 {
-        let _ = release.send(());
-    }
-    batch.force_flush(Duration::from_secs(30)).unwrap();
-    let s = batch.stats();
-    assert_eq!(s.received, 120_000);
-    assert!(s.dropped_queue_full >= 120_000 - 128, "{s:?}");
-    assert_eq!(s.exported as usize, delivered.load(Ordering::SeqCst));
-    assert_eq!(s.exported + s.dropped_queue_full, 120_000, "{s:?}");
-    all_counted(&s);
+    released_all_counted(&release, &delivered, &batch, 120_000);
 }
 
 #[test]
