@@ -95,6 +95,10 @@ impl TracerShared {
     }
 }
 
+/// A tracer's settings. Cloned into each of its replicas
+/// ([`TracerShared`]), so every field must be shared (an `Arc`) or plain
+/// data: a field with state of its own would be one per replica, and so
+/// per thread.
 #[derive(Clone)]
 pub(crate) struct TracerInner {
     pub(crate) sampler: Sampler,
