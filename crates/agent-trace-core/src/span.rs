@@ -888,7 +888,7 @@ struct Live {
     /// duration.
     start: Tick,
     /// The tracer it delivers to when it ends: a count on this thread's
-    /// replica of the tracer's reference (`TracerShared`; two locked
+    /// replica of the tracer's settings (`TracerShared`; two locked
     /// instructions per span, on a cache line of this thread's; a borrow
     /// without a count saved about 4 ns of an `#[instrument]` call, at the
     /// price of a public `unsafe fn`).

@@ -525,8 +525,8 @@ mod tests {
             })
             .collect();
         both_started.wait();
-        // Each thread's two spans on its stripe's replica: the tracer's
-        // reference plus two. (Tests running beside this one take stripes
+        // Each thread's two spans on its stripe's replica: the tracer's own
+        // reference to it plus two. (Tests running beside this one take stripes
         // too, so the two threads share a replica one time in eight.)
         let counts = replica_counts(&tracer);
         assert!(

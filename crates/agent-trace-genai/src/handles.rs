@@ -23,10 +23,12 @@
 //! global recorder, or the no-op one before a global is set). Which one
 //! that is can only be seen from such a thread: the metrics crate's clock
 //! thread notes it at each tick ([`agent_trace_metrics::process_recorder`];
-//! no thread is started to learn it). While that thread does not run (no
-//! latency registry on the default clock lives, as when `init()` was never
-//! called), or under a local recorder, nothing is cached: each record
-//! registers by name, as the macros do. Recorders are told apart by
+//! no thread is started here to learn it; `init()` keeps it running, with
+//! or without latencies). While that thread does not run (no latency
+//! registry on the default clock lives and nothing called
+//! [`agent_trace_metrics::watch_process_recorder`], as when `init()` was
+//! never called), or under a local recorder, nothing is cached: each
+//! record registers by name, as the macros do. Recorders are told apart by
 //! address; a global recorder lives at its address for the whole process,
 //! so no other recorder can be mistaken for it (two recorders of size zero
 //! share an address, but then they hold no state of their own to tell
@@ -122,12 +124,13 @@ const NONE: usize = usize::MAX;
 /// Handles of type `V` by label set `K`, for one recorder: a per-thread
 /// cache (see the module docs).
 ///
-/// A look-up first checks the label sets used last by the addresses of
-/// their texts ([`SameAs`]: a few comparisons), then hashes the texts.
-/// Hashing and comparing a GenAI span's label set cost about 380
-/// instructions per look-up (callgrind, the agent workload bench), more
-/// than the record itself; the helpers' texts (provider, model, agent and
-/// tool names) are usually static or interned, so the identity check hits.
+/// A look-up first checks the label sets used last without hashing
+/// ([`SameAs`]: by the addresses of their texts, or the bytes of short
+/// ones), then hashes the texts. Hashing and comparing a GenAI span's
+/// label set cost about 380 instructions per look-up (callgrind, the agent
+/// workload bench), more than the record itself; the helpers' texts
+/// (provider, model, agent and tool names) are usually static, interned or
+/// short, so the check hits.
 #[derive(Debug)]
 pub(crate) struct Cache<K, V> {
     recorder: Option<RecorderId>,

@@ -69,9 +69,10 @@ struct Local {
     currencies: Vec<(Currency, StringValue)>,
     len: usize,
     /// The names made last, as (operation, target, name), checked by the
-    /// addresses of the operation and target texts before any hashing
-    /// (see [`same_text`]; the target is kept, so that a shared one's
-    /// address cannot be reused by another text while it is here). The
+    /// addresses of the operation and target texts, or the bytes of short
+    /// ones, before any hashing (see [`same_text`]; the target is kept, so
+    /// that a shared one's address cannot be reused by another text while
+    /// it is here). The
     /// whole look-up cost about 290 instructions per span in the agent
     /// workload bench (callgrind) with hashing, about 130 with the check.
     recent: [Option<(&'static str, StringValue, StringValue)>; RECENT],
@@ -171,7 +172,8 @@ thread_local! {
 
 /// `reasons` as an attribute value: the list made for the same reasons
 /// last time when there is one (found by the addresses of its texts,
-/// which the kept list holds alive, as in [`same_text`]), else a new one.
+/// which the kept list holds alive, or the bytes of short ones, as in
+/// [`same_text`]), else a new one.
 /// A chat span's finish reasons are usually one static text, and making
 /// the list cost an allocation per span (two, with the `Vec` collected
 /// first).

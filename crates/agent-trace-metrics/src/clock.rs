@@ -52,7 +52,9 @@
 //! the process, so handles registered with them may be kept;
 //! [`process_recorder`] tells whether the calling thread's current
 //! recorder is that one (the `genai` helpers keep their metric handles
-//! only then). No thread is started to learn it.
+//! only then). Reading it starts nothing; [`watch_process_recorder`] keeps
+//! the thread running for the rest of the process when no registry may
+//! (the facade's `init()` with latencies off).
 
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
@@ -187,8 +189,9 @@ fn current_recorder() -> usize {
 /// before a global is set). `None` under a local recorder
 /// (`metrics::with_local_recorder`), and whenever it cannot be known: while
 /// no [`LatencyMetrics`](crate::LatencyMetrics) on the default clock lives
-/// (its clock thread is what sees it; see the module docs), and for up to
-/// one tick (100 ms) after a global recorder is set.
+/// and nothing called [`watch_process_recorder`] (the clock thread is what
+/// sees it; see the module docs), and for up to one tick (100 ms) after a
+/// global recorder is set.
 ///
 /// Handles registered with a recorder for which this answers `Some` may be
 /// kept and reused for as long as it keeps answering the same address: a
@@ -209,6 +212,29 @@ fn current_recorder() -> usize {
 pub fn process_recorder() -> Option<usize> {
     let seen = RECORDER_SEEN.load(Ordering::Relaxed);
     (seen != 0 && seen == current_recorder()).then_some(seen)
+}
+
+/// Keeps the clock thread running for the rest of the process, so that
+/// [`process_recorder`] answers (from the thread's first tick, within
+/// 100 ms) whether or not a [`LatencyMetrics`](crate::LatencyMetrics)
+/// lives: for a setup that keeps metric handles (the `genai` helpers') and
+/// may have no latency registry, as the facade's `init()` with latencies
+/// off. The first call takes a lease that is never dropped (starting the
+/// thread unless a registry has); later calls change nothing. The thread
+/// wakes every 100 ms.
+///
+/// ```
+/// agent_trace_metrics::watch_process_recorder();
+/// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+/// // No registry here: the watch alone gets the recorder noted.
+/// while agent_trace_metrics::process_recorder().is_none() {
+///     assert!(std::time::Instant::now() < deadline, "never noted");
+///     std::thread::sleep(std::time::Duration::from_millis(10));
+/// }
+/// ```
+pub fn watch_process_recorder() {
+    static WATCH: std::sync::OnceLock<TickerLease> = std::sync::OnceLock::new();
+    WATCH.get_or_init(TickerLease::new);
 }
 
 /// The last tick, while the clock thread ticks: the whole of a clock read

@@ -223,7 +223,7 @@ mod threshold;
 mod tracer_metrics;
 mod window;
 
-pub use clock::{Clock, ManualClock, SystemClock, process_recorder};
+pub use clock::{Clock, ManualClock, SystemClock, process_recorder, watch_process_recorder};
 pub use error::MetricsError;
 pub use exemplar::{Exemplar, ExemplarIds};
 pub use fanout::FanoutRecorder;

@@ -664,13 +664,13 @@ impl InitBuilder {
         if self.latencies {
             builder = builder.processor(Arc::new(LatencyProcessor::global()));
         } else {
-            // The global registry exists anyway, and with it the metrics
-            // clock thread, which is what tells the GenAI helpers which
-            // `metrics` recorder may have its handles kept: without it
-            // each GenAI record registered by name (the agent workload
-            // bench: 110k instructions a task with latencies off against
-            // 53k with them on, and more CPU in all).
-            let _ = latency_metrics();
+            // No latency registry, so nothing else keeps the metrics clock
+            // thread, which is what tells the GenAI helpers which `metrics`
+            // recorder may have its handles kept: without it each GenAI
+            // record registered by name (the agent workload bench: 110k
+            // instructions a task with latencies off against 53k with them
+            // on, and more CPU in all).
+            agent_trace_metrics::watch_process_recorder();
         }
         if let Some(s) = sampler {
             builder = builder.sampler(s);
@@ -1035,7 +1035,7 @@ impl GuardShared {
         let left = agent_trace_core::time_left(self.timeout);
         // Each pipeline also reports what it could not deliver, with the
         // cause, through its diagnostics.
-        let traced = self.tracer.shutdown(self.timeout);
+        let traced = self.tracer.shutdown(left());
         // The last metrics push, after the pipelines, so that it carries
         // their final counts, in the time they left; its failure (or its
         // running out of time) is reported through the same diagnostics

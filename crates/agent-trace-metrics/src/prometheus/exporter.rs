@@ -132,12 +132,6 @@ struct BucketHistogram {
     sum: AtomicU64,
 }
 
-impl Default for BucketHistogram {
-    fn default() -> Self {
-        Self::new(Bounds::Durations)
-    }
-}
-
 impl BucketHistogram {
     fn new(bounds: Bounds) -> Self {
         Self {
@@ -897,7 +891,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_one_add_per_bucket_and_keeps_the_sum() {
-        let h = BucketHistogram::default();
+        let h = BucketHistogram::new(Bounds::Durations);
         h.record_many(0.3, 1_000_000);
         h.record(7.0);
         h.record(f64::NAN);
