@@ -101,3 +101,33 @@ fn dropped_spans_release_the_parents_trace_state() {
     assert!(allocated > 0, "the trace state allocates");
     assert_eq!(allocated, freed, "everything allocated is freed");
 }
+
+/// A builder's list of start attributes is made once, with room for the
+/// eight or so an agent span starts with, not grown as they are added: a
+/// sampled-out span given eight takes one allocation (the list, which the
+/// sampler reads) and frees it.
+#[test]
+fn eight_start_attributes_take_one_allocation() {
+    let tracer = AgentStepTracer::builder()
+        .sampler(Sampler::AlwaysOff)
+        .without_store()
+        .build();
+    let work = || {
+        tracer
+            .span_builder("chat gpt-4o")
+            .attribute("gen_ai.operation.name", "chat")
+            .attribute("gen_ai.provider.name", "openai")
+            .attribute("gen_ai.request.model", "gpt-4o")
+            .attribute("gen_ai.request.top_p", 0.9)
+            .attribute("gen_ai.request.seed", 7)
+            .attribute("server.address", "api.openai.com")
+            .attribute("server.port", 443)
+            .attribute("agent.step", 3)
+            .start()
+    };
+    drop(work()); // Thread-local state is set up on first use.
+    let (allocations, frees) = (count(&ALLOCATIONS), count(&FREES));
+    drop(work());
+    assert_eq!(count(&ALLOCATIONS) - allocations, 1);
+    assert_eq!(count(&FREES) - frees, 1);
+}
