@@ -72,8 +72,9 @@ pub struct TraceStoreConfig {
     /// the agent workload bench (ten spans a task at 1,000 tasks/s,
     /// `cargo bench -p agent-trace --bench agent_workload`, Intel Xeon,
     /// medians of four runs), keeping 1,000 traces cost 18.7 us of CPU a
-    /// task more than keeping none, 300 traces 7 us, 100 traces 1 us;
-    /// 1,000 also held 11 MiB more. At the pace of a real agent (tasks of
+    /// task more than keeping none, 300 traces 7 us, 100 traces 1 us (2.8
+    /// us in a later session's interleaved runs, see BENCHMARKS.md); 1,000
+    /// also held 11 MiB more. At the pace of a real agent (tasks of
     /// seconds) 100 traces are minutes of history; raise it for more.
     pub max_traces: usize,
     /// Most spans kept per trace; later ones are dropped and counted
