@@ -43,12 +43,17 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[test]
-fn dropped_spans_allocate_nothing() {
-    let tracer = AgentStepTracer::builder()
+/// A tracer whose sampler drops every span, with no store.
+fn dropping_tracer() -> AgentStepTracer {
+    AgentStepTracer::builder()
         .sampler(Sampler::AlwaysOff)
         .without_store()
-        .build();
+        .build()
+}
+
+#[test]
+fn dropped_spans_allocate_nothing() {
+    let tracer = dropping_tracer();
     let work = || {
         let root = tracer.start_trace("root");
         let mut child = tracer.span_builder("child").parent(&root).start();
@@ -72,10 +77,7 @@ fn dropped_spans_allocate_nothing() {
 /// parent is gone too, every allocation made for the list is freed.
 #[test]
 fn dropped_spans_release_the_parents_trace_state() {
-    let tracer = AgentStepTracer::builder()
-        .sampler(Sampler::AlwaysOff)
-        .without_store()
-        .build();
+    let tracer = dropping_tracer();
     drop(tracer.start_trace("warm-up"));
     let allocations = count(&ALLOCATIONS);
     let frees = count(&FREES);
@@ -108,10 +110,7 @@ fn dropped_spans_release_the_parents_trace_state() {
 /// sampler reads) and frees it.
 #[test]
 fn eight_start_attributes_take_one_allocation() {
-    let tracer = AgentStepTracer::builder()
-        .sampler(Sampler::AlwaysOff)
-        .without_store()
-        .build();
+    let tracer = dropping_tracer();
     let work = || {
         tracer
             .span_builder("chat gpt-4o")
