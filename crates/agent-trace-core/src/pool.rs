@@ -153,15 +153,17 @@ pub(crate) fn prefetch_bytes(start: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start: *const i8 = start.cast();
-        // Every line the bytes touch: they may start anywhere in one.
-        for line in 0..=len.min(15 * 64) / 64 {
+        // Every line the bytes touch, from the one they start in (they may
+        // start anywhere in it), at most 16.
+        let offset = start.addr() % 64;
+        let first: *const i8 = start.wrapping_sub(offset).cast();
+        for line in 0..(offset + len).div_ceil(64).min(16) {
             // SAFETY: `_mm_prefetch` is unsafe only for its
             // `target_feature(enable = "sse")`, which every x86_64 processor
             // has (it is in the target's baseline). A prefetch is a hint: it
             // never faults and changes no memory, whatever the address
-            // (`wrapping_add` keeps the address computation itself defined).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line * 64)) };
+            // (`wrapping_*` keeps the address computation itself defined).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(line * 64)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

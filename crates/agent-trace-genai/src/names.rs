@@ -72,9 +72,9 @@ struct Local {
     /// addresses of the operation and target texts, or the bytes of short
     /// ones, before any hashing (see [`same_text`]; the target is kept, so
     /// that a shared one's address cannot be reused by another text while
-    /// it is here). The
-    /// whole look-up cost about 290 instructions per span in the agent
-    /// workload bench (callgrind) with hashing, about 130 with the check.
+    /// it is here). The whole look-up cost about 290 instructions per span
+    /// in the agent workload bench (callgrind) with hashing, about 130 with
+    /// the check.
     recent: [Option<(&'static str, StringValue, StringValue)>; RECENT],
     next_recent: usize,
 }

@@ -270,8 +270,8 @@ pub(crate) struct Operation {
     error_type: Option<StringValue>,
     capture: ContentCapture,
     conventions: Conventions,
-    /// On the span clock (a counter read, where `Instant` is a system
-    /// call's worth), for a span that does not record.
+    /// On the span clock (one counter read, where `Instant::now` is a
+    /// clock call through the vDSO), for a span that does not record.
     start: StartMark,
     /// Seconds to the first chunk of a stream, once received.
     first_chunk: Option<f64>,
